@@ -1,0 +1,52 @@
+"""Crucible's exception hierarchy.
+
+Every error a user can cause derives from :class:`CrucibleError` and from the builtin it refines,
+so callers can catch either. Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class CrucibleError(Exception):
+    """Root of every error Crucible raises on purpose."""
+
+
+class ConfigError(CrucibleError, ValueError):
+    """A setting, deployment file, key or address is missing or malformed."""
+
+
+class ToolMissing(CrucibleError, FileNotFoundError):
+    """A project-local tool (anvil, solc, the IPFS node) is not installed: run scripts/bootstrap.sh."""
+
+
+class DevnetError(CrucibleError, RuntimeError):
+    """The local devnet could not be started, reached or stopped."""
+
+
+class CompileError(CrucibleError, RuntimeError):
+    """The Solidity compiler rejected the sources."""
+
+
+class ChainError(CrucibleError, RuntimeError):
+    """A transaction or call failed; carries the decoded custom error when there is one."""
+
+    def __init__(self, message: str, *, error_name: str | None = None, error_args: tuple[object, ...] = ()):
+        super().__init__(message)
+        self.error_name = error_name
+        self.error_args = error_args
+
+
+class StoreError(CrucibleError, IOError):
+    """The IPFS node is unreachable, or an artifact is missing, too large or not what was committed."""
+
+
+class ArtifactRejected(StoreError, ValueError):
+    """A fetched artifact failed validation (size, hash, format) and was not used."""
+
+
+class InvalidJobSpec(CrucibleError, ValueError):
+    """A job spec does not validate against the schema."""
+
+
+class ProfileError(CrucibleError, RuntimeError):
+    """This process cannot honour the requested determinism profile."""
