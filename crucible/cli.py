@@ -1,0 +1,112 @@
+"""The `crucible` command: one entry point with a subcommand group per role."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crucible.errors import CrucibleError
+
+app = typer.Typer(no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False)
+devnet_app = typer.Typer(no_args_is_help=True, help="A local chain + IPFS node with the contracts deployed.")
+contracts_app = typer.Typer(no_args_is_help=True, help="Compile the contracts and check the ABI snapshots.")
+app.add_typer(devnet_app, name="devnet")
+app.add_typer(contracts_app, name="contracts")
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Devnet state folder (default: .devnet in the checkout).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(exc: CrucibleError) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=1)
+
+
+def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
+    from crucible.devnet import DEFAULT_HOME, Devnet
+
+    return Devnet(home or DEFAULT_HOME)
+
+
+@devnet_app.command("up")
+def devnet_up(
+    home: HomeOpt = None,
+    anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
+    ipfs_port: Annotated[int | None, typer.Option(help="IPFS API port (default: a free one).")] = None,
+    persist: Annotated[bool, typer.Option(help="Keep chain state across restarts (anvil --state).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
+    devnet = _devnet(home)
+    try:
+        deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
+    except CrucibleError as exc:
+        raise fail(exc) from None
+    if json_out:
+        print(deployment.model_dump_json(indent=2))
+        return
+    console.print(f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
+                  f"IPFS API at {deployment.ipfs_api}")
+    console.print(f"CrucibleMarket at {deployment.market}; deployment file {devnet.deployment_path}")
+
+
+@devnet_app.command("status")
+def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
+    """Show whether the devnet's processes, chain and IPFS node answer. Exit 1 if not healthy."""
+    status = _devnet(home).status()
+    if json_out:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        table = Table(title=f"devnet at {status.home}")
+        table.add_column("part")
+        table.add_column("state")
+        for name, (daemon, alive) in status.daemons.items():
+            table.add_row(f"{name} (pid {daemon.pid})", "[green]running[/green]" if alive else "[red]gone[/red]")
+        table.add_row("chain", f"block {status.chain_block}" if status.chain_block is not None else "[red]no answer[/red]")
+        table.add_row("ipfs", f"version {status.ipfs_version}" if status.ipfs_version else "[red]no answer[/red]")
+        if status.deployment:
+            table.add_row("market", status.deployment.market)
+        console.print(table)
+        if not status.daemons:
+            err_console.print("no devnet is running: start one with `crucible devnet up`")
+    raise typer.Exit(code=0 if status.healthy else 1)
+
+
+@devnet_app.command("down")
+def devnet_down(home: HomeOpt = None) -> None:
+    """Stop exactly the processes `devnet up` started (by PID)."""
+    try:
+        stopped = _devnet(home).down()
+    except CrucibleError as exc:
+        raise fail(exc) from None
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
+
+
+@contracts_app.command("build")
+def contracts_build(
+    check: Annotated[bool, typer.Option(help="Only report whether the ABI snapshots match the sources.")] = False,
+) -> None:
+    """Compile contracts/src with the pinned solc and refresh the ABI snapshots in crucible/abi/."""
+    from crucible.contracts import BUILD_DIR, SNAPSHOTS, build
+
+    try:
+        drifted = build(check=check)
+    except CrucibleError as exc:
+        raise fail(exc) from None
+    if check and drifted:
+        err_console.print(f"[red]ABI snapshots out of date[/red]: {', '.join(drifted)}; run `crucible contracts build`")
+        raise typer.Exit(code=1)
+    console.print(f"compiled into {BUILD_DIR}; snapshots in {SNAPSHOTS} "
+                  + ("match" if not drifted else f"updated: {', '.join(drifted)}"))
+
+
+if __name__ == "__main__":
+    app()

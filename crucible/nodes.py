@@ -1,0 +1,101 @@
+"""The two local services a devnet runs: an anvil chain and an offline IPFS node, on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from crucible.errors import DevnetError
+from crucible.processes import LOOPBACK, Daemon, ensure_port_free, free_port, port_open, spawn
+from crucible.tools import tool
+
+DEV_CHAIN_ID = 31337
+# Anvil's public test mnemonic: the devnet's accounts are well known and hold only devnet ETH.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        reply = json.loads(resp.read())
+    if "error" in reply:
+        raise DevnetError(f"{method} failed: {reply['error']}")
+    return reply["result"]
+
+
+@dataclass(frozen=True)
+class RunningNode:
+    daemon: Daemon
+    url: str
+
+
+def _answers(url: str) -> bool:
+    try:
+        rpc_call(url, "eth_chainId", timeout=0.5)
+    except (OSError, DevnetError, ValueError):
+        return False
+    return True
+
+
+def start_anvil(home: Path, port: int | None = None, *, state_file: Path | None = None,
+                accounts: int = 20) -> RunningNode:
+    """Start anvil on ``127.0.0.1:port`` (a free port if None); ``state_file`` persists the chain."""
+    port = port or free_port()
+    ensure_port_free(port, "anvil")
+    argv = [
+        str(tool("anvil")), "--host", LOOPBACK, "--port", str(port), "--chain-id", str(DEV_CHAIN_ID),
+        "--mnemonic", DEV_MNEMONIC, "--accounts", str(accounts), "--balance", "10000",
+    ]
+    if state_file is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["--state", str(state_file)]
+    url = f"http://{LOOPBACK}:{port}"
+    daemon = spawn("anvil", argv, home / "anvil.log", lambda: _answers(url))
+    return RunningNode(daemon, url)
+
+
+def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) -> None:
+    """Create an IPFS repo configured offline *before* its first start.
+
+    No bootstrap peers, no mDNS, no DHT, no swarm listeners: the node never dials out, and its
+    API and gateway listen on loopback only.
+    """
+    if not (repo / "config").exists():
+        env = {**os.environ, "IPFS_PATH": str(repo)}
+        result = subprocess.run(
+            [str(tool("jsipfs")), "init", "--profile", "test", "--emptyRepo"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode != 0:
+            raise DevnetError(f"jsipfs init failed:\n{result.stdout}{result.stderr}")
+    config_path = repo / "config"
+    config = json.loads(config_path.read_text())
+    config["Bootstrap"] = []
+    config["Addresses"].update(
+        Swarm=[], Announce=[], Delegates=[],
+        API=f"/ip4/{LOOPBACK}/tcp/{api_port}",
+        Gateway=f"/ip4/{LOOPBACK}/tcp/{gateway_port}",
+        RPC=f"/ip4/{LOOPBACK}/tcp/{rpc_port}",
+    )
+    config.setdefault("Discovery", {})["MDNS"] = {"Enabled": False, "Interval": 10}
+    config["Discovery"]["webRTCStar"] = {"Enabled": False}
+    config["Routing"] = {"Type": "none"}
+    config.setdefault("Pubsub", {})["Enabled"] = False
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def start_ipfs(home: Path, api_port: int | None = None) -> RunningNode:
+    """Start an offline js-ipfs node whose kubo-compatible RPC API listens on loopback."""
+    api_port = api_port or free_port()
+    ensure_port_free(api_port, "the IPFS API")
+    repo = home / "ipfs"
+    init_ipfs_repo(repo, api_port, free_port(), free_port())
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+    argv = [str(tool("jsipfs")), "daemon", "--offline", "--enable-preload=false"]
+    daemon = spawn("ipfs", argv, home / "ipfs.log", lambda: port_open(api_port), env=env, timeout=60)
+    return RunningNode(daemon, f"http://{LOOPBACK}:{api_port}")

@@ -1,0 +1,73 @@
+"""The contract build pipeline: the solc wrapper, ABI snapshots, custom errors surfaced by name."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from crucible.chain import ContractClient, Signer, deploy
+from crucible.contracts import SHIPPED, build, compile_sources
+from crucible.errors import ChainError, CompileError
+from crucible.tools import solc_wrapper
+
+pytestmark = pytest.mark.integration
+
+GUARDED = """// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+contract Guarded {
+    error TooLarge(uint256 value, uint256 limit);
+    event Stored(address indexed by, uint256 value);
+    uint256 public stored;
+    function store(uint256 value) external {
+        if (value > 10) revert TooLarge(value, 10);
+        stored = value;
+        emit Stored(msg.sender, value);
+    }
+}
+"""
+
+
+def test_wrapper_reports_the_pinned_compiler_version_like_native_solc() -> None:
+    out = subprocess.run([str(solc_wrapper()), "--version"], capture_output=True, text=True, check=True).stdout
+
+    assert re.search(r"^Version: 0\.8\.30\+commit\.[0-9a-f]{8}\.Linux\.g\+\+$", out, re.M), out
+
+
+def test_wrapper_refuses_unsupported_flags_clearly() -> None:
+    result = subprocess.run([str(solc_wrapper()), "--combined-json", "abi"], capture_output=True, text=True)
+
+    assert result.returncode == 2
+    assert "unsupported argument" in result.stderr
+
+
+def test_custom_error_is_surfaced_by_name(tmp_path: Path, deployer: Signer) -> None:
+    (tmp_path / "Guarded.sol").write_text(GUARDED)
+    artifact = compile_sources(tmp_path)["Guarded"]
+    address, _ = deploy(deployer, artifact)
+    guarded = ContractClient(deployer.w3, address, artifact, deployer)
+
+    receipt = guarded.transact("store", 7)
+    with pytest.raises(ChainError, match=r"Guarded\.store reverted: TooLarge\(11, 10\)") as info:
+        guarded.transact("store", 11)
+
+    assert guarded.call("stored") == 7
+    assert guarded.events("Stored", receipt) == [{"by": deployer.address, "value": 7}]
+    assert info.value.error_name == "TooLarge"
+    assert info.value.error_args == (11, 10)
+
+
+def test_syntax_error_is_reported_with_the_compiler_message(tmp_path: Path) -> None:
+    (tmp_path / "Broken.sol").write_text("pragma solidity 0.8.30; contract Broken { function f( }")
+
+    with pytest.raises(CompileError, match="ParserError"):
+        compile_sources(tmp_path)
+
+
+def test_abi_snapshots_match_the_sources() -> None:
+    drifted = build(check=True)
+
+    assert drifted == [], f"ABI snapshots out of date for {drifted}: run `crucible contracts build`"
+    assert SHIPPED
