@@ -11,12 +11,18 @@ from rich.console import Console
 from rich.table import Table
 
 from crucible.errors import CrucibleError
+from requester.cli import app as requester_app
+from worker.cli import app as worker_app
 
 app = typer.Typer(no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False)
 devnet_app = typer.Typer(no_args_is_help=True, help="A local chain + IPFS node with the contracts deployed.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Compile the contracts and check the ABI snapshots.")
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(contracts_app, name="contracts")
+data_app = typer.Typer(no_args_is_help=True, help="Build tensor-only datasets (safetensors) for jobs.")
+app.add_typer(data_app, name="data")
+app.add_typer(requester_app, name="requester")
+app.add_typer(worker_app, name="worker")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -106,6 +112,22 @@ def contracts_build(
         raise typer.Exit(code=1)
     console.print(f"compiled into {BUILD_DIR}; snapshots in {SNAPSHOTS} "
                   + ("match" if not drifted else f"updated: {', '.join(drifted)}"))
+
+
+@data_app.command("digits")
+def data_digits(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for digits-train.safetensors and digits-test.safetensors.")],
+    layout: Annotated[str, typer.Option(help="'flat' [N, 64] for mlp, 'image' [N, 1, 8, 8] for cnn.")] = "flat",
+) -> None:
+    """The handwritten digits that ship with scikit-learn, split into train and held-out files."""
+    from crucible.data import build_digits, dataset_bytes
+
+    train, test = build_digits(layout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, tensors in (("train", train), ("test", test)):
+        (out_dir / f"digits-{name}.safetensors").write_bytes(dataset_bytes(tensors))
+    console.print(f"wrote {out_dir}/digits-train.safetensors ({len(train['labels'])} examples) and "
+                  f"digits-test.safetensors ({len(test['labels'])})")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,11 @@ def compile_sources(sources_dir: Path = SOURCES) -> dict[str, Artifact]:
             standard_input(sources_dir), solc_binary=solc_wrapper(), allow_paths=[str(sources_dir)],
         )
     except SolcError as exc:
-        raise CompileError(f"solc rejected the sources:\n{exc.stderr_data or exc}") from exc
+        # py-solc-x raises on any error diagnostic; the JSON it got still says which.
+        try:
+            output = json.loads(exc.stdout_data)
+        except (TypeError, ValueError):
+            raise CompileError(f"solc failed:\n{exc.stderr_data or exc}") from None
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise CompileError("solc rejected the sources:\n" + "\n".join(e["formattedMessage"] for e in errors))

@@ -52,3 +52,18 @@ def chain(anvil: RunningNode) -> Iterator[RunningNode]:
 @pytest.fixture
 def deployer(chain: RunningNode) -> Signer:
     return Signer(connect(chain.url), dev_account("deployer"))
+
+
+@pytest.fixture
+def market_address(deployer: Signer) -> str:
+    """A fresh CrucibleMarket with the devnet parameters, the `oracle` dev account registered (quorum 1)."""
+    from crucible.deploy import DEVNET_PARAMS, deploy_market
+
+    address, _ = deploy_market(deployer, DEVNET_PARAMS, [dev_account("oracle").address], quorum=1)
+    return address
+
+
+def advance_time(node: RunningNode, seconds: int) -> None:
+    """Move the chain's clock forward and mine a block (anvil)."""
+    rpc_call(node.url, "evm_increaseTime", [seconds])
+    rpc_call(node.url, "evm_mine")

@@ -1,0 +1,26 @@
+"""What every role's command needs: settings, the deployment, a signer, the market and the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crucible.artifacts import ArtifactStore
+from crucible.chain import Deployment
+from crucible.ipfs import IpfsStore
+from crucible.market import Market
+from crucible.settings import RoleSettings
+
+
+@dataclass(frozen=True)
+class RoleContext:
+    deployment: Deployment
+    market: Market
+    store: ArtifactStore
+
+
+def role_context(role: str, *, read_only: bool = False, settings: RoleSettings | None = None) -> RoleContext:
+    settings = settings or RoleSettings()
+    deployment = settings.load_deployment()
+    account = None if read_only else settings.signer_account(deployment, role)
+    market = Market.from_deployment(deployment, account)
+    return RoleContext(deployment, market, ArtifactStore(IpfsStore(deployment.ipfs_api)))

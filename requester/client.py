@@ -1,0 +1,201 @@
+"""The requester as a library: post a job, watch it, fetch and check the model, cancel or reclaim.
+
+The `crucible requester` CLI is a thin layer over :class:`Requester`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crucible.artifacts import ArtifactStore
+from crucible.checkpoint import write_safetensors
+from crucible.data import load_dataset_bytes
+from crucible.errors import ConfigError, CrucibleError, InvalidJobSpec
+from crucible.hashing import to_hex
+from crucible.market import Job, JobStatus, Market, SubmittedResult
+from crucible.spec import JobSpec, parse_document, validate_spec
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """What the requester offers on chain for a job (all amounts in wei, times in seconds)."""
+
+    reward: int
+    stake: int
+    bond: int
+    duration: int
+    challenge_window: int
+    refund_on_expiry: bool = True
+
+
+@dataclass(frozen=True)
+class JobView:
+    job_id: int
+    status: JobStatus
+    job: Job
+    seconds_left: int | None  # of the claim deadline or the challenge window, where one runs
+    result: SubmittedResult | None
+
+    def to_json(self) -> dict[str, Any]:
+        j = self.job
+        return {
+            "job_id": self.job_id, "status": self.status.name.lower(), "requester": j.requester,
+            "provider": j.provider if int(j.provider, 16) else None, "reward_wei": j.reward,
+            "stake_wei": j.stake, "bond_wei": j.bond, "total_steps": j.total_steps, "interval": j.interval,
+            "spec_cid": j.spec_cid_str, "seconds_left": self.seconds_left,
+            "trace_root": to_hex(j.trace_root) if any(j.trace_root) else None,
+            "manifest_cid": self.result.manifest_cid if self.result else None,
+            "final_model_cid": self.result.final_model_cid if self.result else None,
+            "dispute_id": j.dispute_id or None,
+        }
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    path: Path
+    params_hash: bytes
+    metric: str | None
+    value: float | None
+
+
+class Requester:
+    def __init__(self, market: Market, store: ArtifactStore) -> None:
+        self.market = market
+        self.store = store
+
+    # ------------------------------------------------------------------ posting
+
+    def prepare_spec(self, spec_file: Path, *, dataset: Path | None = None, eval_data: Path | None = None,
+                     weights: Path | None = None) -> tuple[JobSpec, str]:
+        """Upload the local files a spec names and return the completed spec and its CID.
+
+        ``dataset``/``eval_data``/``weights`` are safetensors files; each is validated, uploaded, and
+        its CID written into the spec (``dataset.cid``, ``eval.cid``, ``model.init``).
+        """
+        try:
+            raw = parse_document(spec_file.read_bytes())
+        except FileNotFoundError:
+            raise InvalidJobSpec(f"no spec file at {spec_file}") from None
+        if not isinstance(raw, dict):
+            raise InvalidJobSpec(f"{spec_file}: a job spec is a mapping at the top level")
+        if dataset is not None:
+            raw.setdefault("dataset", {})["cid"] = self._upload_tensors(dataset, "dataset")
+        if eval_data is not None:
+            raw.setdefault("eval", {})["cid"] = self._upload_tensors(eval_data, "eval data")
+        if weights is not None:
+            raw["model"]["init"] = {"kind": "weights", "cid": self._upload_tensors(weights, "initial weights")}
+        spec = validate_spec(raw)
+        return spec, self.store.put_spec(spec)
+
+    def _upload_tensors(self, path: Path, what: str) -> str:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"{what} file {path} does not exist") from None
+        load_dataset_bytes(data)  # refuses anything that is not safetensors (a pickle, say) before upload
+        return self.store.put(data)
+
+    def post(self, spec: JobSpec, spec_cid: str, terms: JobTerms) -> int:
+        """Escrow ``terms.reward`` and post the job; returns its id."""
+        return self.market.post_job(
+            spec_cid=spec_cid, reward=terms.reward, stake=terms.stake, bond=terms.bond, duration=terms.duration,
+            challenge_window=terms.challenge_window, interval=spec.train.checkpoint_interval,
+            total_steps=spec.train.total_steps, refund_on_expiry=terms.refund_on_expiry,
+        )
+
+    # ------------------------------------------------------------------ watching
+
+    def view(self, job_id: int) -> JobView:
+        job = self.market.job(job_id)
+        if job.status == JobStatus.NONE:
+            raise ConfigError(f"there is no job {job_id} on market {self.market.address}")
+        status = self.market.job_status(job_id)
+        now = int(self.market.w3.eth.get_block("latest")["timestamp"])
+        running = status in (JobStatus.CLAIMED, JobStatus.SUBMITTED)
+        left = max(0, job.deadline - now) if running else None
+        result = self.market.result(job_id) if any(job.trace_root) else None
+        return JobView(job_id, status, job, left, result)
+
+    def jobs(self, *, mine_only: bool = True) -> list[JobView]:
+        views = [self.view(i) for i in range(1, self.market.job_count() + 1)]
+        me = self.market.signer.address if self.market.signer else None
+        return [v for v in views if not mine_only or me is None or v.job.requester == me]
+
+    def wait_for(self, job_id: int, statuses: set[JobStatus], *, timeout: float = 300, poll: float = 0.5) -> JobView:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.view(job_id)
+            if view.status in statuses:
+                return view
+            if time.monotonic() > deadline:
+                raise CrucibleError(f"job {job_id} still {view.status.name.lower()} after {timeout:.0f}s")
+            time.sleep(poll)
+
+    # ------------------------------------------------------------------ results
+
+    def fetch(self, job_id: int, out: Path) -> FetchedModel:
+        """Download the final model, check it against the committed trace, evaluate it.
+
+        The model's parameters must hash to those of the last checkpoint, whose state hash is the
+        final state hash on chain; anything else is refused before it is written.
+        """
+        view = self.view(job_id)
+        if view.status not in (JobStatus.SUBMITTED, JobStatus.ACCEPTED, JobStatus.FINALIZED, JobStatus.DISPUTED):
+            raise ConfigError(f"job {job_id} is {view.status.name.lower()}: it has no result to fetch")
+        job, result = view.job, view.result
+        assert result is not None
+        manifest = self.store.fetch_manifest(result.manifest_cid)
+        if manifest.root() != job.trace_root or manifest.checkpoints[-1].digest != job.final_state_hash:
+            raise CrucibleError(f"job {job_id}: the manifest does not match the commitment on chain; "
+                                "do not use this model and challenge the result")
+        last = manifest.checkpoints[-1]
+        final_state = self.store.fetch_checkpoint(last.cid, expected_hash=last.digest, expected_step=last.step)
+        from crucible.hashing import params_hash
+
+        expected = params_hash(final_state)
+        params = self.store.fetch_final_model(result.final_model_cid, expected_params_hash=expected)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_bytes(write_safetensors(params, {"format": "crucible-model", "job_id": str(job_id),
+                                                   "params_hash": to_hex(expected)}))
+        tmp.replace(out)
+        spec = self.store.fetch_spec(job.spec_cid_str)
+        metric, value = None, None
+        if spec.eval is not None:
+            metric, value = spec.eval.metric, self.evaluate(spec, params)
+        return FetchedModel(out, expected, metric, value)
+
+    def evaluate(self, spec: JobSpec, params: dict[str, torch.Tensor]) -> float:
+        from crucible.engine.step import Engine
+
+        assert spec.eval is not None
+        held_out = self.store.fetch_dataset(spec.eval.cid)
+        engine = Engine(spec, held_out)
+        return engine.evaluate(params, held_out, spec.eval.metric)
+
+    # ------------------------------------------------------------------ money back
+
+    def cancel(self, job_id: int) -> int:
+        """Cancel an open job and withdraw the refunded escrow; returns wei withdrawn."""
+        self.market.cancel_job(job_id)
+        return self.withdraw()
+
+    def reclaim(self, job_id: int) -> int:
+        """After an expired claim: expire it (if nobody has) and withdraw what was credited."""
+        if self.market.job_status(job_id) == JobStatus.EXPIRED:
+            self.market.expire_job(job_id)
+        return self.withdraw()
+
+    def withdraw(self) -> int:
+        me = self.market.signer.address if self.market.signer else ""
+        credit = self.market.credits(me)
+        if credit:
+            self.market.withdraw_credit()
+        return credit
+
+

@@ -1,0 +1,86 @@
+"""post -> claim -> train -> submit -> finalize -> withdraw -> fetch, through real anvil and IPFS."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import REPO, advance_time
+
+from crucible.artifacts import ArtifactStore
+from crucible.chain import connect, dev_account
+from crucible.hashing import params_hash
+from crucible.ipfs import IpfsStore
+from crucible.market import JobStatus, Market
+from crucible.nodes import RunningNode
+from crucible.units import parse_eth
+from requester.client import JobTerms, Requester
+from worker.provider import Worker, WorkerConfig
+
+pytestmark = pytest.mark.integration
+
+TERMS = JobTerms(reward=parse_eth("1"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600,
+                 challenge_window=30)
+
+
+def role(chain: RunningNode, market_address: str, name: str) -> Market:
+    w3 = connect(chain.url)
+    from crucible.chain import Signer
+
+    return Market(w3, market_address, Signer(w3, dev_account(name)))
+
+
+@pytest.fixture(scope="session")
+def digits_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from crucible.data import build_digits, dataset_bytes
+
+    out = tmp_path_factory.mktemp("digits")
+    train, test = build_digits()
+    (out / "train.safetensors").write_bytes(dataset_bytes(train))
+    (out / "test.safetensors").write_bytes(dataset_bytes(test))
+    return out / "train.safetensors", out / "test.safetensors"
+
+
+def run_until(worker: Worker, done, ticks: int = 400) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(ticks):
+        worker.tick()
+        if done():
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError("worker did not get there in time")
+
+
+def test_job_is_trained_paid_and_fetched(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
+                                         digits_files: tuple[Path, Path], tmp_path: Path) -> None:
+    store = ArtifactStore(ipfs_store)
+    requester = Requester(role(chain, market_address, "requester"), store)
+    provider = role(chain, market_address, "provider")
+    w3 = provider.w3
+    provider.deposit_stake(parse_eth("1"))
+    spec, spec_cid = requester.prepare_spec(REPO / "examples" / "digits-mlp.yaml", dataset=digits_files[0],
+                                            eval_data=digits_files[1])
+    requester_before = w3.eth.get_balance(requester.market.signer.address)  # type: ignore[union-attr]
+    provider_before = w3.eth.get_balance(provider.signer.address)  # type: ignore[union-attr]
+
+    job_id = requester.post(spec, spec_cid, TERMS)
+    worker = Worker(provider, store, WorkerConfig(state_dir=tmp_path / "worker"), start_block=0)
+    run_until(worker, lambda: requester.view(job_id).status == JobStatus.SUBMITTED)
+    advance_time(chain, TERMS.challenge_window + 1)
+    run_until(worker, lambda: requester.view(job_id).status == JobStatus.FINALIZED and worker.report.withdrawn > 0)
+
+    info = provider.provider_info(provider.signer.address)  # type: ignore[union-attr]
+    assert (info.free, info.locked, info.finalized, info.slashed) == (parse_eth("1"), 0, 1, 0)
+    provider_after = w3.eth.get_balance(provider.signer.address)  # type: ignore[union-attr]
+    assert provider_after - provider_before > TERMS.reward - parse_eth("0.01"), "reward (less gas) reached the provider"
+    assert worker.report.withdrawn == TERMS.reward
+    assert w3.eth.get_balance(market_address) == parse_eth("1"), "only the provider's free stake remains"
+    assert requester_before - w3.eth.get_balance(requester.market.signer.address) >= TERMS.reward  # type: ignore[union-attr]
+
+    fetched = requester.fetch(job_id, tmp_path / "model.safetensors")
+    job = requester.view(job_id).job
+    manifest = store.fetch_manifest(requester.view(job_id).result.manifest_cid)  # type: ignore[union-attr]
+    last = manifest.checkpoints[-1]
+    assert last.digest == job.final_state_hash
+    assert fetched.params_hash == params_hash(store.fetch_checkpoint(last.cid, expected_hash=last.digest))
+    assert fetched.metric == "accuracy" and fetched.value is not None and fetched.value > 0.8

@@ -1,0 +1,118 @@
+"""`crucible worker`: a provider's commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from crucible.errors import CrucibleError
+from crucible.units import format_eth, parse_eth
+
+app = typer.Typer(no_args_is_help=True, help="Provide GPU/CPU time: stake, then train jobs for rewards.")
+console = Console()
+err = Console(stderr=True)
+
+Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
+
+
+def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
+    from crucible.roles import role_context
+    from crucible.settings import RoleSettings
+
+    return role_context("provider", settings=RoleSettings(dev_account=dev_account))
+
+
+@app.command()
+def stake(amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")],
+          dev_account: Account = "provider") -> None:
+    """Deposit free stake into the market."""
+    try:
+        ctx = _ctx(dev_account)
+        ctx.market.deposit_stake(parse_eth(amount))
+        info = ctx.market.provider_info(ctx.market.signer.address)  # type: ignore[union-attr]
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"staked {amount} ETH; free stake {format_eth(info.free)} ETH, locked {format_eth(info.locked)} ETH")
+
+
+@app.command()
+def unstake(amount: Annotated[str, typer.Argument(help="Amount in ETH, or 'all' for all free stake")],
+            dev_account: Account = "provider") -> None:
+    """Withdraw free (unlocked) stake."""
+    try:
+        ctx = _ctx(dev_account)
+        me = ctx.market.signer.address  # type: ignore[union-attr]
+        wei = ctx.market.provider_info(me).free if amount == "all" else parse_eth(amount)
+        ctx.market.withdraw_stake(wei)
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"withdrew {format_eth(wei)} ETH of stake")
+
+
+@app.command()
+def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """This provider's stake, credits and reputation."""
+    try:
+        ctx = _ctx(dev_account)
+        me = ctx.market.signer.address  # type: ignore[union-attr]
+        info = ctx.market.provider_info(me)
+        credit = ctx.market.credits(me)
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    data = {"address": me, "free_stake_wei": info.free, "locked_stake_wei": info.locked, "credit_wei": credit,
+            "finalized": info.finalized, "slashed": info.slashed, "expired": info.expired}
+    if json_out:
+        print(json.dumps(data, indent=2))
+    else:
+        for k, v in data.items():
+            console.print(f"{k:>17}: {v}")
+
+
+@app.command()
+def run(
+    dev_account: Account = "provider",
+    state_dir: Annotated[Path | None, typer.Option(help="Local checkpoints (default: .devnet/worker-<address>).")] = None,
+    price: Annotated[str, typer.Option(help="Minimum reward per training step, in ETH.")] = "0",
+    max_jobs: Annotated[int | None, typer.Option(help="Stop claiming after this many jobs.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")] = None,
+    exit_when_done: Annotated[bool, typer.Option(help="Exit once max-jobs jobs are finalized.")] = False,
+) -> None:
+    """Run the provider daemon until interrupted (SIGINT/SIGTERM finish the current tick cleanly)."""
+    from worker.provider import Worker, WorkerConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s", datefmt="%H:%M:%S")
+    try:
+        ctx = _ctx(dev_account)
+        me = ctx.market.signer.address  # type: ignore[union-attr]
+        config = WorkerConfig(state_dir=state_dir or Path(".devnet") / f"worker-{me}",
+                              min_reward_per_step=parse_eth(price), max_jobs=max_jobs)
+        worker = Worker(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if metrics_port is not None:
+        worker.metrics.serve(metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if exit_when_done and max_jobs is not None:
+        threading.Thread(target=_stop_when_done, args=(worker, max_jobs, stop), daemon=True).start()
+    report = worker.run(stop)
+    console.print(f"worker stopped: claimed {report.claimed}, finalized {report.finalized}, "
+                  f"withdrew {format_eth(report.withdrawn)} ETH")
+
+
+def _stop_when_done(worker, max_jobs: int, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    while not stop.wait(0.5):
+        if len(worker.report.finalized) >= max_jobs and not worker.held:
+            stop.set()
