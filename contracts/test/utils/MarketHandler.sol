@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Test} from "./Test.sol";
+import {MockStepper} from "./MockStepper.sol";
+import {CrucibleMarket} from "../../src/CrucibleMarket.sol";
+import {Job, Dispute, JobStatus, DisputeStatus, Verdict, ProviderInfo} from "../../src/libraries/Types.sol";
+
+/// @notice Random actors for the invariant run: requesters post and cancel, providers stake, claim,
+/// submit honest or forged traces and defend, challengers challenge and respond, oracles vote
+/// (truthfully or not), anyone finalizes, expires, times out and withdraws, and time passes.
+/// Ghost variables track every wei in and out and every payout.
+contract MarketHandler is Test {
+    using MockStepper for MockStepper.Trace;
+
+    CrucibleMarket public immutable market;
+    address[] public requesters;
+    address[] public providers;
+    address[] public challengers;
+    address[] public oracles;
+    address[] public everyone;
+
+    uint256 public ghostIn;
+    uint256 public ghostOut;
+    uint256 public ghostDeposited;
+    uint256 public ghostStakeWithdrawn;
+    mapping(uint256 jobId => uint256) public payouts; // finalize or slash, at most one per job
+    mapping(uint256 jobId => uint256) public slashedAmount;
+    mapping(uint256 jobId => bool) public everFinalized;
+    mapping(uint256 jobId => MockStepper.Trace) internal traces;
+    mapping(address provider => uint256) public deposited;
+    uint256[] public jobIds;
+    /// @dev Successful calls per action, to check the run actually reaches every state.
+    mapping(bytes4 selector => uint256) public hits;
+    uint256[] public disputeIds;
+    bytes32 internal constant SEED = keccak256("invariant");
+
+    constructor(CrucibleMarket m, address[] memory os) {
+        market = m;
+        oracles = os;
+        for (uint256 i; i < 3; ++i) {
+            requesters.push(makeAddr(string.concat("req", vm.toString(i))));
+            providers.push(makeAddr(string.concat("prov", vm.toString(i))));
+            everyone.push(requesters[i]);
+            everyone.push(providers[i]);
+        }
+        for (uint256 i; i < 2; ++i) {
+            challengers.push(makeAddr(string.concat("chal", vm.toString(i))));
+            everyone.push(challengers[i]);
+        }
+        for (uint256 i; i < everyone.length; ++i) {
+            vm.deal(everyone[i], 1000 ether);
+        }
+    }
+
+    function jobCount() external view returns (uint256) {
+        return jobIds.length;
+    }
+
+    function everyoneCount() external view returns (uint256) {
+        return everyone.length;
+    }
+
+    function providerCount() external view returns (uint256) {
+        return providers.length;
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    function post(uint256 actor, uint96 reward, uint32 kSeed, uint8 nSeed, bool refund) external {
+        address r = requesters[actor % requesters.length];
+        reward = uint96(bound(reward, 1, 5 ether));
+        uint32 k = uint32(bound(kSeed, 1, 64));
+        uint64 t = uint64(k) * uint64(bound(nSeed, 1, 8));
+        vm.prank(r);
+        uint256 id = market.postJob{value: reward}(keccak256("spec"), 1 ether, 0.1 ether, 100, 50, k, t, refund);
+        jobIds.push(id);
+        ghostIn += reward;
+        ++hits[this.post.selector];
+    }
+
+    function cancel(uint256 jobSeed) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Open);
+        if (id == 0) return;
+        vm.prank(market.getJob(id).requester);
+        market.cancelJob(id);
+        ++hits[this.cancel.selector];
+    }
+
+    function deposit(uint256 actor, uint96 amount) external {
+        address p = providers[actor % providers.length];
+        amount = uint96(bound(amount, 1, 5 ether));
+        vm.prank(p);
+        market.depositStake{value: amount}();
+        ghostIn += amount;
+        ghostDeposited += amount;
+        deposited[p] += amount;
+    }
+
+    function withdrawStake(uint256 actor, uint96 amount) external {
+        address p = providers[actor % providers.length];
+        uint256 free = market.providerInfo(p).free;
+        if (free == 0) return;
+        amount = uint96(bound(amount, 1, free));
+        vm.prank(p);
+        market.withdrawStake(amount);
+        ghostOut += amount;
+        ghostStakeWithdrawn += amount;
+    }
+
+    function claim(uint256 actor, uint256 jobSeed) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Open);
+        if (id == 0) return;
+        address p = providers[actor % providers.length];
+        uint256 free = market.providerInfo(p).free;
+        uint256 stake = market.getJob(id).stake;
+        if (free < stake) {
+            // top up, so that claims are not starved by small random deposits
+            vm.prank(p);
+            market.depositStake{value: stake - free}();
+            ghostIn += stake - free;
+            ghostDeposited += stake - free;
+            deposited[p] += stake - free;
+        }
+        vm.prank(p);
+        market.claimJob(id);
+        ++hits[this.claim.selector];
+    }
+
+    function submit(uint256 jobSeed, uint256 lieAt, bool honest) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Claimed);
+        if (id == 0) return;
+        Job memory job = market.getJob(id);
+        MockStepper.Trace memory tr =
+            honest ? MockStepper.honest(SEED) : MockStepper.liar(SEED, bound(lieAt, 0, job.totalSteps));
+        traces[id] = tr;
+        uint256 n = job.totalSteps / job.interval;
+        vm.prank(job.provider);
+        market.submitResult(id, tr.root(job.interval, n), tr.hashAt(job.totalSteps), keccak256("m"), keccak256("f"));
+        ++hits[this.submit.selector];
+    }
+
+    function finalize(uint256 jobSeed) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Accepted);
+        if (id == 0) return;
+        market.finalizeJob(id);
+        ++payouts[id];
+        everFinalized[id] = true;
+        ++hits[this.finalize.selector];
+    }
+
+    function expire(uint256 jobSeed) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Expired);
+        if (id == 0) return;
+        market.expireJob(id);
+        ++hits[this.expire.selector];
+    }
+
+    /// @dev Challenges segment j of the committed trace (any j: honest challengers pick the first
+    /// bad one, griefers any).
+    function challenge(uint256 actor, uint256 jobSeed, uint256 j) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Submitted);
+        if (id == 0) return;
+        Job memory job = market.getJob(id);
+        j = bound(j, 0, job.totalSteps / job.interval - 1);
+        (bytes32 hj, bytes32 hj1, bytes32[] memory pj, bytes32[] memory pj1) = _segment(id, job, j);
+        vm.prank(challengers[actor % challengers.length]);
+        uint256 d = market.challenge{value: job.bond}(id, j, hj, hj1, pj, pj1);
+        disputeIds.push(d);
+        ++hits[this.challenge.selector];
+        ghostIn += job.bond;
+    }
+
+    function _segment(uint256 id, Job memory job, uint256 j)
+        internal
+        view
+        returns (bytes32 hj, bytes32 hj1, bytes32[] memory pj, bytes32[] memory pj1)
+    {
+        MockStepper.Trace memory tr = traces[id];
+        bytes32[] memory ls = tr.leaves(job.interval, job.totalSteps / job.interval);
+        hj = tr.hashAt(j * job.interval);
+        hj1 = tr.hashAt((j + 1) * job.interval);
+        pj = MockStepper.proof(ls, j);
+        pj1 = MockStepper.proof(ls, j + 1);
+    }
+
+    function bisect(uint256 dSeed) external {
+        uint256 d = _findDispute(dSeed, DisputeStatus.Bisecting);
+        if (d == 0) return;
+        Dispute memory ds = market.getDispute(d);
+        if (ds.status != DisputeStatus.Bisecting || ds.awaitingResponse || block.timestamp > ds.deadline) return;
+        uint256 m = (ds.a + ds.b) / 2;
+        vm.prank(market.getJob(ds.jobId).provider);
+        market.bisect(d, traces[ds.jobId].hashAt(m), bytes32(m));
+        ++hits[this.bisect.selector];
+    }
+
+    function respond(uint256 dSeed, bool truthful) external {
+        uint256 d = _findDispute(dSeed, DisputeStatus.Bisecting);
+        if (d == 0) return;
+        Dispute memory ds = market.getDispute(d);
+        if (ds.status != DisputeStatus.Bisecting || !ds.awaitingResponse || block.timestamp > ds.deadline) return;
+        uint256 m = (ds.a + ds.b) / 2;
+        bool agree = truthful
+            ? ds.midHash == MockStepper.honest(SEED).hashAt(m)
+            : ds.midHash != MockStepper.honest(SEED).hashAt(m);
+        vm.prank(ds.challenger);
+        market.respond(d, agree);
+        ++hits[this.respond.selector];
+    }
+
+    function verdict(uint256 oSeed, uint256 dSeed, uint8 v) external {
+        uint256 d = _findDispute(dSeed, DisputeStatus.AwaitingOracle);
+        if (d == 0) return;
+        Dispute memory ds = market.getDispute(d);
+        address o = oracles[oSeed % oracles.length];
+        if (ds.status != DisputeStatus.AwaitingOracle || block.timestamp > ds.deadline) return;
+        if (market.hasVoted(d, o)) return;
+        vm.prank(o);
+        market.submitVerdict(d, Verdict(bound(v, 1, 3)));
+        ++hits[this.verdict.selector];
+        _afterSettlement(d, ds.jobId);
+    }
+
+    function timeout(uint256 dSeed) external {
+        if (disputeIds.length == 0) return;
+        uint256 d = disputeIds[dSeed % disputeIds.length];
+        Dispute memory ds = market.getDispute(d);
+        if (ds.status != DisputeStatus.Bisecting && ds.status != DisputeStatus.AwaitingOracle) return;
+        if (block.timestamp <= ds.deadline) return;
+        market.timeout(d);
+        ++hits[this.timeout.selector];
+        _afterSettlement(d, ds.jobId);
+    }
+
+    function withdrawCredit(uint256 actor) external {
+        address a = everyone[actor % everyone.length];
+        uint256 credit = market.credits(a);
+        if (credit == 0) return;
+        uint256 before = a.balance;
+        vm.prank(a);
+        market.withdrawCredit();
+        require(a.balance - before == credit, "paid exactly the credit");
+        ghostOut += credit;
+        ++hits[this.withdrawCredit.selector];
+    }
+
+    /// @dev The first job at or after a random position whose derived status is `want`; 0 if none.
+    function _findJob(uint256 seed, JobStatus want) internal view returns (uint256) {
+        uint256 len = jobIds.length;
+        for (uint256 i; i < len; ++i) {
+            uint256 id = jobIds[(seed % len + i) % len];
+            if (market.jobStatus(id) == want) return id;
+        }
+        return 0;
+    }
+
+    function _findDispute(uint256 seed, DisputeStatus want) internal view returns (uint256) {
+        uint256 len = disputeIds.length;
+        for (uint256 i; i < len; ++i) {
+            uint256 d = disputeIds[(seed % len + i) % len];
+            if (market.getDispute(d).status == want) return d;
+        }
+        return 0;
+    }
+
+    function warp(uint256 secondsSeed) external {
+        vm.warp(block.timestamp + bound(secondsSeed, 1, 80));
+    }
+
+    function _afterSettlement(uint256 d, uint256 jobId) internal {
+        if (market.getDispute(d).status == DisputeStatus.ChallengerWon) {
+            ++payouts[jobId];
+            ++hits[bytes4(keccak256("slash"))];
+            slashedAmount[jobId] += market.getJob(jobId).stake;
+        }
+    }
+
+    // ---------------------------------------------------------------- ghost views
+
+    /// @dev Escrows + stakes + live bonds + credits, summed independently of the market's counter.
+    function bucketSum() external view returns (uint256 sum) {
+        for (uint256 i; i < jobIds.length; ++i) {
+            uint256 id = jobIds[i];
+            Job memory job = market.getJob(id);
+            JobStatus s = job.status;
+            if (s == JobStatus.Open || s == JobStatus.Claimed || s == JobStatus.Submitted || s == JobStatus.Disputed) {
+                sum += job.reward;
+            }
+            if (s == JobStatus.Disputed) sum += job.bond;
+        }
+        for (uint256 i; i < providers.length; ++i) {
+            ProviderInfo memory info = market.providerInfo(providers[i]);
+            sum += uint256(info.free) + info.locked;
+        }
+        for (uint256 i; i < everyone.length; ++i) {
+            sum += market.credits(everyone[i]);
+        }
+    }
+}
