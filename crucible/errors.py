@@ -40,6 +40,10 @@ class StoreError(CrucibleError, IOError):
     """The IPFS node is unreachable, or an artifact is missing, too large or not what was committed."""
 
 
+class ArtifactUnavailable(StoreError):
+    """The node answered but could not produce the artifact in time: nobody is serving it."""
+
+
 class ArtifactRejected(StoreError, ValueError):
     """A fetched artifact failed validation (size, hash, format) and was not used."""
 
@@ -50,3 +54,11 @@ class InvalidJobSpec(CrucibleError, ValueError):
 
 class ProfileError(CrucibleError, RuntimeError):
     """This process cannot honour the requested determinism profile."""
+
+
+class InvalidDataset(CrucibleError, ValueError):
+    """A dataset's tensors do not have the names, dtypes, shapes or values the job spec requires."""
+
+
+class InvalidState(CrucibleError, ValueError):
+    """A training state (checkpoint or initial weights) does not fit the job's model and optimizer."""

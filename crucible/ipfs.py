@@ -16,7 +16,7 @@ import base58
 import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_exc
 
-from crucible.errors import ArtifactRejected, StoreError
+from crucible.errors import ArtifactRejected, ArtifactUnavailable, StoreError
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _CIDV0_PREFIX = b"\x12\x20"  # multihash: sha2-256, 32 bytes
@@ -57,8 +57,9 @@ class IpfsStore:
     is built directly; the first request then tells whether a node answers.
     """
 
-    def __init__(self, api: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, api: str, *, timeout: float = 60.0, fetch_timeout: float = 15.0) -> None:
         self.api = api
+        self.fetch_timeout = fetch_timeout
         self._client = ipfshttpclient.Client(multiaddr_for(api), timeout=timeout)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -82,6 +83,10 @@ class IpfsStore:
         result = self._call("add bytes", self._client.add_bytes, data, opts={"pin": pin, "cid-version": 0})
         return str(result)
 
+    def cid_of(self, data: bytes) -> str:
+        """The CID ``data`` would get, computed by the node without storing anything."""
+        return str(self._call("hash bytes", self._client.add_bytes, data, opts={"only-hash": True, "cid-version": 0}))
+
     def add_file(self, path: Path, *, pin: bool = True) -> str:
         result = self._call(f"add {path}", self._client.add, str(path), pin=pin, cid_version=0)
         return str(result["Hash"])
@@ -91,6 +96,14 @@ class IpfsStore:
 
     def unpin(self, cid: str) -> None:
         self._call(f"unpin {cid}", self._client.pin.rm, cid)
+
+    def remove(self, cid: str) -> None:
+        """Unpin ``cid`` and garbage-collect, so this node stops serving it (and anything else unpinned)."""
+        try:
+            self._client.pin.rm(cid)
+        except ipfs_exc.ErrorResponse:
+            pass  # not pinned: gc drops it all the same
+        self._call("garbage-collect", self._client.repo.gc, quiet=True)
 
     def pinned(self, cid: str) -> bool:
         try:
@@ -104,10 +117,16 @@ class IpfsStore:
     def cat(self, cid: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         """Fetch ``cid`` whole; refuses (without keeping any of it) if it exceeds ``max_bytes``."""
         cid_to_digest(cid)  # reject malformed CIDs before asking the node
-        data: bytes = self._call(
-            f"fetch {cid} (the provider must keep its artifacts available during the challenge window)",
-            self._client.cat, cid, length=max_bytes + 1,
-        )
+        try:
+            data: bytes = self._call(f"fetch {cid}", self._client.cat, cid, length=max_bytes + 1,
+                                     timeout=self.fetch_timeout)
+        except StoreError as exc:
+            if "timed out" not in str(exc):
+                raise
+            raise ArtifactUnavailable(
+                f"{cid} could not be fetched from {self.api} within {self.fetch_timeout:.0f}s: nobody serves it "
+                "(a provider must keep its trace available until the challenge window closes)"
+            ) from None
         if len(data) > max_bytes:
             raise ArtifactRejected(f"artifact {cid} is larger than the limit of {max_bytes} bytes; refused")
         return data

@@ -1,0 +1,307 @@
+"""The training step: ``S_{t+1} = step(S_t)``, a pure function of the state, the spec and the dataset.
+
+State layout (a flat ``dict[str, Tensor]``, hashed by :func:`crucible.hashing.state_hash`)::
+
+    param/<name>              model parameters (float32), <name> as in the module's named_parameters
+    opt/<name>/momentum       SGD with momentum > 0: the momentum buffer
+    opt/<name>/exp_avg        AdamW: first moment
+    opt/<name>/exp_avg_sq     AdamW: second moment
+    step                      int64 scalar: t, the number of steps already taken
+
+Step ``t`` draws its batch from a CPU ``torch.Generator`` seeded with :func:`step_seed` (seed, t),
+so any party can replay step t from ``S_t`` alone, on any device. The optimizers are written out as
+explicit out-of-place tensor math (no ``torch.optim``: its foreach/fused paths and state layout vary
+between versions and devices), so their state is part of ``S_t`` and every old state stays intact.
+This module imports neither the chain nor IPFS: worker, verifier and oracle share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from crucible import hashing
+from crucible.data import validate_dataset
+from crucible.engine.models import build_model, check_weights, param_specs, seeded_params
+from crucible.errors import InvalidState
+from crucible.profiles import ProfileInfo, ensure_profile, pinned_threads
+from crucible.spec import AdamW, JobSpec, Sgd, WeightsInit
+
+STEP_KEY = "step"
+EVAL_BATCH = 256
+
+
+def step_seed(seed: int, t: int) -> int:
+    """63-bit generator seed for step ``t``: the first 8 bytes of sha256("crucible.step"|seed|t) >> 1."""
+    digest = hashlib.sha256(b"crucible.step" + seed.to_bytes(8, "big") + t.to_bytes(8, "big")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _powi(base: float, n: int) -> float:
+    """base**n by repeated squaring: plain IEEE multiplies, unlike libm's pow, which may differ by host."""
+    result, b = 1.0, base
+    while n:
+        if n & 1:
+            result *= b
+        b *= b
+        n >>= 1
+    return result
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """``S_t``: an immutable mapping of named tensors (see the module docstring for the layout)."""
+
+    tensors: Mapping[str, torch.Tensor] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tensors", MappingProxyType(dict(self.tensors)))
+
+    @property
+    def step(self) -> int:
+        return int(self.tensors[STEP_KEY].item())
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return hashing.split_params(self.tensors)
+
+    def hash(self) -> bytes:
+        return hashing.state_hash(self.tensors)
+
+    def params_hash(self) -> bytes:
+        return hashing.params_hash(self.tensors)
+
+    def to(self, device: str | torch.device) -> TrainState:
+        return TrainState({n: t.to(device) for n, t in self.tensors.items()})
+
+    def __repr__(self) -> str:
+        return f"TrainState(step={self.step}, tensors={len(self.tensors)})"
+
+
+def _opt_slots(spec: JobSpec) -> tuple[str, ...]:
+    opt = spec.train.optimizer
+    if isinstance(opt, AdamW):
+        return ("exp_avg", "exp_avg_sq")
+    return ("momentum",) if opt.momentum > 0 else ()
+
+
+def state_layout(spec: JobSpec) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Every tensor a valid state of this job holds: name -> (shape, dtype)."""
+    layout: dict[str, tuple[tuple[int, ...], torch.dtype]] = {STEP_KEY: ((), torch.int64)}
+    for name, spec_ in param_specs(spec.model).items():
+        layout[f"{hashing.PARAM_PREFIX}{name}"] = spec_
+        for slot in _opt_slots(spec):
+            layout[f"opt/{name}/{slot}"] = spec_
+    return layout
+
+
+def check_state(spec: JobSpec, state: TrainState) -> None:
+    """Raise :class:`InvalidState` unless ``state`` has exactly this job's layout (names, shapes, dtypes)."""
+    layout = state_layout(spec)
+    problems = [f"missing {n!r}" for n in sorted(layout) if n not in state.tensors]
+    problems += [f"unexpected {n!r}" for n in sorted(state.tensors) if n not in layout]
+    for name, (shape, dtype) in layout.items():
+        t = state.tensors.get(name)
+        if t is not None and (tuple(t.shape) != shape or t.dtype != dtype):
+            problems.append(f"{name!r} is {t.dtype}{list(t.shape)}, needs {dtype}{list(shape)}")
+    if problems:
+        raise InvalidState(f"state does not fit this job's model and optimizer: {'; '.join(problems[:20])}")
+    if state.step < 0 or state.step > spec.train.total_steps:
+        raise InvalidState(f"state step {state.step} is outside 0..{spec.train.total_steps}")
+
+
+def initial_state_from(spec: JobSpec, weights: Mapping[str, torch.Tensor] | None = None) -> TrainState:
+    """``S_0``: seeded parameters, or ``weights`` (required iff the spec names initial weights),
+    with zeroed optimizer state and step 0. Always on the CPU, so it is device-independent."""
+    if isinstance(spec.model.init, WeightsInit):
+        if weights is None:
+            raise InvalidState(f"the spec initialises from weights {spec.model.init.cid}; pass them in")
+        try:
+            params = check_weights(spec.model, weights)
+        except ValueError as exc:
+            raise InvalidState(str(exc)) from None
+    else:
+        if weights is not None:
+            raise InvalidState("the spec uses a seeded init; initial weights were given but are not used")
+        params = seeded_params(spec.model, spec.model.init.seed)
+    tensors: dict[str, torch.Tensor] = {STEP_KEY: torch.tensor(0, dtype=torch.int64)}
+    for name, p in params.items():
+        tensors[f"{hashing.PARAM_PREFIX}{name}"] = p
+        for slot in _opt_slots(spec):
+            tensors[f"opt/{name}/{slot}"] = torch.zeros_like(p)
+    return TrainState(tensors)
+
+
+class Engine:
+    """One job's step function bound to its dataset, under the job's determinism profile.
+
+    Constructing it applies and checks the profile (raising ProfileError if this process cannot
+    honour it) and validates the dataset against the spec.
+    """
+
+    def __init__(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> None:
+        pin = spec.environment.model_dump() if spec.environment is not None else None
+        self.profile: ProfileInfo = ensure_profile(spec.profile, required=pin)
+        self.spec = spec
+        self.device = torch.device("cuda" if spec.profile == "cuda" else "cpu")
+        data = validate_dataset(spec, dataset)
+        self._data = {k: v.to(self.device) for k, v in data.items()}
+        self._n = next(iter(data.values())).shape[0]
+        self.model = build_model(spec.model).to(self.device)
+        self.model.requires_grad_(False)
+        self._names = sorted(param_specs(spec.model))
+        self._slots = _opt_slots(spec)
+
+    # -- data --
+
+    def batch(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of step ``t``; indices from the CPU generator seeded by (seed, t)."""
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(step_seed(self.spec.train.seed, t))
+        bs = self.spec.train.batch_size
+        if self.spec.is_lm:
+            block = self.spec.model.block_size  # type: ignore[union-attr]
+            starts = torch.randint(0, self._n - block, (bs,), generator=gen)
+            idx = (starts[:, None] + torch.arange(block + 1)[None, :]).to(self.device)
+            chunk = self._data["tokens"][idx].long()
+            return chunk[:, :-1], chunk[:, 1:]
+        idx = torch.randint(0, self._n, (bs,), generator=gen).to(self.device)
+        return self._data["inputs"][idx], self._data["labels"][idx]
+
+    def loss(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(self.model, dict(params), (x,))
+        if self.spec.is_lm:
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        return F.cross_entropy(logits, y)
+
+    # -- the step --
+
+    def step(self, state: TrainState) -> TrainState:
+        """``S_{t+1}`` from ``S_t`` (t read from the state). Does not modify ``state``."""
+        with pinned_threads(self.spec.profile):
+            return self._step(state)
+
+    def _step(self, state: TrainState) -> TrainState:
+        t = state.step
+        if t >= self.spec.train.total_steps:
+            raise InvalidState(f"state is at step {t}; the job has only {self.spec.train.total_steps} steps")
+        s = state.tensors
+        params = {n: s[f"param/{n}"].detach().requires_grad_(True) for n in self._names}
+        x, y = self.batch(t)
+        with torch.enable_grad():
+            loss = self.loss(params, x, y)
+            grads = torch.autograd.grad(loss, [params[n] for n in self._names])
+        out: dict[str, torch.Tensor] = {STEP_KEY: torch.tensor(t + 1, dtype=torch.int64, device=s[STEP_KEY].device)}
+        opt = self.spec.train.optimizer
+        for name, g in zip(self._names, grads, strict=True):
+            p = s[f"param/{name}"].detach()
+            if isinstance(opt, Sgd):
+                new_p, slots = _sgd(opt, p, g, s.get(f"opt/{name}/momentum"))
+            else:
+                new_p, slots = _adamw(opt, t + 1, p, g, s[f"opt/{name}/exp_avg"], s[f"opt/{name}/exp_avg_sq"])
+            out[f"param/{name}"] = new_p
+            for slot, value in slots.items():
+                out[f"opt/{name}/{slot}"] = value
+        return TrainState(out)
+
+    def run(
+        self, state: TrainState, a: int, b: int, *, on_step: Callable[[TrainState], None] | None = None
+    ) -> TrainState:
+        """Replay steps a..b-1: ``S_a`` -> ``S_b``. ``on_step`` sees every new state."""
+        if state.step != a:
+            raise InvalidState(f"run({a}, {b}) needs S_{a}, got a state at step {state.step}")
+        if not 0 <= a <= b <= self.spec.train.total_steps:
+            raise InvalidState(f"segment [{a}, {b}] is outside 0..{self.spec.train.total_steps}")
+        state = state.to(self.device)
+        with pinned_threads(self.spec.profile):
+            for _ in range(a, b):
+                state = self._step(state)
+                if on_step is not None:
+                    on_step(state)
+        return state
+
+    # -- evaluation --
+
+    @torch.no_grad()
+    def evaluate(
+        self, params: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], metric: str = "accuracy"
+    ) -> float:
+        """``metric`` ("accuracy" or "loss") of ``params`` on held-out tensors (same layout as training)."""
+        data = {k: v.to(self.device) for k, v in validate_dataset(self.spec, tensors).items()}
+        ps = {n: params[n].to(self.device) for n in self._names}
+        total_loss, correct, count = 0.0, 0, 0
+        for x, y in _eval_batches(self.spec, data):  # not part of the trace: threads not pinned
+            logits = functional_call(self.model, ps, (x,))
+            flat, target = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+            total_loss += float(F.cross_entropy(flat, target, reduction="sum"))
+            correct += int((flat.argmax(dim=-1) == target).sum())
+            count += target.numel()
+        return correct / count if metric == "accuracy" else total_loss / count
+
+
+def _eval_batches(spec: JobSpec, data: Mapping[str, torch.Tensor]):  # type: ignore[no-untyped-def]
+    if spec.is_lm:
+        block = spec.model.block_size  # type: ignore[union-attr]
+        tokens = data["tokens"]
+        n_blocks = (tokens.shape[0] - 1) // block
+        for i in range(0, n_blocks, EVAL_BATCH):
+            starts = torch.arange(i, min(i + EVAL_BATCH, n_blocks), device=tokens.device) * block
+            idx = starts[:, None] + torch.arange(block + 1, device=tokens.device)[None, :]
+            chunk = tokens[idx].long()
+            yield chunk[:, :-1], chunk[:, 1:]
+    else:
+        for i in range(0, data["inputs"].shape[0], EVAL_BATCH):
+            yield data["inputs"][i : i + EVAL_BATCH], data["labels"][i : i + EVAL_BATCH]
+
+
+def _sgd(
+    opt: Sgd, p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor | None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """torch.optim.SGD semantics (dampening 0, no nesterov), out of place; the buffer starts at 0."""
+    if opt.weight_decay:
+        g = g + p * opt.weight_decay
+    slots: dict[str, torch.Tensor] = {}
+    if opt.momentum > 0:
+        assert buf is not None
+        g = buf * opt.momentum + g
+        slots["momentum"] = g
+    return p - g * opt.lr, slots
+
+
+def _adamw(
+    opt: AdamW, t: int, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """torch.optim.AdamW semantics (decoupled decay, bias correction, no amsgrad), out of place."""
+    b1, b2 = opt.betas
+    p = p * (1.0 - opt.lr * opt.weight_decay)
+    m = m * b1 + g * (1.0 - b1)
+    v = v * b2 + (g * g) * (1.0 - b2)
+    bc1 = 1.0 - _powi(b1, t)
+    bc2 = 1.0 - _powi(b2, t)
+    denom = torch.sqrt(v / bc2) + opt.eps
+    return p - (m / bc1) / denom * opt.lr, {"exp_avg": m, "exp_avg_sq": v}
+
+
+def replay_segment(
+    spec: JobSpec, dataset: Mapping[str, torch.Tensor], state_a: TrainState, a: int, b: int
+) -> TrainState:
+    """The verifier's and oracle's entry point: check ``S_a``'s layout, replay to ``S_b`` (on the CPU)."""
+    check_state(spec, state_a)
+    return Engine(spec, dataset).run(state_a, a, b).to("cpu")
+
+
+def evaluate(
+    spec: JobSpec,
+    params: Mapping[str, torch.Tensor],
+    eval_tensors: Mapping[str, torch.Tensor],
+    metric: str | None = None,
+) -> float:
+    """The requester's metric (``spec.eval.metric`` unless given) of ``params`` on held-out tensors."""
+    chosen = metric or (spec.eval.metric if spec.eval is not None else "accuracy")
+    engine = Engine(spec, eval_tensors)
+    return engine.evaluate(params, eval_tensors, chosen)
