@@ -1,0 +1,325 @@
+"""The oracle's decision (DESIGN.md section 6, step 3), with no HTTP and no transactions.
+
+:class:`Judge` reads one dispute, its job and the provider's submitted result from the chain,
+fetches what the dispute kind needs from IPFS, and returns :class:`Evidence`: every hash it
+compared, where each came from, and the verdict. Every fact comes from the chain and IPFS; nothing
+comes from whoever asks. Anyone holding the same public data can recompute the same evidence.
+
+Rules, by dispute kind:
+
+* **Segment** (``b = a + 1``): fetch ``S_a`` (``stateCidA``, or the manifest's checkpoint ``a/k``
+  when that is zero) and require its canonical hash to be the agreed ``hashA``; replay exactly
+  step ``a`` under the job's profile; ``PROVIDER_CORRECT`` iff the result hashes to ``hashB``.
+  A missing, unreadable or hash-mismatched ``S_a`` (or manifest) is ``PROVIDER_DATA_UNAVAILABLE``:
+  keeping the trace available during the window is the provider's duty.
+* **InitialState**: ``S_0`` from the spec (seeded, or the initial weights CID) must hash to the
+  committed C_0 hash (``hashB``).
+* **FinalModel**: C_n (via the manifest, hash ``hashA``) must be available, the final stateHash
+  (``hashB``) must equal ``hashA``, and the final-model CID must hold exactly C_n's parameters.
+
+Where the oracle cannot decide honestly (a profile this process cannot run, the requester's spec,
+dataset or weights missing) it raises :class:`Refused` instead of guessing: no verdict is posted
+and, without a quorum, the contract voids the dispute at the oracle timeout, slashing nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crucible import hashing
+from crucible.artifacts import ArtifactStore
+from crucible.checkpoint import Manifest
+from crucible.engine.job import initial_state
+from crucible.engine.step import TrainState, check_state, replay_segment
+from crucible.errors import (
+    ArtifactRejected,
+    ArtifactUnavailable,
+    ChainError,
+    CrucibleError,
+    InvalidDataset,
+    InvalidState,
+    ProfileError,
+    StoreError,
+)
+from crucible.ipfs import digest_to_cid
+from crucible.market import Dispute, DisputeKind, DisputeStatus, Job, Market, SubmittedResult, Verdict
+from crucible.profiles import ensure_profile
+from crucible.spec import JobSpec
+
+log = logging.getLogger("crucible.oracle")
+
+ZERO32 = b"\x00" * 32
+
+Outcome = Literal["judged", "posted", "refused", "not_posted"]
+
+
+class Refused(CrucibleError, RuntimeError):
+    """The oracle will not decide this dispute. ``retryable``: the cause may pass (e.g. the IPFS
+    node was unreachable), so the service tries again while the dispute still awaits oracles."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class Evidence(BaseModel):
+    """What the oracle compared and decided for one dispute: enough for anyone to re-check it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dispute_id: int
+    job_id: int
+    market: str
+    kind: str = Field(description="SEGMENT, INITIAL_STATE or FINAL_MODEL")
+    a: int = Field(description="the disputed step: step a -> a+1 is replayed (Segment)")
+    b: int
+    agreed_hash: str | None = Field(description="hashA: H(a) both parties agree on (FinalModel: committed C_n)")
+    claimed_hash: str = Field(description="hashB: what the provider claims (H(a+1), C_0 hash, final stateHash)")
+    replayed_hash: str | None = Field(
+        default=None, description="what the oracle computed: H(S_a replayed one step), S_0's hash, or C_n's hash")
+    verdict: str | None = Field(default=None, description="PROVIDER_CORRECT, PROVIDER_WRONG, "
+                                "PROVIDER_DATA_UNAVAILABLE; None when refused")
+    outcome: Outcome = "judged"
+    reason: str
+    replay_seconds: float | None = None
+    state_cid: str | None = Field(default=None, description="CID of the state the oracle started from")
+    spec_cid: str | None = None
+    manifest_cid: str | None = None
+    final_model_cid: str | None = None
+    profile: str | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+    oracle: str
+    tx_hash: str | None = None
+    post_error: str | None = None
+    retryable: bool = Field(default=False, description="refused for a cause that may pass; judged again later")
+    dispute_outcome: str | None = Field(default=None, description="the dispute's final status on chain, once seen")
+    judged_at: str
+
+    def summary(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in ("dispute_id", "job_id", "kind", "verdict", "outcome", "reason",
+                                              "tx_hash", "dispute_outcome", "judged_at")}
+
+
+def _hex(digest: bytes | None) -> str | None:
+    return None if digest is None else hashing.to_hex(bytes(digest))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Decided(Exception):
+    """Internal: a verdict reached before the end of a rule (carries it up to :meth:`Judge.judge`)."""
+
+    def __init__(self, verdict: Verdict, reason: str) -> None:
+        self.verdict, self.reason = verdict, reason
+
+
+class Judge:
+    """Decides disputes of one market from chain + IPFS data (see the module docstring)."""
+
+    def __init__(self, market: Market, store: ArtifactStore, oracle_address: str) -> None:
+        self.market = market
+        self.store = store
+        self.oracle = oracle_address
+
+    # ------------------------------------------------------------------ entry point
+
+    def judge(self, dispute_id: int) -> Evidence:
+        """Evidence for a dispute awaiting oracles: a verdict, or ``outcome="refused"`` and the reason.
+
+        Raises only on chain errors (:class:`~crucible.errors.ChainError`): those are retried."""
+        d = self.market.dispute(dispute_id)
+        facts: dict[str, Any] = {
+            "dispute_id": dispute_id, "job_id": d.job_id, "market": self.market.address, "kind": d.kind.name,
+            "a": d.a, "b": d.b, "agreed_hash": _hex(d.hash_a) if d.kind != DisputeKind.INITIAL_STATE else None,
+            "claimed_hash": _hex(d.hash_b), "oracle": self.oracle, "details": {},
+        }
+        try:
+            if d.status != DisputeStatus.AWAITING_ORACLE:
+                raise Refused(f"dispute {dispute_id} is {d.status.name}, not AWAITING_ORACLE")
+            job = self.market.job(d.job_id)
+            facts["spec_cid"] = job.spec_cid_str
+            result = self.market.result(d.job_id)
+            if result is None:
+                raise Refused(f"job {d.job_id} has no ResultSubmitted event; nothing to judge")
+            facts.update(manifest_cid=result.manifest_cid, final_model_cid=result.final_model_cid)
+            verdict, reason = self._decide(facts, d, job, result)
+        except _Decided as decided:
+            verdict, reason = decided.verdict, decided.reason
+        except Refused as refused:
+            return Evidence(**facts, verdict=None, outcome="refused", retryable=refused.retryable,
+                            reason=f"refused: {refused.reason}", judged_at=_now())
+        except ChainError:
+            raise
+        except Exception as exc:  # a bug or a fault of this host must never turn into a verdict
+            log.exception("dispute %d: judging failed", dispute_id)
+            return Evidence(**facts, verdict=None, outcome="refused", retryable=True,
+                            reason=f"refused: internal error while judging ({type(exc).__name__}: {exc})",
+                            judged_at=_now())
+        return Evidence(**facts, verdict=verdict.name, reason=reason, judged_at=_now())
+
+    # ------------------------------------------------------------------ the rules
+
+    def _decide(self, facts: dict[str, Any], d: Dispute, job: Job,
+                result: SubmittedResult) -> tuple[Verdict, str]:
+        spec = self._requester_data(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
+        facts["profile"] = spec.profile
+        if (spec.train.total_steps, spec.train.checkpoint_interval) != (job.total_steps, job.interval):
+            raise Refused(f"the spec's total_steps/checkpoint_interval ({spec.train.total_steps}/"
+                          f"{spec.train.checkpoint_interval}) differ from the job's on-chain terms "
+                          f"({job.total_steps}/{job.interval})")
+        if d.kind == DisputeKind.SEGMENT:
+            return self._segment(facts, d, job, result, spec)
+        if d.kind == DisputeKind.INITIAL_STATE:
+            return self._initial_state(facts, d, spec)
+        if d.kind == DisputeKind.FINAL_MODEL:
+            return self._final_model(facts, d, job, result)
+        raise Refused(f"unknown dispute kind {d.kind!r}")
+
+    def _segment(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult,
+                 spec: JobSpec) -> tuple[Verdict, str]:
+        if d.b != d.a + 1:
+            raise Refused(f"segment dispute is on [{d.a}, {d.b}], not a single step")
+        try:  # before any download: a profile this process cannot honour is refused, never guessed
+            ensure_profile(spec.profile, required=spec.environment.model_dump() if spec.environment else None)
+        except ProfileError as exc:
+            raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
+        dataset = self._requester_data(lambda: self.store.fetch_dataset(spec.dataset.cid),
+                                       f"dataset {spec.dataset.cid}")
+        if d.state_cid_a != ZERO32:
+            cid = digest_to_cid(bytes(d.state_cid_a))
+            source = f"S_{d.a} at {cid} (posted by the provider during bisection)"
+        else:
+            manifest = self._manifest(job, result)
+            try:
+                entry = manifest.entry(d.a)
+            except KeyError:
+                raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
+                               f"the manifest lists no checkpoint at step {d.a}") from None
+            if entry.digest != bytes(d.hash_a):
+                raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
+                               f"the manifest's checkpoint at step {d.a} has hash {entry.state_hash}, not the agreed "
+                               f"{_hex(d.hash_a)}")
+            cid, source = entry.cid, f"S_{d.a} at {entry.cid} (manifest checkpoint {d.a // job.interval})"
+        facts["state_cid"] = cid
+        tensors = self._provider_data(lambda: self.store.fetch_checkpoint(cid, expected_hash=bytes(d.hash_a),
+                                                                          expected_step=d.a), source)
+        state_a = TrainState(tensors)
+        try:
+            check_state(spec, state_a)
+        except InvalidState as exc:
+            raise _Decided(Verdict.PROVIDER_WRONG, f"the agreed state {source} is not a valid state of this job: "
+                                                   f"{exc}") from None
+        started = time.perf_counter()
+        try:
+            replayed = replay_segment(spec, dataset, state_a, d.a, d.a + 1)
+        except ProfileError as exc:
+            raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
+        except (InvalidState, InvalidDataset) as exc:
+            raise Refused(f"cannot replay step {d.a}: {exc}") from None
+        facts["replay_seconds"] = round(time.perf_counter() - started, 6)
+        digest = replayed.hash()
+        facts["replayed_hash"] = _hex(digest)
+        if digest == bytes(d.hash_b):
+            return Verdict.PROVIDER_CORRECT, (f"replayed step {d.a} -> {d.a + 1} from {source}: the result matches "
+                                              f"the provider's H({d.a + 1})")
+        return Verdict.PROVIDER_WRONG, (f"replayed step {d.a} -> {d.a + 1} from {source}: the result hashes to "
+                                        f"{_hex(digest)}, the provider claimed {_hex(d.hash_b)}")
+
+    def _initial_state(self, facts: dict[str, Any], d: Dispute, spec: JobSpec) -> tuple[Verdict, str]:
+        # S_0 is built on the CPU whatever the profile (engine.step.initial_state_from), so no profile check.
+        started = time.perf_counter()
+        try:
+            state0 = initial_state(spec, self.store)
+        except StoreError as exc:
+            self._check_node(exc)
+            raise Refused(f"the requester's initial weights are unavailable or invalid: {exc}") from None
+        except InvalidState as exc:
+            raise Refused(f"S_0 cannot be built from the spec: {exc}") from None
+        facts["replay_seconds"] = round(time.perf_counter() - started, 6)
+        digest = state0.hash()
+        facts["replayed_hash"] = _hex(digest)
+        if digest == bytes(d.hash_b):
+            return Verdict.PROVIDER_CORRECT, "the committed C_0 is the spec's S_0"
+        return Verdict.PROVIDER_WRONG, (f"the spec's S_0 hashes to {_hex(digest)}, the provider committed C_0 = "
+                                        f"{_hex(d.hash_b)}")
+
+    def _final_model(self, facts: dict[str, Any], d: Dispute, job: Job,
+                     result: SubmittedResult) -> tuple[Verdict, str]:
+        manifest = self._manifest(job, result)
+        T = job.total_steps
+        try:
+            entry = manifest.entry(T)
+        except KeyError:
+            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE, f"the manifest lists no checkpoint at step {T}") from None
+        if entry.digest != bytes(d.hash_a):
+            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
+                           f"the manifest's C_n hash {entry.state_hash} is not the committed {_hex(d.hash_a)}")
+        facts["state_cid"] = entry.cid
+        cn = self._provider_data(lambda: self.store.fetch_checkpoint(entry.cid, expected_hash=bytes(d.hash_a),
+                                                                     expected_step=T), f"C_n at {entry.cid}")
+        facts["replayed_hash"] = _hex(hashing.state_hash(cn))
+        cn_params = hashing.params_hash(cn)
+        facts["details"] = {"cn_params_hash": hashing.to_hex(cn_params)}
+        if bytes(d.hash_b) != bytes(d.hash_a):
+            return Verdict.PROVIDER_WRONG, (f"the submitted final stateHash {_hex(d.hash_b)} is not the committed "
+                                            f"C_n hash {_hex(d.hash_a)}")
+        cid = result.final_model_cid
+        try:
+            self.store.fetch_final_model(cid, expected_params_hash=cn_params)
+        except ArtifactRejected as exc:
+            return Verdict.PROVIDER_WRONG, f"the final model {cid} does not hold C_n's parameters: {exc}"
+        except StoreError as exc:
+            self._check_node(exc)
+            return Verdict.PROVIDER_DATA_UNAVAILABLE, (
+                f"the final model {cid} could not be fetched ({exc}); keeping it available is the provider's duty")
+        return Verdict.PROVIDER_CORRECT, f"the final model {cid} holds exactly C_n's parameters"
+
+    # ------------------------------------------------------------------ fetching, and whose fault a failure is
+
+    def _manifest(self, job: Job, result: SubmittedResult) -> Manifest:
+        manifest = self._provider_data(lambda: self.store.fetch_manifest(result.manifest_cid),
+                                       f"manifest {result.manifest_cid}")
+        if manifest.root() != bytes(job.trace_root):
+            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
+                           f"the manifest {result.manifest_cid} has trace root {manifest.trace_root}, "
+                           f"not the committed {_hex(job.trace_root)}: the committed trace is not available")
+        return manifest
+
+    def _provider_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
+        """The provider's trace data; failing that (node reachable), DATA_UNAVAILABLE."""
+        try:
+            return fetch()
+        except StoreError as exc:
+            self._check_node(exc)
+            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
+                           f"{what} is unavailable or not what was committed ({exc}); keeping the trace "
+                           f"available during the challenge window is the provider's duty") from None
+
+    def _requester_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
+        """The requester's data (spec, dataset): the provider is not to blame, so refuse if missing."""
+        try:
+            return fetch()
+        except StoreError as exc:
+            self._check_node(exc)
+            raise Refused(f"{what} is unavailable or invalid ({exc}); the oracle cannot judge without it",
+                          retryable=not isinstance(exc, ArtifactRejected)) from None
+        except CrucibleError as exc:  # InvalidJobSpec, InvalidDataset
+            raise Refused(f"{what} is invalid: {exc}") from None
+
+    def _check_node(self, exc: StoreError) -> None:
+        """Blame nobody for our own IPFS node being down: that is retried, not judged."""
+        if isinstance(exc, ArtifactRejected | ArtifactUnavailable):
+            return  # the node answered: the artifact itself is at fault
+        try:
+            self.store.blobs.version()  # type: ignore[attr-defined]
+        except StoreError:
+            raise Refused(f"this oracle's IPFS node is unreachable ({exc}); will retry",
+                          retryable=True) from None

@@ -1,0 +1,231 @@
+"""The oracle's watcher: finds disputes awaiting oracles, judges them, posts verdicts, keeps evidence.
+
+Driven by ``DisputeReadyForOracle`` events; on start it also scans every dispute for ones still
+awaiting oracles that this oracle has not voted on, so a restart misses nothing. Posting is
+idempotent: before each vote it re-reads the dispute's status and ``hasVoted``, and a revert because
+the dispute was meanwhile resolved (quorum reached, voided) or this oracle already voted is logged and
+recorded, never retried. Evidence is kept as one JSON file per dispute under
+``state_dir/<chain id>-<market>/disputes/``, so ``/disputes`` survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from crucible.artifacts import ArtifactStore
+from crucible.errors import ChainError, CrucibleError
+from crucible.events import EventLog
+from crucible.ipfs import IpfsStore
+from crucible.market import DisputeStatus, Market, Verdict
+from crucible.settings import RoleSettings
+from oracle.judge import Evidence, Judge
+from oracle.metrics import OracleMetrics
+from oracle.settings import Settings as OracleSettings
+
+log = logging.getLogger("crucible.oracle")
+
+#: Reverts that mean "nothing left to do here" (the vote is not needed or not possible any more).
+_SETTLED_ERRORS = ("AlreadyVoted", "DisputeNotInStatus", "VerdictTooLate")
+
+
+class EvidenceStore:
+    """Evidence by dispute id, in memory and as JSON files (written atomically)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._items: dict[int, Evidence] = {}
+        for path in sorted(folder.glob("*.json")):
+            try:
+                ev = Evidence.model_validate_json(path.read_bytes())
+            except ValueError as exc:
+                log.warning("ignoring unreadable evidence file %s: %s", path, exc)
+                continue
+            self._items[ev.dispute_id] = ev
+
+    def get(self, dispute_id: int) -> Evidence | None:
+        with self._lock:
+            return self._items.get(dispute_id)
+
+    def all(self) -> list[Evidence]:
+        with self._lock:
+            return [self._items[k] for k in sorted(self._items)]
+
+    def put(self, ev: Evidence) -> None:
+        data = ev.model_dump_json(indent=2).encode()
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{ev.dispute_id}.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, self.folder / f"{ev.dispute_id}.json")
+        with self._lock:
+            self._items[ev.dispute_id] = ev
+
+
+class OracleService:
+    """One oracle key on one market. ``tick()`` does one round; ``run()`` loops until stopped."""
+
+    def __init__(self, market: Market, judge: Judge, state_dir: Path, *, poll_interval: float = 1.0,
+                 retry_interval: float = 15.0, metrics: OracleMetrics | None = None) -> None:
+        if market.signer is None:
+            raise CrucibleError("an oracle needs a signing key")
+        self.market = market
+        self.judge = judge
+        self.address = market.signer.address
+        self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
+        self.metrics = metrics or OracleMetrics()
+        chain_id = market.w3.eth.chain_id
+        self.evidence = EvidenceStore(Path(state_dir) / f"{chain_id}-{market.address.lower()}" / "disputes")
+        self.events: EventLog | None = None
+        self._pending: dict[int, float] = {}  # dispute id -> earliest time to (re)try
+        self.last_error: str | None = None
+        self.last_tick: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ the loop
+
+    def start_watching(self) -> None:
+        """Scan existing disputes, then follow the event log from the block the scan started at."""
+        head = int(self.market.w3.eth.block_number)
+        count = int(self.market.call("disputeCount"))
+        for dispute_id in range(1, count + 1):
+            if self.market.dispute(dispute_id).status == DisputeStatus.AWAITING_ORACLE:
+                self._pending.setdefault(dispute_id, 0.0)
+        self.events = EventLog(self.market.contract, head)
+        log.info("oracle %s on market %s: %d dispute(s) awaiting oracles at start", self.address,
+                 self.market.address, len(self._pending))
+
+    def tick(self) -> None:
+        if self.events is None:
+            self.start_watching()
+        assert self.events is not None
+        for event in self.events.poll():
+            if event.name == "DisputeReadyForOracle":
+                self._pending.setdefault(int(event.args["disputeId"]), 0.0)
+            elif event.name == "DisputeResolved":
+                self._record_outcome(int(event.args["disputeId"]), DisputeStatus(event.args["outcome"]).name)
+        now = time.monotonic()
+        for dispute_id, not_before in sorted(self._pending.items()):
+            if not_before <= now:
+                self.handle(dispute_id)
+        self.last_tick = time.time()
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        log.info("oracle %s watching market %s", self.address, self.market.address)
+        while not stop.is_set():
+            try:
+                self.tick()
+                self.last_error = None
+            except CrucibleError as exc:  # chain or node hiccup: keep watching
+                self.last_error = str(exc)
+                log.warning("oracle round failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the daemon must outlive one bad round
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("oracle round failed")
+            stop.wait(self.poll_interval)
+
+    def start(self) -> None:
+        """Run the loop in a background thread (the FastAPI lifespan calls this)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="crucible-oracle", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def watching(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ one dispute
+
+    def handle(self, dispute_id: int) -> Evidence | None:
+        """Judge ``dispute_id`` and post the verdict if it still awaits this oracle's vote."""
+        d = self.market.dispute(dispute_id)
+        if d.status != DisputeStatus.AWAITING_ORACLE:
+            self._pending.pop(dispute_id, None)
+            if d.status in (DisputeStatus.CHALLENGER_WON, DisputeStatus.PROVIDER_WON, DisputeStatus.VOIDED):
+                self._record_outcome(dispute_id, d.status.name)
+            return self.evidence.get(dispute_id)
+        if self.market.call("hasVoted", dispute_id, self.address):
+            log.info("dispute %d: this oracle already voted; waiting for the others", dispute_id)
+            self._pending.pop(dispute_id, None)
+            return self.evidence.get(dispute_id)
+
+        previous = self.evidence.get(dispute_id)
+        if previous is not None and previous.verdict is not None and previous.outcome != "refused":
+            ev = previous  # judged before a restart but not posted: the verdict is deterministic, reuse it
+        else:
+            ev = self.judge.judge(dispute_id)
+            if ev.outcome == "refused":
+                self._refused(dispute_id, ev, previous)
+                return ev
+            self.metrics.judged.labels(verdict=ev.verdict).inc()
+            if ev.replay_seconds is not None:
+                self.metrics.replay_seconds.observe(ev.replay_seconds)
+            log.info("dispute %d (job %d, %s): %s: %s", dispute_id, ev.job_id, ev.kind, ev.verdict, ev.reason)
+            self.evidence.put(ev)
+        posted = self._post(ev)  # a transport error propagates and leaves the dispute pending
+        self._pending.pop(dispute_id, None)
+        return posted
+
+    def _refused(self, dispute_id: int, ev: Evidence, previous: Evidence | None) -> None:
+        if previous is None or previous.outcome != "refused" or previous.reason != ev.reason:
+            self.metrics.refused.inc()
+            log.warning("dispute %d (job %d): %s; no verdict posted", dispute_id, ev.job_id, ev.reason)
+        self.evidence.put(ev)
+        if ev.retryable:
+            self._pending[dispute_id] = time.monotonic() + self.retry_interval
+        else:
+            self._pending.pop(dispute_id, None)
+
+    def _post(self, ev: Evidence) -> Evidence:
+        verdict = Verdict[ev.verdict]  # type: ignore[misc]
+        try:
+            receipt = self.market.submit_verdict(ev.dispute_id, verdict)
+        except ChainError as exc:
+            if exc.error_name not in _SETTLED_ERRORS and exc.error_name != "NotOracle":
+                raise  # transport trouble: the dispute stays pending (handle() is retried next round)
+            log.warning("dispute %d: verdict %s not posted: %s", ev.dispute_id, verdict.name, exc)
+            self.metrics.post_failures.inc()
+            ev = ev.model_copy(update={"outcome": "not_posted", "post_error": str(exc)})
+            self.evidence.put(ev)
+            return ev
+        tx = receipt["transactionHash"]
+        ev = ev.model_copy(update={"outcome": "posted", "tx_hash": tx.to_0x_hex() if hasattr(tx, "to_0x_hex")
+                                   else str(tx)})
+        self.metrics.posted.inc()
+        log.info("dispute %d: verdict %s posted in tx %s", ev.dispute_id, verdict.name, ev.tx_hash)
+        status = self.market.dispute(ev.dispute_id).status
+        if status != DisputeStatus.AWAITING_ORACLE:
+            ev = ev.model_copy(update={"dispute_outcome": status.name})
+        self.evidence.put(ev)
+        return ev
+
+    def _record_outcome(self, dispute_id: int, outcome: str) -> None:
+        ev = self.evidence.get(dispute_id)
+        if ev is not None and ev.dispute_outcome != outcome:
+            self.evidence.put(ev.model_copy(update={"dispute_outcome": outcome}))
+
+
+def build_service(settings: OracleSettings | None = None, role: RoleSettings | None = None) -> OracleService:
+    """An oracle from the environment: deployment and key from ``CRUCIBLE_*``, the rest ``CRUCIBLE_ORACLE_*``."""
+    settings = settings or OracleSettings()
+    role = role or RoleSettings()
+    deployment = role.load_deployment()
+    market = Market.from_deployment(deployment, role.signer_account(deployment, "oracle"))
+    store = ArtifactStore(IpfsStore(deployment.ipfs_api, fetch_timeout=settings.ipfs_fetch_timeout))
+    judge = Judge(market, store, market.signer.address)  # type: ignore[union-attr]
+    return OracleService(market, judge, settings.state_dir, poll_interval=settings.poll_interval,
+                         retry_interval=settings.retry_interval)

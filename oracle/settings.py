@@ -1,0 +1,27 @@
+"""Oracle settings from the environment (prefix ``CRUCIBLE_ORACLE_``).
+
+The deployment file and the key come from the shared role settings (``CRUCIBLE_DEPLOYMENT``,
+``CRUCIBLE_KEYSTORE``/``CRUCIBLE_PRIVATE_KEY``, or a devnet account); these are the oracle's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crucible.devnet import DEFAULT_HOME
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRUCIBLE_ORACLE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    state_dir: Path = DEFAULT_HOME / "oracle"
+    poll_interval: float = Field(default=1.0, gt=0)
+    #: How long one IPFS fetch may take before the artifact counts as unavailable (the provider's fault).
+    ipfs_fetch_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds between attempts at a dispute refused for a cause that may pass (IPFS node down).
+    retry_interval: float = Field(default=15.0, gt=0)

@@ -1,0 +1,408 @@
+"""The oracle against real anvil, IPFS and training: every dispute kind and verdict, refusal of a
+profile it cannot run, restarts, the HTTP API, and two oracles reaching a quorum of 2.
+
+Disputes are driven to AwaitingOracle by hand (challenge + bisection moves) on an 8-step job with
+checkpoint interval 4, so each test replays exactly one real training step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from crucible import merkle
+from crucible.artifacts import ArtifactStore
+from crucible.chain import Signer, connect, dev_account
+from crucible.checkpoint import encode_checkpoint, encode_final_model
+from crucible.data import build_digits, dataset_bytes
+from crucible.deploy import DEVNET_PARAMS, deploy_market
+from crucible.engine.job import TrainResult, train_job
+from crucible.engine.step import Engine, TrainState, initial_state_from
+from crucible.hashing import to_hex
+from crucible.ipfs import IpfsStore
+from crucible.market import DisputeStatus, JobStatus, Market
+from crucible.nodes import RunningNode
+from crucible.spec import JobSpec, validate_spec
+from crucible.units import parse_eth
+from oracle.api.app import create_app
+from oracle.judge import Judge
+from oracle.service import OracleService
+
+pytestmark = pytest.mark.integration
+
+T, K = 8, 4
+BOND = parse_eth("0.01")
+
+
+def spec_dict(dataset_cid: str, profile: str = "cpu-portable") -> dict[str, object]:
+    return {
+        "version": 1, "profile": profile,
+        "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
+        "dataset": {"kind": "classification", "cid": dataset_cid},
+        "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
+                  "batch_size": 16, "total_steps": T, "checkpoint_interval": K, "seed": 7},
+    }
+
+
+@dataclass(frozen=True)
+class Trace:
+    """An honest training run, uploaded: the provider's commitments and every state S_0..S_T."""
+
+    spec: JobSpec
+    spec_cid: str
+    cuda_spec_cid: str
+    result: TrainResult
+    states: list[TrainState]
+    state_cids: list[str]
+
+    @property
+    def hashes(self) -> list[bytes]:
+        return [s.hash() for s in self.states]
+
+    def checkpoint_hashes(self) -> list[bytes]:
+        return [self.hashes[i] for i in range(0, T + 1, K)]
+
+
+@pytest.fixture(scope="session")
+def trace(ipfs_store: IpfsStore) -> Trace:
+    store = ArtifactStore(ipfs_store)
+    train, _ = build_digits()
+    dataset_cid = store.put(dataset_bytes(train))
+    spec = validate_spec(spec_dict(dataset_cid))
+    spec_cid = store.put_spec(spec)
+    cuda_spec_cid = store.put_spec(validate_spec(spec_dict(dataset_cid, profile="cuda")))
+    result = train_job(spec, train, store, spec_cid=spec_cid)
+    engine = Engine(spec, train)
+    states = [initial_state_from(spec)]
+    for t in range(T):
+        states.append(engine.run(states[-1], t, t + 1))
+    assert states[-1].hash() == result.final_state_hash
+    cids = [store.put(encode_checkpoint(s.tensors, spec_cid)) for s in states]
+    return Trace(spec, spec_cid, cuda_spec_cid, result, states, cids)
+
+
+def role(chain: RunningNode, market_address: str, name: str) -> Market:
+    w3 = connect(chain.url)
+    return Market(w3, market_address, Signer(w3, dev_account(name)))
+
+
+def make_oracle(chain: RunningNode, market_address: str, ipfs_store: IpfsStore, state_dir: Path,
+                name: str = "oracle") -> OracleService:
+    market = role(chain, market_address, name)
+    store = ArtifactStore(IpfsStore(ipfs_store.api, fetch_timeout=2))  # a missing CID costs 2 s, not 30
+    return OracleService(market, Judge(market, store, market.signer.address),  # type: ignore[union-attr]
+                         state_dir, poll_interval=0.1)
+
+
+def submit_job(chain: RunningNode, market_address: str, trace: Trace, *,
+               checkpoint_hashes: Sequence[bytes] | None = None, final_model_cid: str | None = None,
+               spec_cid: str | None = None) -> int:
+    """Post, claim and submit a job; by default the honest result, else with forged commitments."""
+    requester = role(chain, market_address, "requester")
+    job_id = requester.post_job(spec_cid=spec_cid or trace.spec_cid, reward=parse_eth("1"), stake=parse_eth("0.1"),
+                                bond=BOND, duration=600, challenge_window=300, interval=K, total_steps=T)
+    provider = role(chain, market_address, "provider")
+    provider.deposit_stake(parse_eth("1"))
+    provider.claim_job(job_id)
+    hashes = list(checkpoint_hashes or trace.checkpoint_hashes())
+    root = merkle.root([merkle.leaf(i * K, h) for i, h in enumerate(hashes)])
+    provider.submit_result(job_id, trace_root=root, final_state_hash=hashes[-1],
+                           manifest_cid=trace.result.manifest_cid,
+                           final_model_cid=final_model_cid or trace.result.final_model_cid)
+    return job_id
+
+
+def leaves_of(market: Market, job_id: int, hashes: Sequence[bytes]) -> list[bytes]:
+    leaves = [merkle.leaf(i * K, h) for i, h in enumerate(hashes)]
+    assert merkle.root(leaves) == market.job(job_id).trace_root
+    return leaves
+
+
+def segment_dispute(chain: RunningNode, market_address: str, job_id: int, hashes: Sequence[bytes],
+                    moves: Sequence[tuple[bytes, str, bool]]) -> int:
+    """Challenge segment 0, then play (mid hash, mid state CID, challenger agrees?) moves to one step."""
+    challenger = role(chain, market_address, "verifier")
+    provider = role(chain, market_address, "provider")
+    leaves = leaves_of(challenger, job_id, hashes)
+    dispute_id = challenger.challenge(job_id, 0, hashes[0], hashes[1], merkle.proof(leaves, 0),
+                                      merkle.proof(leaves, 1), BOND)
+    for mid_hash, mid_cid, agree in moves:
+        provider.bisect(dispute_id, mid_hash, mid_cid)
+        challenger.respond(dispute_id, agree)
+    d = challenger.dispute(dispute_id)
+    assert d.status == DisputeStatus.AWAITING_ORACLE and d.b == d.a + 1
+    return dispute_id
+
+
+def random_cid() -> str:
+    from crucible.ipfs import digest_to_cid
+
+    return digest_to_cid(os.urandom(32))
+
+
+# ---------------------------------------------------------------------------------------------- segment
+
+
+def test_segment_honest_provider_wins_via_watcher_and_http(chain: RunningNode, market_address: str,
+                                                           ipfs_store: IpfsStore, trace: Trace,
+                                                           tmp_path: Path) -> None:
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    # A false challenger: agrees with H(2), then rejects the honest H(3) -> the oracle replays 2 -> 3.
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(h[2], c[2], True), (h[3], c[3], False)])
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+
+    with TestClient(create_app(service)) as client:  # the lifespan runs the watcher thread
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            resp = client.get(f"/disputes/{dispute_id}")
+            if resp.status_code == 200 and resp.json()["outcome"] == "posted":
+                break
+            time.sleep(0.1)
+        ev = resp.json()
+        assert ev["outcome"] == "posted", ev
+        assert ev["verdict"] == "PROVIDER_CORRECT"
+        assert (ev["a"], ev["b"], ev["kind"]) == (2, 3, "SEGMENT")
+        assert ev["agreed_hash"] == to_hex(h[2]) and ev["claimed_hash"] == to_hex(h[3])
+        assert ev["replayed_hash"] == to_hex(h[3])
+        assert ev["state_cid"] == c[2] and ev["replay_seconds"] > 0 and ev["tx_hash"].startswith("0x")
+        assert ev["oracle"] == dev_account("oracle").address
+
+        listing = client.get("/disputes").json()
+        assert [(e["dispute_id"], e["verdict"]) for e in listing] == [(dispute_id, "PROVIDER_CORRECT")]
+        missing = client.get("/disputes/999")
+        assert missing.status_code == 404 and "999" in missing.json()["detail"]
+
+        health = client.get("/health")
+        body = health.json()
+        assert health.status_code == 200, body
+        assert body["chain_reachable"] and body["ipfs_reachable"] and body["registered"] and body["watching"]
+        assert body["oracle"] == dev_account("oracle").address and body["quorum"] == 1
+        assert body["profiles"]["cpu-portable"] == "ok"
+
+        metrics = client.get("/metrics").text
+        assert 'crucible_oracle_disputes_judged_total{verdict="PROVIDER_CORRECT"} 1.0' in metrics
+        assert "crucible_oracle_replay_seconds_count 1.0" in metrics
+        assert "crucible_oracle_disputes_refused_total 0.0" in metrics
+
+        paths = client.get("/openapi.json").json()["paths"]
+        assert {"/health", "/disputes", "/disputes/{dispute_id}", "/metrics"} <= set(paths)
+
+    market = role(chain, market_address, "verifier")
+    assert market.dispute(dispute_id).status == DisputeStatus.PROVIDER_WON
+    assert market.job_status(job_id) == JobStatus.SUBMITTED
+
+    # A restarted oracle keeps its history and does not vote again.
+    again = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    again.tick()
+    kept = again.evidence.get(dispute_id)
+    assert kept is not None and kept.tx_hash == ev["tx_hash"] and kept.dispute_outcome == "PROVIDER_WON"
+    assert again.metrics.posted._value.get() == 0  # noqa: SLF001
+
+
+def test_segment_forged_step_from_manifest_checkpoint_slashes_provider(
+        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    forged = os.urandom(32)
+    # The challenger rejects both moves: [0, 4] -> [0, 2] -> [0, 1]; S_0 comes from the manifest.
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(h[2], c[2], False), (forged, c[1], False)])
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+
+    ev = service.evidence.get(dispute_id)
+    assert ev is not None and ev.verdict == "PROVIDER_WRONG" and ev.outcome == "posted", ev
+    assert ev.state_cid == trace.result.checkpoints[0].cid, "S_0 was taken from the manifest"
+    assert ev.replayed_hash == to_hex(h[1]) and ev.claimed_hash == to_hex(forged)
+    market = role(chain, market_address, "verifier")
+    assert market.dispute(dispute_id).status == DisputeStatus.CHALLENGER_WON
+    assert market.job_status(job_id) == JobStatus.SLASHED
+
+
+def test_segment_unavailable_state_is_provider_data_unavailable(
+        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    # H(2) is right but its state was never uploaded; the challenger agrees, then rejects H(3).
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(h[2], random_cid(), True), (h[3], c[3], False)])
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+
+    ev = service.evidence.get(dispute_id)
+    assert ev is not None and ev.verdict == "PROVIDER_DATA_UNAVAILABLE" and ev.outcome == "posted", ev
+    assert "provider's duty" in ev.reason and ev.replayed_hash is None
+    assert role(chain, market_address, "verifier").dispute(dispute_id).status == DisputeStatus.CHALLENGER_WON
+
+
+def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
+        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    job_id = submit_job(chain, market_address, trace, spec_cid=trace.cuda_spec_cid)
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(os.urandom(32), random_cid(), False), (os.urandom(32), random_cid(), False)])
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+    service.tick()
+
+    ev = service.evidence.get(dispute_id)
+    assert ev is not None and ev.outcome == "refused" and ev.verdict is None and ev.tx_hash is None
+    assert ev.reason.startswith("refused: cannot run profile 'cuda'")
+    d = role(chain, market_address, "verifier").dispute(dispute_id)
+    assert d.status == DisputeStatus.AWAITING_ORACLE and (d.correct_votes, d.wrong_votes) == (0, 0)
+    with TestClient(create_app(service, watch=False)) as client:
+        assert client.get("/disputes").json()[0]["reason"].startswith("refused: cannot run profile 'cuda'")
+        assert client.get("/health").json()["profiles"]["cuda"].startswith("refused")
+        assert "crucible_oracle_disputes_refused_total 1.0" in client.get("/metrics").text
+
+
+def test_own_ipfs_node_down_is_retried_not_blamed_on_the_provider(
+        chain: RunningNode, market_address: str, trace: Trace, tmp_path: Path) -> None:
+    from crucible.processes import free_port
+
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(h[2], c[2], True), (h[3], c[3], False)])
+    market = role(chain, market_address, "oracle")
+    dead = ArtifactStore(IpfsStore(f"http://127.0.0.1:{free_port()}", timeout=2))
+    service = OracleService(market, Judge(market, dead, market.signer.address),  # type: ignore[union-attr]
+                            tmp_path / "oracle", retry_interval=60)
+    service.tick()
+
+    ev = service.evidence.get(dispute_id)
+    assert ev is not None and ev.outcome == "refused" and ev.retryable and "unreachable" in ev.reason, ev
+    assert dispute_id in service._pending  # noqa: SLF001 - scheduled for another attempt
+    d = market.dispute(dispute_id)
+    assert d.status == DisputeStatus.AWAITING_ORACLE and (d.correct_votes, d.wrong_votes) == (0, 0)
+
+
+# ---------------------------------------------------------------------------------------------- direct kinds
+
+
+def test_initial_state_honest_and_forged(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
+                                         trace: Trace, tmp_path: Path) -> None:
+    challenger = role(chain, market_address, "verifier")
+    honest_job = submit_job(chain, market_address, trace)
+    honest = trace.checkpoint_hashes()
+    honest_dispute = challenger.challenge_initial_state(
+        honest_job, honest[0], merkle.proof(leaves_of(challenger, honest_job, honest), 0), BOND)
+    forged = [os.urandom(32), *honest[1:]]
+    forged_job = submit_job(chain, market_address, trace, checkpoint_hashes=forged)
+    forged_dispute = challenger.challenge_initial_state(
+        forged_job, forged[0], merkle.proof(leaves_of(challenger, forged_job, forged), 0), BOND)
+
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+
+    ok, bad = service.evidence.get(honest_dispute), service.evidence.get(forged_dispute)
+    assert ok is not None and ok.verdict == "PROVIDER_CORRECT" and ok.replayed_hash == to_hex(honest[0])
+    assert bad is not None and bad.verdict == "PROVIDER_WRONG" and bad.claimed_hash == to_hex(forged[0])
+    assert challenger.dispute(honest_dispute).status == DisputeStatus.PROVIDER_WON
+    assert challenger.dispute(forged_dispute).status == DisputeStatus.CHALLENGER_WON
+
+
+def test_final_model_honest_and_wrong_model(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
+                                            trace: Trace, tmp_path: Path) -> None:
+    challenger = role(chain, market_address, "verifier")
+    hashes = trace.checkpoint_hashes()
+    honest_job = submit_job(chain, market_address, trace)
+    honest_dispute = challenger.challenge_final_model(
+        honest_job, hashes[-1], merkle.proof(leaves_of(challenger, honest_job, hashes), len(hashes) - 1), BOND)
+    # The provider's final model is really C_1's parameters, not C_n's.
+    stale = ArtifactStore(ipfs_store).put(encode_final_model(trace.states[K].tensors, trace.spec_cid))
+    wrong_job = submit_job(chain, market_address, trace, final_model_cid=stale)
+    wrong_dispute = challenger.challenge_final_model(
+        wrong_job, hashes[-1], merkle.proof(leaves_of(challenger, wrong_job, hashes), len(hashes) - 1), BOND)
+
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+
+    ok, bad = service.evidence.get(honest_dispute), service.evidence.get(wrong_dispute)
+    assert ok is not None and ok.verdict == "PROVIDER_CORRECT" and ok.outcome == "posted", ok
+    assert ok.state_cid == trace.result.checkpoints[-1].cid
+    assert bad is not None and bad.verdict == "PROVIDER_WRONG" and "C_n's parameters" in bad.reason, bad
+    assert challenger.dispute(honest_dispute).status == DisputeStatus.PROVIDER_WON
+    assert challenger.dispute(wrong_dispute).status == DisputeStatus.CHALLENGER_WON
+
+
+# ---------------------------------------------------------------------------------------------- quorum
+
+
+def test_two_oracles_quorum_two(chain: RunningNode, deployer: Signer, ipfs_store: IpfsStore, trace: Trace,
+                                tmp_path: Path) -> None:
+    oracles = [dev_account("oracle").address, dev_account("oracle-2").address]
+    market_address, _ = deploy_market(deployer, DEVNET_PARAMS, oracles, quorum=2)
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
+                                 [(h[2], c[2], True), (os.urandom(32), c[3], False)])
+    first = make_oracle(chain, market_address, ipfs_store, tmp_path / "o1", "oracle")
+    second = make_oracle(chain, market_address, ipfs_store, tmp_path / "o2", "oracle-2")
+    market = role(chain, market_address, "verifier")
+
+    first.tick()
+    d = market.dispute(dispute_id)
+    assert d.status == DisputeStatus.AWAITING_ORACLE and d.wrong_votes == 1
+    assert market.call("hasVoted", dispute_id, oracles[0])
+    first.tick()  # nothing more to do: it already voted
+    assert market.dispute(dispute_id).wrong_votes == 1
+
+    second.tick()
+    assert market.dispute(dispute_id).status == DisputeStatus.CHALLENGER_WON
+    for service in (first, second):
+        ev = service.evidence.get(dispute_id)
+        assert ev is not None and ev.verdict == "PROVIDER_WRONG" and ev.outcome == "posted"
+    first.tick()
+    assert first.evidence.get(dispute_id).dispute_outcome == "CHALLENGER_WON"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+
+
+def test_serve_cli_starts_the_service_on_loopback(chain: RunningNode, market_address: str,
+                                                 ipfs_store: IpfsStore, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from crucible.chain import Deployment
+    from crucible.processes import free_port
+
+    deployment = tmp_path / "deployment.json"
+    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_store.api, market=market_address,
+               deploy_block=0).save(deployment)
+    port = free_port()
+    env = {**os.environ, "CRUCIBLE_DEPLOYMENT": str(deployment)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from oracle.cli import app; app()", "serve", "--port", str(port),
+         "--state-dir", str(tmp_path / "state"), "--log-level", "warning"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        body = None
+        for _ in range(200):
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        assert body is not None, proc.stdout.read().decode() if proc.poll() is not None else "no answer"  # type: ignore[union-attr]
+        assert body["status"] == "ok" and body["oracle"] == dev_account("oracle").address and body["watching"]
+        assert httpx.get(f"http://127.0.0.1:{port}/disputes", timeout=2).json() == []
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
