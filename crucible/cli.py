@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from crucible.errors import CrucibleError
+from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
+from verifier.cli import app as verifier_app
 from worker.cli import app as worker_app
 
 app = typer.Typer(no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False)
@@ -23,6 +25,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Build tensor-only datasets (s
 app.add_typer(data_app, name="data")
 app.add_typer(requester_app, name="requester")
 app.add_typer(worker_app, name="worker")
+app.add_typer(verifier_app, name="verifier")
+app.add_typer(oracle_app, name="oracle")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -112,6 +116,21 @@ def contracts_build(
         raise typer.Exit(code=1)
     console.print(f"compiled into {BUILD_DIR}; snapshots in {SNAPSHOTS} "
                   + ("match" if not drifted else f"updated: {', '.join(drifted)}"))
+
+
+@app.command()
+def demo(
+    home: Annotated[Path | None, typer.Option(help="Folder for the demo's devnet (default: .devnet/demo).")] = None,
+    keep: Annotated[bool, typer.Option(help="Leave the devnet running afterwards.")] = False,
+) -> None:
+    """The end-to-end demo: an honest job paid, then a cheater caught and slashed, on a fresh devnet."""
+    from crucible.demo import run_demo
+    from crucible.devnet import DEFAULT_HOME
+
+    try:
+        run_demo(home or DEFAULT_HOME / "demo", console, keep=keep)
+    except CrucibleError as exc:
+        raise fail(exc) from None
 
 
 @data_app.command("digits")

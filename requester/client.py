@@ -15,8 +15,9 @@ import torch
 from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import write_safetensors
 from crucible.data import load_dataset_bytes
+from crucible.engine.step import evaluate
 from crucible.errors import ConfigError, CrucibleError, InvalidJobSpec
-from crucible.hashing import to_hex
+from crucible.hashing import params_hash, to_hex
 from crucible.market import Job, JobStatus, Market, SubmittedResult
 from crucible.spec import JobSpec, parse_document, validate_spec
 
@@ -155,8 +156,6 @@ class Requester:
                                 "do not use this model and challenge the result")
         last = manifest.checkpoints[-1]
         final_state = self.store.fetch_checkpoint(last.cid, expected_hash=last.digest, expected_step=last.step)
-        from crucible.hashing import params_hash
-
         expected = params_hash(final_state)
         params = self.store.fetch_final_model(result.final_model_cid, expected_params_hash=expected)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -171,12 +170,9 @@ class Requester:
         return FetchedModel(out, expected, metric, value)
 
     def evaluate(self, spec: JobSpec, params: dict[str, torch.Tensor]) -> float:
-        from crucible.engine.step import Engine
-
+        """The spec's eval metric of ``params`` on its held-out data."""
         assert spec.eval is not None
-        held_out = self.store.fetch_dataset(spec.eval.cid)
-        engine = Engine(spec, held_out)
-        return engine.evaluate(params, held_out, spec.eval.metric)
+        return evaluate(spec, params, self.store.fetch_dataset(spec.eval.cid))
 
     # ------------------------------------------------------------------ money back
 

@@ -86,8 +86,12 @@ def run(
     max_jobs: Annotated[int | None, typer.Option(help="Stop claiming after this many jobs.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")] = None,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once max-jobs jobs are finalized.")] = False,
+    behaviour: Annotated[str, typer.Option(
+        hidden=True, help="A dishonest behaviour from worker.behaviour, for demonstrations (e.g. poison-step:137)."
+    )] = "honest",
 ) -> None:
     """Run the provider daemon until interrupted (SIGINT/SIGTERM finish the current tick cleanly)."""
+    from worker.behaviour import parse_behaviour
     from worker.provider import Worker, WorkerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s", datefmt="%H:%M:%S")
@@ -96,7 +100,8 @@ def run(
         me = ctx.market.signer.address  # type: ignore[union-attr]
         config = WorkerConfig(state_dir=state_dir or Path(".devnet") / f"worker-{me}",
                               min_reward_per_step=parse_eth(price), max_jobs=max_jobs)
-        worker = Worker(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
+        worker = Worker(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block,
+                        behaviour=parse_behaviour(behaviour))
     except CrucibleError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -13,20 +13,22 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.engine.job import TrainResult, train_job
-from crucible.engine.step import TrainState
+from crucible.engine.step import Engine, TrainState
 from crucible.errors import ChainError, CrucibleError, ProfileError
 from crucible.events import Event, EventLog
 from crucible.hashing import to_hex
-from crucible.market import JobStatus, Market
+from crucible.market import DisputeStatus, JobStatus, Market
 from crucible.profiles import ensure_profile
 from crucible.spec import JobSpec
+from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("crucible.worker")
@@ -48,7 +50,10 @@ class Held:
     job_id: int
     spec: JobSpec | None = None
     spec_cid: str = ""
+    dataset: dict[str, torch.Tensor] = field(default_factory=dict)
+    engine: Engine | None = None
     result: TrainResult | None = None
+    moves: dict[int, int] = field(default_factory=dict)  # dispute id -> bisection moves made
     training: threading.Thread | None = None
     error: BaseException | None = None
 
@@ -64,8 +69,7 @@ class WorkerReport:
 
 class Worker:
     def __init__(self, market: Market, store: ArtifactStore, config: WorkerConfig, *, start_block: int,
-                 metrics: WorkerMetrics | None = None,
-                 train: Callable[..., TrainResult] = train_job) -> None:
+                 metrics: WorkerMetrics | None = None, behaviour: Honest | None = None) -> None:
         if market.signer is None:
             raise CrucibleError("a worker needs a signing key")
         self.market = market
@@ -73,7 +77,7 @@ class Worker:
         self.config = config
         self.address = market.signer.address
         self.metrics = metrics or WorkerMetrics()
-        self.train = train
+        self.behaviour = behaviour or Honest()
         self.events = EventLog(market.contract, start_block)
         self.open: set[int] = set()
         self.held: dict[int, Held] = {}
@@ -103,9 +107,7 @@ class Worker:
 
     def _on_event(self, event: Event) -> None:
         job_id = event.args.get("jobId")
-        if event.name == "JobPosted":
-            self.open.add(job_id)
-        elif event.name == "JobExpired" and not event.args["refunded"]:
+        if event.name == "JobPosted" or event.name == "JobExpired" and not event.args["refunded"]:
             self.open.add(job_id)
         elif event.name in ("JobClaimed", "JobCancelled"):
             self.open.discard(job_id)
@@ -182,7 +184,9 @@ class Worker:
             if status == JobStatus.EXPIRED:
                 log.warning("job %d expired before this worker submitted", held.job_id)
             del self.held[held.job_id]
-        # SUBMITTED / DISPUTED: the window runs; nothing to do until it ends.
+        elif status == JobStatus.DISPUTED:
+            self._defend(held)
+        # SUBMITTED: the window runs; nothing to do until it ends.
 
     def _train_or_submit(self, held: Held) -> None:
         if held.training is not None and held.training.is_alive():
@@ -192,6 +196,8 @@ class Worker:
             held.error, held.training = None, None
             return
         if held.result is None:
+            if not self.behaviour.trains():
+                return
             held.training = threading.Thread(target=self._train, args=(held,), name=f"train-{held.job_id}", daemon=True)
             held.training.start()
             return
@@ -205,8 +211,7 @@ class Worker:
         try:
             job = self.market.job(held.job_id)
             held.spec_cid = job.spec_cid_str
-            held.spec = spec = self.store.fetch_spec(held.spec_cid)
-            dataset = self.store.fetch_dataset(spec.dataset.cid)
+            spec, engine = self._load(held)
             local = self._job_dir(held.job_id)
             resume = self._resume_point(spec, held.spec_cid, local)
             if resume is not None:
@@ -220,10 +225,63 @@ class Worker:
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
                 log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
 
-            held.result = self.train(spec, dataset, self.store, spec_cid=held.spec_cid, on_checkpoint=on_checkpoint,
-                                     resume_from=resume)
+            result = train_job(spec, held.dataset, self.store, spec_cid=held.spec_cid, on_checkpoint=on_checkpoint,
+                               resume_from=resume, engine=engine,
+                               state0=self.behaviour.initial_state(spec, self.store) if resume is None else None)
+            held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
+
+    def _load(self, held: Held) -> tuple[JobSpec, Engine]:
+        """The job's spec and the step function this provider runs it with (cached)."""
+        if held.spec is None or held.engine is None:
+            held.spec_cid = self.market.job(held.job_id).spec_cid_str
+            held.spec = self.store.fetch_spec(held.spec_cid)
+            held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
+            held.engine = self.behaviour.engine(held.spec, held.dataset)
+        return held.spec, held.engine
+
+    # ------------------------------------------------------------------ disputes
+
+    def _defend(self, held: Held) -> None:
+        """Make this provider's move in the live dispute on ``held``, or claim a timeout."""
+        dispute_id = self.market.job(held.job_id).dispute_id
+        d = self.market.dispute(dispute_id)
+        if d.status == DisputeStatus.BISECTING and not d.awaiting_response:
+            moves = held.moves.get(dispute_id, 0)
+            if not self.behaviour.answers(moves):
+                return
+            m = (d.a + d.b) // 2
+            state = self._state_at(held, m)
+            digest = state.hash()
+            cid = self.store.put(encode_checkpoint(state.tensors, held.spec_cid, digest))
+            self.market.bisect(dispute_id, digest, cid)
+            held.moves[dispute_id] = moves + 1
+            log.info("dispute %d: posted H(%d) = %s", dispute_id, m, to_hex(digest))
+        elif d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE) and self._now() > d.deadline:
+            try:
+                self.market.timeout(dispute_id)
+                log.info("dispute %d: claimed the timeout", dispute_id)
+            except ChainError as exc:
+                log.debug("timeout not yet possible: %s", exc)
+
+    def _state_at(self, held: Held, step: int) -> TrainState:
+        """S_step of this provider's trace: from its checkpoint at or before ``step``, replayed forward."""
+        spec, engine = self._load(held)
+        k = spec.train.checkpoint_interval
+        base = step - step % k
+        local = self._job_dir(held.job_id) / f"ckpt-{base:012d}.safetensors"
+        if local.exists():
+            start = TrainState(decode_checkpoint(local.read_bytes(), expected_step=base)[0])
+        else:
+            result = self.market.result(held.job_id)
+            assert result is not None, "a disputed job has a result"
+            entry = self.store.fetch_manifest(result.manifest_cid).entry(base)
+            start = TrainState(self.store.fetch_checkpoint(entry.cid, expected_hash=entry.digest, expected_step=base))
+        return engine.run(start, base, step)
+
+    def _now(self) -> int:
+        return int(self.market.w3.eth.get_block("pending")["timestamp"])
 
     def _resume_point(self, spec: JobSpec, spec_cid: str, local: Path) -> tuple[TrainState, list[CheckpointEntry]] | None:
         """The latest local checkpoint and entries for all before it (re-pinned: same bytes, same CIDs)."""

@@ -1,0 +1,248 @@
+"""`crucible demo`: the whole marketplace on a local devnet, each role a separate process.
+
+Act 1: a requester posts a classification job on the handwritten digits, an honest worker trains
+it, the challenge window passes, the worker is paid and the requester fetches the model and
+measures its accuracy. Act 2: a cheating worker forges one training step of a second job; the
+verifier catches it, the two bisect to that step, the oracle replays it and the cheater is slashed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from crucible.artifacts import ArtifactStore
+from crucible.chain import Deployment, Signer, connect, dev_account
+from crucible.devnet import Devnet
+from crucible.errors import CrucibleError
+from crucible.ipfs import IpfsStore
+from crucible.market import DisputeStatus, JobStatus, Market
+from crucible.processes import free_port
+from crucible.tools import REPO_ROOT
+from crucible.units import format_eth, parse_eth
+
+ROLES = ("requester", "provider", "cheater", "verifier", "oracle")
+SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
+POISONED_STEP = 237  # the step the cheater forges in act 2 (segment 11 of 20)
+WINDOW = 10  # seconds of challenge window on the devnet
+
+
+@dataclass
+class Phases:
+    started: float = field(default_factory=time.monotonic)
+    times: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.times[name] = time.monotonic() - self.started - sum(self.times.values())
+
+
+class Demo:
+    def __init__(self, home: Path, console: Console) -> None:
+        self.home = home
+        self.console = console
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.phases = Phases()
+
+    # ------------------------------------------------------------------ processes
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "CRUCIBLE_DEPLOYMENT": str(self.home / "deployment.json"), "PYTHONUNBUFFERED": "1"}
+
+    def crucible(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "crucible.cli", *args], env=self._env(), capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, timeout=300)
+        if out.returncode != 0:
+            raise CrucibleError(f"`crucible {' '.join(args)}` failed:\n{out.stderr}")
+        return out.stdout
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.home / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "crucible.cli", *args], env=self._env(),
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        with self.console.status(what):
+            while not done():
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        raise CrucibleError(f"the {name} process exited (code {proc.returncode}); "
+                                            f"see {self.home / 'logs' / (name + '.log')}")
+                if time.monotonic() > deadline:
+                    raise CrucibleError(f"timed out: {what}")
+                time.sleep(0.3)
+
+    # ------------------------------------------------------------------ the show
+
+    def run(self) -> None:
+        c = self.console
+        c.rule("[bold]Crucible demo")
+        deployment = Devnet(self.home).up()
+        (self.home / "logs").mkdir(exist_ok=True)
+        w3 = connect(deployment.rpc_url)
+        market = Market(w3, deployment.market)
+        store = ArtifactStore(IpfsStore(deployment.ipfs_api))
+        accounts = {r: dev_account(r).address for r in ROLES}
+        balances_before = {r: w3.eth.get_balance(a) for r, a in accounts.items()}
+        c.print(f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
+                f"market {deployment.market}")
+        self.phases.mark("devnet up")
+
+        self.crucible("data", "digits", str(self.home / "data"))
+        self.crucible("worker", "stake", "1", "--dev-account", "provider")
+        self.crucible("worker", "stake", "1", "--dev-account", "cheater")
+        oracle_port = free_port()
+        self.start("oracle", "oracle", "serve", "--port", str(oracle_port), "--dev-account", "oracle",
+                   "--state-dir", str(self.home / "oracle"))
+        self.start("verifier", "verifier", "run", "--state-dir", str(self.home / "verifier"))
+        self.start("worker", "worker", "run", "--dev-account", "provider", "--max-jobs", "1",
+                   "--state-dir", str(self.home / "worker"))
+        self.phases.mark("roles started")
+
+        # ---- act 1: the honest job
+        c.rule("Act 1: an honest provider trains a job and is paid")
+        job1 = self.post()
+        c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 1 ETH")
+        self.wait("provider claims and trains", lambda: market.job_status(job1) not in (JobStatus.OPEN, JobStatus.CLAIMED))
+        c.print(f"job {job1} submitted by the provider; the verifier replays it during the {WINDOW}s window")
+        self.phases.mark("act 1: train + submit")
+        self.wait("challenge window, then finalization and payout",
+                  lambda: market.job_status(job1) == JobStatus.FINALIZED and market.credits(accounts["provider"]) == 0)
+        self.phases.mark("act 1: window + payout")
+        fetched = self.crucible("requester", "fetch", str(job1), str(self.home / "model.safetensors"), "--json")
+        import json
+
+        accuracy = json.loads(fetched)["value"]
+        c.print(f"requester fetched the model (checked against the committed final state): "
+                f"test accuracy [bold]{accuracy:.1%}[/bold]")
+        self.phases.mark("act 1: fetch + eval")
+        self.stop("worker")
+
+        # ---- act 2: the cheater
+        c.rule("Act 2: a cheating provider forges one step and is slashed")
+        self.start("cheater", "worker", "run", "--dev-account", "cheater", "--max-jobs", "1",
+                   "--behaviour", f"poison-step:{POISONED_STEP}", "--state-dir", str(self.home / "cheater"))
+        job2 = self.post()
+        dispute_started = [0.0]
+
+        def disputed() -> bool:
+            if market.job_status(job2) in (JobStatus.DISPUTED, JobStatus.SLASHED):
+                dispute_started[0] = dispute_started[0] or time.monotonic()
+                return True
+            return False
+
+        c.print(f"requester posted job {job2}; the cheater claims it and plants a backdoor at step {POISONED_STEP}")
+        self.wait("cheater trains, verifier audits and challenges", disputed)
+        self.phases.mark("act 2: train + audit")
+        dispute_id = market.job(job2).dispute_id
+        self.wait("bisection, then the oracle replays the one disputed step",
+                  lambda: market.dispute(dispute_id).status not in (DisputeStatus.BISECTING,
+                                                                     DisputeStatus.AWAITING_ORACLE))
+        dispute_wall = time.monotonic() - dispute_started[0]
+        self.wait("the verifier withdraws its winnings", lambda: market.credits(accounts["verifier"]) == 0)
+        self.phases.mark("act 2: dispute + slash")
+        dispute = market.dispute(dispute_id)
+        c.print(f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
+                f"job {job2} is {market.job_status(job2).name.lower()}")
+        self.stop_all()
+        self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
+
+    def post(self) -> int:
+        import json
+
+        out = self.crucible(
+            "requester", "post", str(SPEC), "--reward", "1", "--stake", "0.5", "--bond", "0.05",
+            "--duration", "300", "--window", str(WINDOW), "--dataset", str(self.home / "data" / "digits-train.safetensors"),
+            "--eval", str(self.home / "data" / "digits-test.safetensors"), "--json")
+        return int(json.loads(out)["job_id"])
+
+    # ------------------------------------------------------------------ the report
+
+    def summary(self, w3, market: Market, deployment: Deployment, accounts: dict[str, str],  # type: ignore[no-untyped-def]
+                before: dict[str, int], accuracy: float, dispute_id: int, dispute_wall: float) -> None:
+        gas, dispute_gas, dispute_txs = _gas_by_sender(w3, deployment.deploy_block, market, dispute_id)
+        by_address = {a: r for r, a in accounts.items()}
+        table = Table(title="Crucible demo: who holds what")
+        for col in ("role", "balance before (ETH)", "after (ETH)", "change", "free stake", "reputation", "gas used"):
+            table.add_column(col, justify="right" if col != "role" else "left")
+        for role, address in accounts.items():
+            after = w3.eth.get_balance(address)
+            info = market.provider_info(address)
+            rep = f"{info.finalized} ok / {info.slashed} slashed" if role in ("provider", "cheater") else "-"
+            stake = format_eth(info.free) if role in ("provider", "cheater") else "-"
+            table.add_row(role, format_eth(before[role]), format_eth(after), f"{format_eth(after - before[role])}"
+                          if after >= before[role] else f"-{format_eth(before[role] - after)}", stake, rep,
+                          f"{gas.get(address, 0):,}")
+        self.console.print(table)
+        facts = Table(title="figures", show_header=False)
+        facts.add_row("test accuracy of the honest job's model", f"{accuracy:.1%}")
+        d = market.dispute(dispute_id)
+        facts.add_row("dispute outcome", f"{d.status.name.lower()} at step {d.a} (forged step {POISONED_STEP})")
+        facts.add_row("dispute transactions / gas", f"{dispute_txs} / {dispute_gas:,}")
+        facts.add_row("dispute wall time (challenge to verdict)", f"{dispute_wall:.1f}s")
+        facts.add_row("market balance = liabilities", f"{format_eth(w3.eth.get_balance(market.address))} ETH = "
+                      f"{format_eth(market.call('totalLiabilities'))} ETH")
+        for name, seconds in self.phases.times.items():
+            facts.add_row(f"time: {name}", f"{seconds:.1f}s")
+        facts.add_row("total", f"{sum(self.phases.times.values()):.1f}s")
+        self.console.print(facts)
+        _ = by_address
+
+
+def _gas_by_sender(w3, first_block: int, market: Market, dispute_id: int) -> tuple[dict[str, int], int, int]:  # type: ignore[no-untyped-def]
+    """Gas used per sending address since ``first_block``, and the dispute's own gas and tx count."""
+    per_sender: dict[str, int] = {}
+    dispute_gas = dispute_txs = 0
+    dispute_fns = {"challenge", "bisect", "respond", "submitVerdict", "timeout"}
+    for number in range(first_block, w3.eth.block_number + 1):
+        block = w3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            used = int(w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+            per_sender[tx["from"]] = per_sender.get(tx["from"], 0) + used
+            if tx["to"] == market.address:
+                try:
+                    fn, args = market.contract.decode_function_input(tx["input"])
+                except ValueError:
+                    continue
+                if fn.fn_name in dispute_fns and (fn.fn_name == "challenge" or args.get("disputeId") == dispute_id):
+                    dispute_gas += used
+                    dispute_txs += 1
+    return per_sender, dispute_gas, dispute_txs
+
+
+def run_demo(home: Path, console: Console, keep: bool = False) -> None:
+    devnet = Devnet(home)
+    if devnet.status().daemons:
+        devnet.down()
+    shutil.rmtree(home, ignore_errors=True)
+    demo = Demo(home, console)
+    try:
+        demo.run()
+    finally:
+        demo.stop_all()
+        if not keep:
+            devnet.down()
+    _ = Signer, parse_eth

@@ -1,0 +1,235 @@
+"""How a provider produces and defends its trace.
+
+:class:`Honest` is what `crucible worker run` uses. The other behaviours are the dishonest
+providers of DESIGN.md section 8, used by the attack suite and the demo's second act: each
+overrides one hook, and because training *and* bisection answers go through the same hooks, a
+cheater defends its lie consistently, as a real one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import replace
+
+import torch
+
+from crucible import checkpoint as ckpt
+from crucible import hashing
+from crucible.artifacts import ArtifactStore
+from crucible.engine.job import TrainResult, initial_state
+from crucible.engine.step import Engine, TrainState
+from crucible.errors import ConfigError
+from crucible.spec import JobSpec
+
+
+class Honest:
+    name = "honest"
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        return Engine(spec, dataset)
+
+    def initial_state(self, spec: JobSpec, store: ArtifactStore) -> TrainState | None:
+        """S_0 to train from; None means the spec's own."""
+        return None
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        """What gets submitted (and kept available)."""
+        return result
+
+    def trains(self) -> bool:
+        return True
+
+    def answers(self, moves_made: int) -> bool:
+        """Whether to make the next bisection move."""
+        return True
+
+
+def _nudge(t: torch.Tensor, salt: str) -> torch.Tensor:
+    """A small deterministic perturbation: a plausible-looking but wrong tensor."""
+    gen = torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(salt.encode()).digest()[:7], "big"))
+    return t + 1e-3 * torch.randn(t.shape, generator=gen, dtype=t.dtype)
+
+
+def _perturb_params(state: TrainState, salt: str) -> TrainState:
+    return TrainState({n: _nudge(v, f"{salt}/{n}") if n.startswith("param/") else v for n, v in state.tensors.items()})
+
+
+class _SteppedEngine(Engine):
+    """An engine whose single step is replaced; ``run`` (training and bisection) goes through it."""
+
+    def fake_step(self, state: TrainState, t: int) -> TrainState | None:
+        return None
+
+    def _step(self, state: TrainState) -> TrainState:
+        t = state.step
+        return self.fake_step(state, t) or super()._step(state)
+
+
+class LazyProvider(Honest):
+    """Never trains: every 'step' only nudges the weights (invented checkpoints)."""
+
+    name = "lazy"
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        class Lazy(_SteppedEngine):
+            def fake_step(self, state: TrainState, t: int) -> TrainState:
+                nudged = _perturb_params(state, f"lazy/{t}").tensors
+                return TrainState({**nudged, "step": torch.tensor(t + 1, dtype=torch.int64)})
+
+        return Lazy(spec, dataset)
+
+
+class SkipSteps(Honest):
+    """Does only every other step, to save half the compute."""
+
+    name = "skip-steps"
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        class Skipping(_SteppedEngine):
+            def fake_step(self, state: TrainState, t: int) -> TrainState | None:
+                if t % 2:
+                    return TrainState({**state.tensors, "step": torch.tensor(t + 1, dtype=torch.int64)})
+                return None
+
+        return Skipping(spec, dataset)
+
+
+class PoisonStep(Honest):
+    """Trains honestly except at one step, where it plants a backdoor in the weights."""
+
+    name = "poison-step"
+
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        at = self.at_step
+
+        class Poisoned(_SteppedEngine):
+            def fake_step(self, state: TrainState, t: int) -> TrainState | None:
+                if t == at:
+                    return _perturb_params(Engine._step(self, state), "backdoor")
+                return None
+
+        return Poisoned(spec, dataset)
+
+
+class OtherData(Honest):
+    """Trains on other data than the job's (here: the labels shuffled)."""
+
+    name = "other-data"
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        swapped = dict(dataset)
+        if "labels" in swapped:
+            swapped["labels"] = swapped["labels"].roll(1)
+        else:
+            swapped["tokens"] = swapped["tokens"].flip(0).contiguous()
+        return Engine(spec, swapped)
+
+
+class WrongInitialState(Honest):
+    """Starts from weights other than the spec's S_0 (and trains honestly from there)."""
+
+    name = "wrong-initial-state"
+
+    def initial_state(self, spec: JobSpec, store: ArtifactStore) -> TrainState:
+        return _perturb_params(initial_state(spec, store), "other-init")
+
+
+class FinalModelSwap(Honest):
+    """Trains honestly but submits a different final model than its last checkpoint."""
+
+    name = "final-model-swap"
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        swapped = _perturb_params(result.final_state, "swap")
+        model_cid = store.put(ckpt.encode_final_model(swapped.tensors, spec_cid))
+        return _with_manifest(result, store, final_model_cid=model_cid)
+
+
+class ForgedRoot(Honest):
+    """Uploads honest checkpoints but commits a trace whose hash for checkpoint ``segment`` is made up."""
+
+    name = "forged-root"
+
+    def __init__(self, segment: int) -> None:
+        self.segment = segment
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        entries = list(result.checkpoints)
+        forged = hashlib.sha256(b"forged" + entries[self.segment].digest).digest()
+        entries[self.segment] = entries[self.segment].model_copy(update={"state_hash": hashing.to_hex(forged)})
+        return _with_manifest(result, store, checkpoints=entries)
+
+
+class WithheldCheckpoint(Honest):
+    """Trains honestly, then stops serving one checkpoint it committed to."""
+
+    name = "withheld-checkpoint"
+
+    def __init__(self, segment: int) -> None:
+        self.segment = segment
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        store.blobs.remove(result.checkpoints[self.segment].cid)  # type: ignore[attr-defined]
+        return result
+
+
+class SilentInDispute(Honest):
+    """Forges a step and then, once challenged, stops answering after ``moves`` bisection moves."""
+
+    name = "silent-in-dispute"
+
+    def __init__(self, at_step: int, moves: int) -> None:
+        self.poison = PoisonStep(at_step)
+        self.moves = moves
+
+    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
+        return self.poison.engine(spec, dataset)
+
+    def answers(self, moves_made: int) -> bool:
+        return moves_made < self.moves
+
+
+class ClaimAndVanish(Honest):
+    """Claims a job, locks its stake, and never delivers."""
+
+    name = "claim-and-vanish"
+
+    def trains(self) -> bool:
+        return False
+
+
+def _with_manifest(result: TrainResult, store: ArtifactStore, **changes: object) -> TrainResult:
+    """Re-issue the manifest with ``changes`` (checkpoints and/or final_model_cid) and upload it."""
+    m = result.manifest
+    entries = changes.get("checkpoints", list(m.checkpoints))
+    manifest = ckpt.build_manifest(m.spec_cid, m.checkpoint_interval, m.total_steps, entries,  # type: ignore[arg-type]
+                                   bytes.fromhex(m.final_params_hash[2:]),
+                                   str(changes.get("final_model_cid", m.final_model_cid)), m.environment)
+    return replace(result, manifest=manifest, manifest_cid=store.put(manifest.to_bytes()), trace_root=manifest.root(),
+                   final_state_hash=manifest.checkpoints[-1].digest, final_model_cid=manifest.final_model_cid,
+                   checkpoints=tuple(manifest.checkpoints))
+
+
+_PLAIN = {b.name: b for b in (Honest, LazyProvider, SkipSteps, OtherData, WrongInitialState, FinalModelSwap,
+                               ClaimAndVanish)}
+_AT = {b.name: b for b in (PoisonStep, ForgedRoot, WithheldCheckpoint)}
+
+
+def parse_behaviour(text: str) -> Honest:
+    """``honest``, ``lazy``, ``poison-step:137``, ``withheld-checkpoint:2``, ``silent-in-dispute:137:2``…"""
+    name, *args = text.split(":")
+    try:
+        if name in _PLAIN and not args:
+            return _PLAIN[name]()
+        if name in _AT and len(args) == 1:
+            return _AT[name](int(args[0]))  # type: ignore[call-arg]
+        if name == SilentInDispute.name and len(args) == 2:
+            return SilentInDispute(int(args[0]), int(args[1]))
+    except ValueError:
+        pass
+    known = [*_PLAIN, *(f"{n}:N" for n in _AT), f"{SilentInDispute.name}:STEP:MOVES"]
+    raise ConfigError(f"unknown behaviour {text!r}; known: {', '.join(known)}")
