@@ -128,7 +128,7 @@ def demo(
     from crucible.devnet import DEFAULT_HOME
 
     try:
-        run_demo(home or DEFAULT_HOME / "demo", console, keep=keep)
+        run_demo(home or DEFAULT_HOME / "demo", Console(width=max(console.width, 110)), keep=keep)
     except CrucibleError as exc:
         raise fail(exc) from None
 

@@ -8,6 +8,7 @@ verifier catches it, the two bisect to that step, the oracle replays it and the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,14 +22,14 @@ from rich.console import Console
 from rich.table import Table
 
 from crucible.artifacts import ArtifactStore
-from crucible.chain import Deployment, Signer, connect, dev_account
+from crucible.chain import Deployment, connect, dev_account
 from crucible.devnet import Devnet
 from crucible.errors import CrucibleError
 from crucible.ipfs import IpfsStore
 from crucible.market import DisputeStatus, JobStatus, Market
 from crucible.processes import free_port
 from crucible.tools import REPO_ROOT
-from crucible.units import format_eth, parse_eth
+from crucible.units import format_eth
 
 ROLES = ("requester", "provider", "cheater", "verifier", "oracle")
 SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
@@ -133,8 +134,6 @@ class Demo:
                   lambda: market.job_status(job1) == JobStatus.FINALIZED and market.credits(accounts["provider"]) == 0)
         self.phases.mark("act 1: window + payout")
         fetched = self.crucible("requester", "fetch", str(job1), str(self.home / "model.safetensors"), "--json")
-        import json
-
         accuracy = json.loads(fetched)["value"]
         c.print(f"requester fetched the model (checked against the committed final state): "
                 f"test accuracy [bold]{accuracy:.1%}[/bold]")
@@ -163,6 +162,7 @@ class Demo:
                                                                      DisputeStatus.AWAITING_ORACLE))
         dispute_wall = time.monotonic() - dispute_started[0]
         self.wait("the verifier withdraws its winnings", lambda: market.credits(accounts["verifier"]) == 0)
+        self.crucible("requester", "withdraw")
         self.phases.mark("act 2: dispute + slash")
         dispute = market.dispute(dispute_id)
         c.print(f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
@@ -171,8 +171,6 @@ class Demo:
         self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
 
     def post(self) -> int:
-        import json
-
         out = self.crucible(
             "requester", "post", str(SPEC), "--reward", "1", "--stake", "0.5", "--bond", "0.05",
             "--duration", "300", "--window", str(WINDOW), "--dataset", str(self.home / "data" / "digits-train.safetensors"),
@@ -184,7 +182,6 @@ class Demo:
     def summary(self, w3, market: Market, deployment: Deployment, accounts: dict[str, str],  # type: ignore[no-untyped-def]
                 before: dict[str, int], accuracy: float, dispute_id: int, dispute_wall: float) -> None:
         gas, dispute_gas, dispute_txs = _gas_by_sender(w3, deployment.deploy_block, market, dispute_id)
-        by_address = {a: r for r, a in accounts.items()}
         table = Table(title="Crucible demo: who holds what")
         for col in ("role", "balance before (ETH)", "after (ETH)", "change", "free stake", "reputation", "gas used"):
             table.add_column(col, justify="right" if col != "role" else "left")
@@ -193,9 +190,8 @@ class Demo:
             info = market.provider_info(address)
             rep = f"{info.finalized} ok / {info.slashed} slashed" if role in ("provider", "cheater") else "-"
             stake = format_eth(info.free) if role in ("provider", "cheater") else "-"
-            table.add_row(role, format_eth(before[role]), format_eth(after), f"{format_eth(after - before[role])}"
-                          if after >= before[role] else f"-{format_eth(before[role] - after)}", stake, rep,
-                          f"{gas.get(address, 0):,}")
+            table.add_row(role, f"{before[role] / 1e18:.4f}", f"{after / 1e18:.4f}",
+                          f"{(after - before[role]) / 1e18:+.4f}", stake, rep, f"{gas.get(address, 0):,}")
         self.console.print(table)
         facts = Table(title="figures", show_header=False)
         facts.add_row("test accuracy of the honest job's model", f"{accuracy:.1%}")
@@ -209,7 +205,6 @@ class Demo:
             facts.add_row(f"time: {name}", f"{seconds:.1f}s")
         facts.add_row("total", f"{sum(self.phases.times.values()):.1f}s")
         self.console.print(facts)
-        _ = by_address
 
 
 def _gas_by_sender(w3, first_block: int, market: Market, dispute_id: int) -> tuple[dict[str, int], int, int]:  # type: ignore[no-untyped-def]
@@ -245,4 +240,3 @@ def run_demo(home: Path, console: Console, keep: bool = False) -> None:
         demo.stop_all()
         if not keep:
             devnet.down()
-    _ = Signer, parse_eth

@@ -159,6 +159,16 @@ def cancel(job_id: int, dev_account: Account = "requester") -> None:
 
 
 @app.command()
+def withdraw(dev_account: Account = "requester") -> None:
+    """Withdraw everything the market owes this account (refunds, slashing shares)."""
+    try:
+        wei = _requester(dev_account).withdraw()
+    except CrucibleError as exc:
+        raise _fail(exc) from None
+    console.print(f"withdrew {format_eth(wei)} ETH")
+
+
+@app.command()
 def reclaim(job_id: int, dev_account: Account = "requester") -> None:
     """After a provider missed its deadline: expire the claim and withdraw what is owed."""
     try:

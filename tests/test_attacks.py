@@ -307,3 +307,21 @@ def test_reentrant_withdrawal_pays_once(chain: RunningNode, market_address: str,
     assert (attacker.call("reentries"), attacker.call("blocked")) == (1, 1), "the re-entry was refused"
     assert market.credits(address) == 0
     assert w3.eth.get_balance(market_address) == market.call("totalLiabilities")
+
+
+def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_for) -> None:  # type: ignore[no-untyped-def]
+    arena = arena_for(b.PoisonStep(13))
+    arena.post(seed_of("restarts"))
+    arena.drive(lambda: arena.status() == JobStatus.DISPUTED and bool(arena.worker.held[arena.job_id].moves),
+                roles=("worker", "verifier"))
+
+    # Both processes die; new ones start from nothing but the chain, IPFS and the worker's disk.
+    arena.verifier = Verifier(arena.verifier.market, arena.store,
+                              VerifierConfig(state_dir=arena.tmp / "verifier", poll_interval=0), start_block=0)
+    arena.worker = Worker(arena.provider, arena.store, WorkerConfig(state_dir=arena.tmp / "worker", poll_interval=0),
+                          start_block=0, behaviour=arena.behaviour)
+    arena.drive(lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases
+                and arena.verifier.report.withdrawn > 0)
+
+    assert (arena.dispute().a, arena.dispute().b) == (13, 14)
+    assert_cheater_slashed(arena)

@@ -1,0 +1,188 @@
+"""The roles as real separate processes on a real devnet, driven through the `crucible` CLI:
+several workers at once, a worker killed mid-training, cancel and expiry, an unservable job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from crucible.chain import Deployment, connect, dev_account
+from crucible.devnet import Devnet
+from crucible.market import JobStatus, Market
+from crucible.nodes import rpc_call
+from crucible.spec import parse_document
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class Cli:
+    """Runs `crucible` against one devnet, as a user would, and the daemons it starts."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {**os.environ, "CRUCIBLE_DEPLOYMENT": str(home / "deployment.json"), "PYTHONUNBUFFERED": "1"}
+        self.daemons: list[subprocess.Popen[bytes]] = []
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([sys.executable, "-m", "crucible.cli", *args], env=self.env, capture_output=True,
+                             text=True, timeout=300, stdin=subprocess.DEVNULL)
+        if check and out.returncode != 0:
+            raise AssertionError(f"crucible {' '.join(args)} failed:\n{out.stderr}")
+        return out
+
+    def start(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "crucible.cli", *args], env=self.env, cwd=self.home,
+                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        self.daemons.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.daemons:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.daemons:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
+    home = tmp_path / "devnet"
+    deployment = Devnet(home).up()
+    cli = Cli(home)
+    cli("data", "digits", str(home / "data"))
+    try:
+        yield cli, deployment, Market(connect(deployment.rpc_url), deployment.market)
+    finally:
+        cli.stop_all()
+        Devnet(home).down()
+
+
+def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int = 1, **extra: object) -> Path:
+    raw = parse_document((REPO / "examples" / "digits-mlp.yaml").read_bytes())
+    raw["train"].update(total_steps=steps, checkpoint_interval=interval, seed=seed)
+    raw.update(extra)
+    path = tmp_path / f"spec-{seed}-{steps}.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def post(cli: Cli, spec: Path, *extra: str) -> int:
+    out = cli("requester", "post", str(spec), "--reward", "0.5", "--stake", "0.1", "--bond", "0.01",
+              "--duration", "120", "--window", "5", "--dataset", str(cli.home / "data" / "digits-train.safetensors"),
+              "--eval", str(cli.home / "data" / "digits-test.safetensors"), "--json", *extra)
+    return int(json.loads(out.stdout)["job_id"])
+
+
+def wait_for(what: str, done: Callable[[], bool], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def events(market: Market, name: str) -> list[dict[str, object]]:
+    return [dict(e["args"]) for e in getattr(market.contract.events, name)().get_logs(from_block=0)]
+
+
+def test_three_workers_five_jobs_each_finalized_exactly_once(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, deployment, market = devnet
+    workers = ["provider", "provider-2", "provider-3"]
+    for name in workers:
+        cli("worker", "stake", "1", "--dev-account", name)
+        cli.start(tmp_path / f"{name}.log", "worker", "run", "--dev-account", name, "--state-dir", str(tmp_path / name))
+
+    jobs = [post(cli, small_spec(tmp_path, seed=s)) for s in range(5)]
+    wait_for("all jobs finalized", lambda: all(market.job_status(j) == JobStatus.FINALIZED for j in jobs))
+
+    finalized = events(market, "JobFinalized")
+    assert sorted(e["jobId"] for e in finalized) == jobs, "each job finalized exactly once"
+    claimed = events(market, "JobClaimed")
+    assert sorted(e["jobId"] for e in claimed) == jobs, "no job claimed twice"
+    infos = {n: market.provider_info(dev_account(n).address) for n in workers}
+    assert sum(i.finalized for i in infos.values()) == 5
+    assert all(i.locked == 0 and i.slashed == 0 for i in infos.values())
+    wait_for("rewards withdrawn", lambda: all(market.credits(dev_account(n).address) == 0 for n in workers))
+    assert connect(deployment.rpc_url).eth.get_balance(deployment.market) == 3 * 10**18, "only the stakes remain"
+
+
+def test_worker_killed_mid_training_resumes_from_its_checkpoint(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, _, market = devnet
+    cli("worker", "stake", "1")
+    state = tmp_path / "worker"
+    job = post(cli, small_spec(tmp_path, steps=3000, interval=100, seed=11))
+    first = cli.start(tmp_path / "first.log", "worker", "run", "--state-dir", str(state))
+    checkpoints = state / "jobs" / str(job)
+    wait_for("a few checkpoints", lambda: len(list(checkpoints.glob("ckpt-*.safetensors"))) >= 4)
+
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert market.job_status(job) == JobStatus.CLAIMED
+    cli.start(tmp_path / "second.log", "worker", "run", "--state-dir", str(state))
+    wait_for("job finalized", lambda: market.job_status(job) == JobStatus.FINALIZED, timeout=300)
+
+    log = (tmp_path / "second.log").read_text()
+    assert "resuming from local checkpoint at step" in log
+    resumed_at = int(log.split("resuming from local checkpoint at step")[1].split()[0])
+    assert resumed_at >= 300, "training went on from where the killed worker was, not from step 0"
+    assert len(events(market, "JobClaimed")) == 1, "no second claim"
+
+
+def test_cancel_returns_the_escrow(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, deployment, market = devnet
+    w3 = connect(deployment.rpc_url)
+    requester = dev_account("requester").address
+    before = w3.eth.get_balance(requester)
+    job = post(cli, small_spec(tmp_path))
+
+    out = cli("requester", "cancel", str(job))
+
+    assert "withdrew 0.5 ETH" in out.stdout
+    assert market.job_status(job) == JobStatus.CANCELLED
+    assert before - w3.eth.get_balance(requester) < 10**16, "only gas was spent"
+    assert w3.eth.get_balance(deployment.market) == 0
+
+
+def test_expired_claim_refunds_the_requester_with_part_of_the_stake(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, deployment, market = devnet
+    cli("worker", "stake", "1", "--dev-account", "cheater")
+    job = post(cli, small_spec(tmp_path))
+    cli.start(tmp_path / "vanish.log", "worker", "run", "--dev-account", "cheater", "--behaviour", "claim-and-vanish",
+              "--state-dir", str(tmp_path / "vanish"))
+    wait_for("claimed", lambda: market.job_status(job) == JobStatus.CLAIMED)
+    cli.stop_all()
+
+    rpc_call(deployment.rpc_url, "evm_increaseTime", [121])
+    rpc_call(deployment.rpc_url, "evm_mine")
+    assert json.loads(cli("requester", "status", str(job), "--json").stdout)["status"] == "expired"
+    out = cli("requester", "reclaim", str(job))
+
+    assert market.job_status(job) == JobStatus.REFUNDED
+    assert "withdrew 0.52 ETH" in out.stdout, "escrow plus 20% of the 0.1 ETH stake"
+    assert market.provider_info(dev_account("cheater").address).expired == 1
+
+
+def test_job_no_worker_can_serve_is_left_alone_with_a_reason(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, _, market = devnet
+    cli("worker", "stake", "1")
+    job = post(cli, small_spec(tmp_path, profile="cuda"))
+    log = tmp_path / "worker.log"
+    cli.start(log, "worker", "run", "--state-dir", str(tmp_path / "w"))
+
+    wait_for("the worker to look at the job", lambda: log.exists() and f"job {job} left alone" in log.read_text())
+
+    assert "cannot honour profile 'cuda'" in log.read_text()
+    assert market.job_status(job) == JobStatus.OPEN
