@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crucible.errors import CrucibleError
+from crucible.keys_cli import app as keys_app
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
@@ -27,9 +28,10 @@ app.add_typer(requester_app, name="requester")
 app.add_typer(worker_app, name="worker")
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Devnet state folder (default: .devnet in the checkout).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

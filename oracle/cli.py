@@ -12,7 +12,7 @@ from rich.console import Console
 from crucible.errors import CrucibleError
 
 app = typer.Typer(no_args_is_help=True, help="Judge disputes: replay the one disputed step, post verdicts.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()

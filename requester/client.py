@@ -14,12 +14,12 @@ import torch
 
 from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import write_safetensors
-from crucible.data import load_dataset_bytes
-from crucible.engine.step import evaluate
+from crucible.data import load_dataset_bytes, validate_dataset
+from crucible.engine.step import evaluate, initial_state_from
 from crucible.errors import ConfigError, CrucibleError, InvalidJobSpec
 from crucible.hashing import params_hash, to_hex
 from crucible.market import Job, JobStatus, Market, SubmittedResult
-from crucible.spec import JobSpec, parse_document, validate_spec
+from crucible.spec import JobSpec, WeightsInit, parse_document, validate_spec
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,18 @@ class Requester:
         if weights is not None:
             raw["model"]["init"] = {"kind": "weights", "cid": self._upload_tensors(weights, "initial weights")}
         spec = validate_spec(raw)
+        self.check_inputs(spec)
         return spec, self.store.put_spec(spec)
+
+    def check_inputs(self, spec: JobSpec) -> None:
+        """Fetch what the spec names and check it fits the spec, so no job is posted (and escrow
+        locked) that no provider could run: data of the wrong dtype or shape, a CID nobody serves,
+        initial weights that do not fit the architecture."""
+        validate_dataset(spec, self.store.fetch_dataset(spec.dataset.cid))
+        if spec.eval is not None:
+            validate_dataset(spec, self.store.fetch_dataset(spec.eval.cid))
+        if isinstance(spec.model.init, WeightsInit):
+            initial_state_from(spec, self.store.fetch_weights(spec.model.init.cid))
 
     def _upload_tensors(self, path: Path, what: str) -> str:
         try:

@@ -46,7 +46,7 @@ fi
 if ! stamp_ok .venv/.crucible-stamp "$py_inputs"; then
   say "installing the Python distribution and its pinned dependencies (first run: a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  .venv/bin/python -m pip install --quiet -e ".[test,bench]"
   echo "$py_inputs" > .venv/.crucible-stamp
 fi
 say "ready: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'), solc $solc_version, $(tools/node_modules/.bin/anvil --version | head -1)"

@@ -16,7 +16,7 @@ from crucible.units import format_eth
 
 app = typer.Typer(no_args_is_help=True, help="Audit submitted results and challenge wrong ones.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from crucible.units import format_eth, parse_eth
 
 app = typer.Typer(no_args_is_help=True, help="Provide GPU/CPU time: stake, then train jobs for rewards.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 

@@ -91,7 +91,7 @@ class Worker:
         while not stop.is_set():
             try:
                 self.tick()
-            except ChainError as exc:  # one failed transaction must not kill the daemon
+            except CrucibleError as exc:  # a failed transaction or fetch must not kill the daemon
                 log.warning("%s", exc)
             stop.wait(self.config.poll_interval)
         return self.report

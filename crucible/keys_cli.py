@@ -1,0 +1,72 @@
+"""`crucible keys`: create and inspect encrypted keystores, so no role needs a raw key in its environment.
+
+The password comes from ``CRUCIBLE_KEYSTORE_PASSWORD`` or an interactive prompt, never from a command
+line argument (it would land in the shell history and in ``ps``). Nothing here prints a key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from eth_account import Account
+from pydantic import SecretStr
+from rich.console import Console
+
+from crucible.errors import CrucibleError
+
+app = typer.Typer(no_args_is_help=True, help="Encrypted keystores for the roles' keys (never printed).")
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # an error message stays one greppable line
+
+PASSWORD_ENV = "CRUCIBLE_KEYSTORE_PASSWORD"
+
+
+def _password(confirm: bool) -> str:
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env is not None:
+        return from_env
+    return str(typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm))
+
+
+@app.command("new")
+def new(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the keystore (V3 JSON, mode 0600).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Create a fresh random account and write it to an encrypted keystore; prints only its address."""
+    from crucible.settings import write_keystore
+
+    account = Account.create()
+    try:
+        write_keystore(out, account, _password(confirm=True))
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if json_out:
+        print(json.dumps({"address": account.address, "keystore": str(out)}))
+        return
+    console.print(f"new account [bold]{account.address}[/bold] in {out}")
+    console.print(f"Use it with: CRUCIBLE_KEYSTORE={out} and the password in {PASSWORD_ENV}; fund the address first.")
+
+
+@app.command("address")
+def address(
+    keystore: Annotated[Path, typer.Argument(help="A V3 keystore file.")],
+) -> None:
+    """Decrypt the keystore (checks the password) and print the account's address."""
+    from crucible.settings import read_keystore
+
+    try:
+        account = read_keystore(keystore, SecretStr(_password(confirm=False)))
+    except CrucibleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print(account.address)
+
+
+if __name__ == "__main__":
+    app()
