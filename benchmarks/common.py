@@ -1,0 +1,335 @@
+"""What every benchmark section shares: the devnet it runs on, accounts, instrumented signers and
+stores, RPC counting, statistics, machine description and (optional) plotting.
+
+Nothing here imports torch at module level: the training-overhead section starts child processes
+whose baseline must pick torch's native kernels before ``crucible`` is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import crucible  # noqa: E402,F401  (sets the determinism environment before anything imports torch)
+
+ETHER = 10**18
+
+
+# ----------------------------------------------------------------------------------------- statistics
+
+
+def median(xs: Iterable[float]) -> float:
+    values = list(xs)
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def spread(xs: Sequence[float]) -> tuple[float, float]:
+    """(min, max) of the repetitions, reported next to each median."""
+    return (float(min(xs)), float(max(xs))) if xs else (float("nan"), float("nan"))
+
+
+# ----------------------------------------------------------------------------------------- the devnet
+
+
+@dataclass
+class Ctx:
+    """One benchmark run: where it writes, how big it is, and the anvil/IPFS nodes it started lazily.
+
+    Nodes passed in (a test's fixtures) are used and never stopped; nodes this run starts are
+    stopped by PID in :meth:`close`.
+    """
+
+    home: Path
+    quick: bool = False
+    anvil_node: Any = None
+    ipfs_node: Any = None
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
+    _owned: list[Any] = field(default_factory=list)
+
+    def anvil(self) -> Any:
+        if self.anvil_node is None:
+            from crucible.nodes import start_anvil
+
+            self.anvil_node = start_anvil(self.home / "anvil", accounts=20)
+            self._owned.append(self.anvil_node)
+        return self.anvil_node
+
+    def ipfs(self) -> Any:
+        if self.ipfs_node is None:
+            from crucible.nodes import start_ipfs
+
+            self.ipfs_node = start_ipfs(self.home / "ipfs-home")
+            self._owned.append(self.ipfs_node)
+        return self.ipfs_node
+
+    def store(self, **kw: Any) -> Any:
+        from crucible.ipfs import IpfsStore
+
+        return TimedStore(IpfsStore(self.ipfs().url, **kw))
+
+    def close(self) -> None:
+        while self._owned:
+            self._owned.pop().daemon.stop()  # by PID: only what this run started
+
+
+def account(index: int) -> Any:
+    """Devnet account ``index`` of anvil's public test mnemonic (anvil is started with 20)."""
+    from eth_account import Account
+
+    from crucible.nodes import DEV_MNEMONIC
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def advance_time(url: str, seconds: int) -> None:
+    from crucible.nodes import rpc_call
+
+    rpc_call(url, "evm_increaseTime", [seconds])
+    rpc_call(url, "evm_mine")
+
+
+# ---------------------------------------------------------------------------------- instrumentation
+
+
+@dataclass
+class TxRecord:
+    what: str
+    gas: int
+    seconds: float
+    done_at: float  # time.perf_counter() when the receipt came back
+    sender: str
+
+
+class TxLog:
+    """Every transaction sent through a :class:`RecordingSigner`, in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.records: list[TxRecord] = []
+        self._lock = threading.Lock()
+
+    def add(self, rec: TxRecord) -> None:
+        with self._lock:
+            self.records.append(rec)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.records)
+
+    def since(self, mark: int) -> list[TxRecord]:
+        with self._lock:
+            return list(self.records[mark:])
+
+
+def recording_signer(w3: Any, acct: Any, txlog: TxLog) -> Any:
+    """A :class:`crucible.chain.Signer` that records each mined transaction's gas and latency."""
+    from crucible.chain import Signer
+
+    class RecordingSigner(Signer):
+        def send(self, tx: dict[str, Any], *, abi: Any = None, what: str = "transaction") -> Any:
+            start = time.perf_counter()
+            receipt = super().send(tx, abi=abi, what=what)
+            end = time.perf_counter()
+            txlog.add(TxRecord(what.split(".")[-1], int(receipt["gasUsed"]), end - start, end, self.address))
+            return receipt
+
+    return RecordingSigner(w3, acct)
+
+
+class RpcCounter:
+    """Counts JSON-RPC requests by method, across every Web3 it is attached to (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.by_method: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, w3: Any) -> Any:
+        provider = w3.provider
+        inner = provider._make_request  # HTTPProvider.make_request calls self._make_request per request
+
+        def counted(method: str, request_data: bytes) -> bytes:
+            with self._lock:
+                self.by_method[str(method)] += 1
+            return inner(method, request_data)  # type: ignore[no-any-return]
+
+        provider._make_request = counted
+        return w3
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.by_method.values())
+
+
+def market_for(url: str, market_address: str, acct: Any, txlog: TxLog, rpc: RpcCounter | None = None) -> Any:
+    """A :class:`crucible.market.Market` for ``acct`` whose transactions are recorded (and RPCs counted)."""
+    from crucible.chain import connect
+    from crucible.market import Market
+
+    w3 = connect(url)
+    if rpc is not None:
+        rpc.attach(w3)
+    return Market(w3, market_address, recording_signer(w3, acct, txlog))
+
+
+def deploy(url: str, oracles: Sequence[str], quorum: int = 1) -> str:
+    """A fresh CrucibleMarket with the devnet parameters (seconds-long windows and move clocks)."""
+    from crucible.chain import Signer, connect, dev_account
+    from crucible.deploy import DEVNET_PARAMS, deploy_market
+
+    w3 = connect(url)
+    address, _ = deploy_market(Signer(w3, dev_account("deployer")), DEVNET_PARAMS, list(oracles), quorum)
+    return address
+
+
+def timed_store_class() -> type:
+    from crucible.artifacts import ArtifactStore
+
+    class _TimedStore(ArtifactStore):
+        """An ArtifactStore that records how long each upload and fetch took, and how many bytes."""
+
+        def __init__(self, blobs: Any) -> None:
+            super().__init__(blobs)
+            self.puts: list[tuple[float, int, float]] = []  # (seconds, bytes, done_at)
+            self.fetches: list[tuple[float, int, float]] = []
+            self._lock = threading.Lock()
+
+        def put(self, data: bytes) -> str:
+            start = time.perf_counter()
+            cid = super().put(data)
+            end = time.perf_counter()
+            with self._lock:
+                self.puts.append((end - start, len(data), end))
+            return cid
+
+        def _fetch(self, cid: str, what: str, max_bytes: int) -> bytes:
+            start = time.perf_counter()
+            data = super()._fetch(cid, what, max_bytes)
+            end = time.perf_counter()
+            with self._lock:
+                self.fetches.append((end - start, len(data), end))
+            return data
+
+    return _TimedStore
+
+
+def TimedStore(blobs: Any) -> Any:  # noqa: N802 - reads as a class at call sites
+    return timed_store_class()(blobs)
+
+
+def timed(fn: Callable[..., Any], sink: list[float]) -> Callable[..., Any]:
+    """``fn`` wrapped so each call's duration is appended to ``sink``."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sink.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------ the machine
+
+
+def _cmd(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=ROOT)
+        return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_info(ipfs_version: str | None = None) -> dict[str, Any]:
+    import torch
+    import web3
+
+    from crucible.tools import tool
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    commit = _cmd(["git", "rev-parse", "--short", "HEAD"])
+    dirty = bool(_cmd(["git", "status", "--porcelain"]))
+    try:
+        anvil = _cmd([str(tool("anvil")), "--version"])
+    except Exception:  # noqa: BLE001 - the report still records everything else
+        anvil = "unknown"
+    return {
+        "cpu": cpu or platform.processor() or "unknown",
+        "cores": os.cpu_count(),
+        "memory": mem or "unknown",
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda_available": bool(torch.cuda.is_available()),
+        "web3": web3.__version__,
+        "anvil": anvil,
+        "ipfs": ipfs_version or "not started",
+        "commit": f"{commit}{' (with uncommitted changes)' if dirty else ''}",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+# ---------------------------------------------------------------------------------------- plotting
+
+
+def plotting() -> Any:
+    """matplotlib.pyplot with the Agg backend, or None where the `bench` extra is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save(fig: Any, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path.name
+
+
+def fmt_int(n: float) -> str:
+    return f"{int(round(n)):,}"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
