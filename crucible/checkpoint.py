@@ -255,6 +255,21 @@ class Manifest(BaseModel):
                 return c
         raise KeyError(f"no checkpoint at step {step}")
 
+    def compare_commitments(self, *, trace_root: bytes, final_state_hash: bytes, spec_cid: str,
+                            checkpoint_interval: int, total_steps: int,
+                            final_model_cid: str) -> dict[str, tuple[str, str]]:
+        """Every field the result on chain commits this manifest to, as (this manifest's value, the
+        committed value), both as text. A manifest describes the committed trace only if each pair is
+        equal; the verifier and the oracle's Manifest rule use this one comparison."""
+        return {
+            "trace_root": (self.trace_root, hashing.to_hex(bytes(trace_root))),
+            "final_state_hash": (self.final_state_hash, hashing.to_hex(bytes(final_state_hash))),
+            "spec_cid": (self.spec_cid, spec_cid),
+            "checkpoint_interval": (str(self.checkpoint_interval), str(checkpoint_interval)),
+            "total_steps": (str(self.total_steps), str(total_steps)),
+            "final_model_cid": (self.final_model_cid, final_model_cid),
+        }
+
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
 

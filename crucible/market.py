@@ -34,6 +34,8 @@ class DisputeKind(IntEnum):
     SEGMENT = 1
     INITIAL_STATE = 2
     FINAL_MODEL = 3
+    MANIFEST = 4  # the submitted manifest is unavailable or does not match the chain; a = b = 0,
+    # hash_a = the trace root, hash_b = the final stateHash
 
 
 class DisputeStatus(IntEnum):
@@ -238,6 +240,12 @@ class Market(ContractClient):
 
     def challenge_final_model(self, job_id: int, final_checkpoint_hash: bytes, proof: list[bytes], bond: int) -> int:
         receipt = self.transact("challengeFinalModel", job_id, final_checkpoint_hash, proof, value=bond)
+        return int(self.events("DisputeOpened", receipt)[0]["disputeId"])
+
+    def challenge_manifest(self, job_id: int, bond: int) -> int:
+        """Dispute the manifest behind the job's submitted manifest CID: unavailable, or not matching
+        the commitments on chain. Needs no proof; the oracle decides directly."""
+        receipt = self.transact("challengeManifest", job_id, value=bond)
         return int(self.events("DisputeOpened", receipt)[0]["disputeId"])
 
     def respond(self, dispute_id: int, agree: bool) -> TxReceipt:

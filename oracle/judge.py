@@ -16,6 +16,11 @@ Rules, by dispute kind:
   committed C_0 hash (``hashB``).
 * **FinalModel**: C_n (via the manifest, hash ``hashA``) must be available, the final stateHash
   (``hashB``) must equal ``hashA``, and the final-model CID must hold exactly C_n's parameters.
+* **Manifest**: the manifest at the CID of the job's ``ResultSubmitted`` event must be fetchable
+  (within the store's fetch timeout; if not, ``PROVIDER_DATA_UNAVAILABLE``), a valid manifest
+  (else ``PROVIDER_WRONG``), and agree with the chain: trace root, final stateHash, spec CID,
+  checkpoint interval, total steps and final-model CID (else ``PROVIDER_WRONG``). Needs neither the
+  spec nor any replay: it is decided from the chain and the manifest alone.
 
 Where the oracle cannot decide honestly (a profile this process cannot run, the requester's spec,
 dataset or weights missing) it raises :class:`Refused` instead of guessing: no verdict is posted
@@ -76,13 +81,15 @@ class Evidence(BaseModel):
     dispute_id: int
     job_id: int
     market: str
-    kind: str = Field(description="SEGMENT, INITIAL_STATE or FINAL_MODEL")
+    kind: str = Field(description="SEGMENT, INITIAL_STATE, FINAL_MODEL or MANIFEST")
     a: int = Field(description="the disputed step: step a -> a+1 is replayed (Segment)")
     b: int
-    agreed_hash: str | None = Field(description="hashA: H(a) both parties agree on (FinalModel: committed C_n)")
+    agreed_hash: str | None = Field(description="hashA: H(a) both parties agree on (FinalModel: committed C_n; "
+                                   "Manifest: committed trace root)")
     claimed_hash: str = Field(description="hashB: what the provider claims (H(a+1), C_0 hash, final stateHash)")
     replayed_hash: str | None = Field(
-        default=None, description="what the oracle computed: H(S_a replayed one step), S_0's hash, or C_n's hash")
+        default=None, description="what the oracle computed: H(S_a replayed one step), S_0's hash, C_n's hash, or "
+                                  "the fetched manifest's trace root")
     verdict: str | None = Field(default=None, description="PROVIDER_CORRECT, PROVIDER_WRONG, "
                                 "PROVIDER_DATA_UNAVAILABLE; None when refused")
     outcome: Outcome = "judged"
@@ -169,6 +176,8 @@ class Judge:
 
     def _decide(self, facts: dict[str, Any], d: Dispute, job: Job,
                 result: SubmittedResult) -> tuple[Verdict, str]:
+        if d.kind == DisputeKind.MANIFEST:  # chain + manifest only: no spec, no replay
+            return self._manifest_kind(facts, job, result)
         spec = self._requester_data(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
         facts["profile"] = spec.profile
         if (spec.train.total_steps, spec.train.checkpoint_interval) != (job.total_steps, job.interval):
@@ -281,6 +290,31 @@ class Judge:
             return Verdict.PROVIDER_DATA_UNAVAILABLE, (
                 f"the final model {cid} could not be fetched ({exc}); keeping it available is the provider's duty")
         return Verdict.PROVIDER_CORRECT, f"the final model {cid} holds exactly C_n's parameters"
+
+    def _manifest_kind(self, facts: dict[str, Any], job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
+        cid = result.manifest_cid
+        try:
+            manifest = self.store.fetch_manifest(cid)
+        except ArtifactRejected as exc:
+            return Verdict.PROVIDER_WRONG, f"the manifest {cid} is not a valid manifest: {exc}"
+        except StoreError as exc:
+            self._check_node(exc)
+            return Verdict.PROVIDER_DATA_UNAVAILABLE, (
+                f"the manifest {cid} could not be fetched ({exc}); keeping the trace available during the "
+                "challenge window is the provider's duty")
+        facts["replayed_hash"] = manifest.trace_root
+        facts["profile"] = manifest.environment.profile
+        compared = manifest.compare_commitments(  # field: (the manifest's, the chain's)
+            trace_root=job.trace_root, final_state_hash=job.final_state_hash, spec_cid=job.spec_cid_str,
+            checkpoint_interval=job.interval, total_steps=job.total_steps, final_model_cid=result.final_model_cid)
+        facts["details"] = {f"{side}.{name}": value for name, pair in compared.items()
+                            for side, value in zip(("manifest", "chain"), pair, strict=True)}
+        differ = [f"{name} {ours} (chain: {theirs})" for name, (ours, theirs) in compared.items() if ours != theirs]
+        if differ:
+            return Verdict.PROVIDER_WRONG, (f"the manifest {cid} does not match the result committed on chain: "
+                                            + "; ".join(differ))
+        return Verdict.PROVIDER_CORRECT, (f"the manifest {cid} is available and matches the trace root, final "
+                                          "stateHash, spec, schedule and final model committed on chain")
 
     # ------------------------------------------------------------------ fetching, and whose fault a failure is
 

@@ -144,6 +144,8 @@ CHEATS = [
     pytest.param(b.WithheldCheckpoint(2), DisputeKind.SEGMENT, id="withheld-checkpoint"),
     pytest.param(b.FinalModelSwap(), DisputeKind.FINAL_MODEL, id="final-model-differs"),
     pytest.param(b.WrongInitialState(), DisputeKind.INITIAL_STATE, id="wrong-initial-state"),
+    pytest.param(b.HiddenManifest(), DisputeKind.MANIFEST, id="manifest-never-uploaded"),
+    pytest.param(b.MismatchedManifest(), DisputeKind.MANIFEST, id="manifest-of-another-trace"),
 ]
 
 
@@ -184,6 +186,30 @@ def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # ty
     # A challenger that disputes a correct segment (it then plays honestly and must lose).
     arena.verifier._challenge(arena.job_id, spec, dataset, manifest, Finding(FindingKind.SEGMENT, 1, "false"))
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
+    advance_time(arena.chain, TERMS.challenge_window + 1)
+    arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
+
+    info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
+    assert (info.slashed, info.finalized, info.free, info.locked) == (0, 1, DEPOSIT, 0), "honest provider untouched"
+    bond_share = TERMS.bond * SHARES.provider_bond_share_bps // 10_000
+    assert arena.worker.report.withdrawn == TERMS.reward + bond_share, "reward plus a share of the forfeited bond"
+    assert arena.verifier.report.withdrawn == 0
+    arena.assert_solvent()
+
+
+def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
+    arena = arena_for(b.Honest())
+    arena.post(seed_of("false-manifest-challenge"))
+    arena.drive(lambda: arena.status() == JobStatus.SUBMITTED, roles=("worker",))
+    spec, dataset = arena.verifier._job_inputs(arena.job_id)
+
+    # A challenger that claims the honest provider's manifest is missing; the oracle fetches it.
+    arena.verifier._challenge(arena.job_id, spec, dataset, None, Finding(FindingKind.MANIFEST, 0, "false"))
+    assert arena.dispute().kind == DisputeKind.MANIFEST
+    arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
+    dispute_id = arena.requester.market.job(arena.job_id).dispute_id
+    evidence = arena.oracle.evidence.get(dispute_id)
+    assert evidence is not None and evidence.verdict == Verdict.PROVIDER_CORRECT.name, evidence
     advance_time(arena.chain, TERMS.challenge_window + 1)
     arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
 

@@ -26,7 +26,7 @@ from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, initial_state_from
 from crucible.hashing import to_hex
 from crucible.ipfs import IpfsStore
-from crucible.market import DisputeStatus, JobStatus, Market
+from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market
 from crucible.nodes import RunningNode
 from crucible.spec import JobSpec, validate_spec
 from crucible.units import parse_eth
@@ -102,7 +102,7 @@ def make_oracle(chain: RunningNode, market_address: str, ipfs_store: IpfsStore, 
 
 def submit_job(chain: RunningNode, market_address: str, trace: Trace, *,
                checkpoint_hashes: Sequence[bytes] | None = None, final_model_cid: str | None = None,
-               spec_cid: str | None = None) -> int:
+               spec_cid: str | None = None, manifest_cid: str | None = None) -> int:
     """Post, claim and submit a job; by default the honest result, else with forged commitments."""
     requester = role(chain, market_address, "requester")
     job_id = requester.post_job(spec_cid=spec_cid or trace.spec_cid, reward=parse_eth("1"), stake=parse_eth("0.1"),
@@ -113,7 +113,7 @@ def submit_job(chain: RunningNode, market_address: str, trace: Trace, *,
     hashes = list(checkpoint_hashes or trace.checkpoint_hashes())
     root = merkle.root([merkle.leaf(i * K, h) for i, h in enumerate(hashes)])
     provider.submit_result(job_id, trace_root=root, final_state_hash=hashes[-1],
-                           manifest_cid=trace.result.manifest_cid,
+                           manifest_cid=manifest_cid or trace.result.manifest_cid,
                            final_model_cid=final_model_cid or trace.result.final_model_cid)
     return job_id
 
@@ -331,6 +331,56 @@ def test_final_model_honest_and_wrong_model(chain: RunningNode, market_address: 
     assert bad is not None and bad.verdict == "PROVIDER_WRONG" and "C_n's parameters" in bad.reason, bad
     assert challenger.dispute(honest_dispute).status == DisputeStatus.PROVIDER_WON
     assert challenger.dispute(wrong_dispute).status == DisputeStatus.CHALLENGER_WON
+
+
+def test_manifest_honest_unavailable_invalid_and_mismatching(chain: RunningNode, market_address: str,
+                                                              ipfs_store: IpfsStore, trace: Trace,
+                                                              tmp_path: Path) -> None:
+    challenger = role(chain, market_address, "verifier")
+    hashes = trace.checkpoint_hashes()
+    store = ArtifactStore(ipfs_store)
+    jobs = {
+        "honest": submit_job(chain, market_address, trace),
+        # a manifest CID nobody serves (never uploaded)
+        "unavailable": submit_job(chain, market_address, trace, manifest_cid=random_cid()),
+        # something is stored there, but it is not a manifest
+        "invalid": submit_job(chain, market_address, trace, manifest_cid=store.put(b'{"not": "a manifest"}')),
+        # the honest manifest next to another trace root (a forged C_1)
+        "other-root": submit_job(chain, market_address, trace, checkpoint_hashes=[hashes[0], os.urandom(32),
+                                                                                  hashes[2]]),
+        # the honest manifest and root, but another final-model CID on chain
+        "other-model": submit_job(chain, market_address, trace, final_model_cid=random_cid()),
+    }
+    disputes = {name: challenger.challenge_manifest(job_id, BOND) for name, job_id in jobs.items()}
+    for name, dispute_id in disputes.items():
+        d = challenger.dispute(dispute_id)
+        job = challenger.job(jobs[name])
+        assert (d.kind, d.status, d.a, d.b) == (DisputeKind.MANIFEST, DisputeStatus.AWAITING_ORACLE, 0, 0)
+        assert (d.hash_a, d.hash_b) == (job.trace_root, job.final_state_hash)
+
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+
+    ev = {name: service.evidence.get(dispute_id) for name, dispute_id in disputes.items()}
+    assert all(e is not None and e.outcome == "posted" and e.kind == "MANIFEST" for e in ev.values()), ev
+    ok = ev["honest"]
+    assert ok.verdict == "PROVIDER_CORRECT" and ok.manifest_cid == trace.result.manifest_cid, ok  # type: ignore[union-attr]
+    assert ok.replayed_hash == ok.agreed_hash == to_hex(trace.result.trace_root)  # type: ignore[union-attr]
+    gone = ev["unavailable"]
+    assert gone.verdict == "PROVIDER_DATA_UNAVAILABLE" and "provider's duty" in gone.reason, gone  # type: ignore[union-attr]
+    bad = ev["invalid"]
+    assert bad.verdict == "PROVIDER_WRONG" and "not a valid manifest" in bad.reason, bad  # type: ignore[union-attr]
+    root = ev["other-root"]
+    assert root.verdict == "PROVIDER_WRONG" and "trace_root" in root.reason, root  # type: ignore[union-attr]
+    assert "final_model_cid" not in root.reason  # type: ignore[union-attr]
+    model = ev["other-model"]
+    assert model.verdict == "PROVIDER_WRONG" and "final_model_cid" in model.reason, model  # type: ignore[union-attr]
+    assert "trace_root" not in model.reason  # type: ignore[union-attr]
+    outcomes = {name: challenger.dispute(dispute_id).status for name, dispute_id in disputes.items()}
+    assert outcomes == {"honest": DisputeStatus.PROVIDER_WON, **{name: DisputeStatus.CHALLENGER_WON
+                                                                   for name in jobs if name != "honest"}}
+    assert challenger.job_status(jobs["honest"]) == JobStatus.SUBMITTED
+    assert challenger.job_status(jobs["unavailable"]) == JobStatus.SLASHED
 
 
 # ---------------------------------------------------------------------------------------------- quorum

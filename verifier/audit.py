@@ -3,7 +3,10 @@
 Each sampled segment j is replayed from the provider's own checkpoint C_j (or from the state the
 verifier itself reached, where C_j cannot be used) and compared with the committed hash of C_{j+1}.
 A checkpoint the provider committed to but does not serve is a finding too: keeping the trace
-available during the window is the provider's duty, and the dispute game enforces it.
+available during the window is the provider's duty, and the dispute game enforces it. So is a
+manifest that cannot be fetched, is not a manifest, or does not match the result committed on chain
+(trace root, final stateHash, spec, schedule, final model): without it no proof for any other
+dispute can be built, so it is challenged directly, before anything else.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, CrucibleError
 from crucible.hashing import params_hash, to_hex
-from crucible.market import SubmittedResult
+from crucible.market import Job, SubmittedResult
 from crucible.spec import JobSpec
 
 
 class FindingKind(Enum):
+    MANIFEST = "manifest"  # the submitted manifest is unavailable, invalid, or does not match the chain
     INITIAL_STATE = "initial-state"  # C_0 is not the spec's S_0
     SEGMENT = "segment"  # replaying segment j from S_j does not give the committed H_{j+1}
     UNAVAILABLE = "unavailable"  # C_j is committed but not served (or not what was committed)
@@ -33,14 +37,15 @@ class FindingKind(Enum):
 @dataclass(frozen=True)
 class Finding:
     kind: FindingKind
-    segment: int  # j for SEGMENT/UNAVAILABLE, 0 for INITIAL_STATE, n for FINAL_MODEL
+    segment: int  # j for SEGMENT/UNAVAILABLE, 0 for INITIAL_STATE and MANIFEST, n for FINAL_MODEL
     detail: str
 
     @property
     def order(self) -> tuple[int, int]:
-        """Earliest disputed step first; the final model is checked last."""
-        rank = {FindingKind.INITIAL_STATE: 0, FindingKind.UNAVAILABLE: 1, FindingKind.SEGMENT: 1,
-                FindingKind.FINAL_MODEL: 2}[self.kind]
+        """The manifest first (nothing else can be proven without it), then the earliest disputed
+        step; the final model is checked last."""
+        rank = {FindingKind.MANIFEST: -1, FindingKind.INITIAL_STATE: 0, FindingKind.UNAVAILABLE: 1,
+                FindingKind.SEGMENT: 1, FindingKind.FINAL_MODEL: 2}[self.kind]
         return (rank, self.segment)
 
 
@@ -51,7 +56,8 @@ class Audit:
     sampled: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     replay_seconds: float = 0.0
-    unverifiable: str | None = None  # why nothing could be checked (no challenge is possible)
+    unverifiable: str | None = None  # why nothing could be checked (no challenge is possible, e.g. our
+    # own IPFS node is down); a manifest the provider does not serve is a MANIFEST finding instead
 
     @property
     def first(self) -> Finding | None:
@@ -76,17 +82,26 @@ def choose_segments(n: int, sample: int | None, rng: random.Random) -> list[int]
 
 
 def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore, result: SubmittedResult,  # type: ignore[type-arg]
-                 *, sample: int | None = None, rng: random.Random | None = None) -> tuple[Audit, Manifest | None]:
-    """Check a result; returns the audit and the manifest (None if it could not be had)."""
+                 *, sample: int | None = None, rng: random.Random | None = None,
+                 job: Job | None = None) -> tuple[Audit, Manifest | None]:
+    """Check a result; returns the audit and the manifest (None if it could not be had, or does not
+    describe the committed result: then the audit holds a MANIFEST finding, or says why it is
+    unverifiable). ``job``: the job as on chain, whose spec CID and schedule the manifest must
+    match (without it, the spec's schedule is used and the spec CID is not compared)."""
     n = spec.train.total_steps // spec.train.checkpoint_interval
     audit = Audit(job_id, n)
     try:
         manifest = store.fetch_manifest(result.manifest_cid)
-    except CrucibleError as exc:
-        audit.unverifiable = f"manifest {result.manifest_cid} unusable: {exc}"
+    except (ArtifactUnavailable, ArtifactRejected) as exc:  # the node answered: the provider's fault
+        audit.findings.append(Finding(FindingKind.MANIFEST, 0, f"manifest {result.manifest_cid}: {exc}"))
         return audit, None
-    if manifest.root() != result.trace_root or manifest.checkpoints[-1].digest != result.final_state_hash:
-        audit.unverifiable = "the manifest does not match the trace root / final state hash committed on chain"
+    except CrucibleError as exc:  # e.g. our own IPFS node is down: blame nobody
+        audit.unverifiable = f"manifest {result.manifest_cid} could not be checked: {exc}"
+        return audit, None
+    differ = manifest_mismatches(manifest, result, spec, job)
+    if differ:
+        audit.findings.append(Finding(FindingKind.MANIFEST, 0, f"manifest {result.manifest_cid} does not match the "
+                                      f"result committed on chain: {'; '.join(differ)}"))
         return audit, None
     started = time.monotonic()
     k = spec.train.checkpoint_interval
@@ -116,13 +131,25 @@ def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore
         else:
             audit.findings.append(Finding(
                 FindingKind.SEGMENT, j,
-                f"replaying steps {j * k}..{(j + 1) * k} gives {to_hex(end.hash())}, committed {to_hex(hashes[j + 1])}"))
+                f"replaying steps {j * k}..{(j + 1) * k} gives {to_hex(end.hash())}, "
+                f"committed {to_hex(hashes[j + 1])}"))
     audit.replay_seconds = time.monotonic() - started
 
     final_model = _check_final_model(store, manifest, result.final_model_cid, n, own.get(n))
     if final_model is not None:
         audit.findings.append(final_model)
     return audit, manifest
+
+
+def manifest_mismatches(manifest: Manifest, result: SubmittedResult, spec: JobSpec, job: Job | None) -> list[str]:
+    """The committed fields the manifest disagrees with (the oracle's Manifest rule), as text."""
+    compared = manifest.compare_commitments(
+        trace_root=result.trace_root, final_state_hash=result.final_state_hash,
+        spec_cid=job.spec_cid_str if job is not None else manifest.spec_cid,
+        checkpoint_interval=job.interval if job is not None else spec.train.checkpoint_interval,
+        total_steps=job.total_steps if job is not None else spec.train.total_steps,
+        final_model_cid=result.final_model_cid)
+    return [f"{name} {ours} (chain: {theirs})" for name, (ours, theirs) in compared.items() if ours != theirs]
 
 
 def _check_final_model(store: ArtifactStore, manifest: Manifest, final_model_cid: str, n: int,

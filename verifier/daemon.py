@@ -74,7 +74,7 @@ class Verifier:
         while not stop.is_set():
             try:
                 self.tick()
-            except ChainError as exc:
+            except CrucibleError as exc:  # a failed transaction or fetch must not kill the daemon
                 log.warning("%s", exc)
             stop.wait(self.config.poll_interval)
         return self.report
@@ -114,7 +114,7 @@ class Verifier:
         try:
             spec, dataset = self._job_inputs(job_id)
             audit, manifest = audit_result(job_id, spec, dataset, self.store, result, sample=self.config.sample,
-                                           rng=self.rng)
+                                           rng=self.rng, job=self.market.job(job_id))
         except CrucibleError as exc:
             log.warning("job %d: cannot audit: %s", job_id, exc)
             return
@@ -123,37 +123,47 @@ class Verifier:
         if audit.unverifiable:
             log.warning("job %d: unverifiable: %s", job_id, audit.unverifiable)
             return
-        log.info("job %d: replayed %d of %d segments in %.2fs; a single forged segment escapes this sample "
-                 "with probability %.3f", job_id, q, n, audit.replay_seconds, audit.escape_probability)
+        if manifest is not None:
+            log.info("job %d: replayed %d of %d segments in %.2fs; a single forged segment escapes this sample "
+                     "with probability %.3f", job_id, q, n, audit.replay_seconds, audit.escape_probability)
         finding = audit.first
         if finding is None:
             log.info("job %d: result checks out", job_id)
             return
         log.warning("job %d: %s", job_id, finding.detail)
-        if self.config.challenge and manifest is not None:
+        if self.config.challenge:
             self._challenge(job_id, spec, dataset, manifest, finding)
 
-    def _challenge(self, job_id: int, spec: JobSpec, dataset: dict, manifest: Manifest, finding: Finding) -> None:  # type: ignore[type-arg]
+    def _challenge(self, job_id: int, spec: JobSpec, dataset: dict, manifest: Manifest | None,  # type: ignore[type-arg]
+                   finding: Finding) -> None:
         job = self.market.job(job_id)
+        truth: dict[int, bytes] | None = {}  # direct kinds: nothing to bisect
+        if finding.kind == FindingKind.MANIFEST:  # no manifest to prove anything from: the oracle decides
+            self._open_case(job_id, self.market.challenge_manifest(job_id, job.bond), truth, finding, job.bond)
+            return
+        if manifest is None:
+            raise CrucibleError(f"job {job_id}: a {finding.kind.value} challenge needs the provider's manifest")
         leaves = manifest.leaves()
         hashes = [c.digest for c in manifest.checkpoints]
         j = finding.segment
         if finding.kind == FindingKind.INITIAL_STATE:
             dispute_id = self.market.challenge_initial_state(job_id, hashes[0], merkle.proof(leaves, 0), job.bond)
-            truth: dict[int, bytes] | None = {}
         elif finding.kind == FindingKind.FINAL_MODEL:
             dispute_id = self.market.challenge_final_model(job_id, hashes[-1], merkle.proof(leaves, len(leaves) - 1),
                                                            job.bond)
-            truth = {}
         else:
             truth = self._segment_truth(spec, dataset, manifest, j) if finding.kind == FindingKind.SEGMENT else None
             dispute_id = self.market.challenge(job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j),
                                                merkle.proof(leaves, j + 1), job.bond)
+        self._open_case(job_id, dispute_id, truth, finding, job.bond)
+
+    def _open_case(self, job_id: int, dispute_id: int, truth: dict[int, bytes] | None, finding: Finding,
+                   bond: int) -> None:
         self.challenged.add(job_id)
         self.report.disputes[dispute_id] = job_id
         self.cases[dispute_id] = Case(dispute_id, job_id, truth)
         log.warning("job %d: challenged (%s, dispute %d) with a bond of %d wei", job_id, finding.kind.value,
-                    dispute_id, job.bond)
+                    dispute_id, bond)
 
     def _segment_truth(self, spec: JobSpec, dataset: dict, manifest: Manifest, j: int) -> dict[int, bytes] | None:  # type: ignore[type-arg]
         """The honest hash of every state in segment j, replayed from S_{j·k}."""

@@ -177,6 +177,38 @@ class WithheldCheckpoint(Honest):
         return result
 
 
+class HiddenManifest(Honest):
+    """Trains honestly but submits the CID of a manifest it never uploads: nobody can fetch the
+    trace's table of contents, so nobody can build a Merkle proof to challenge anything else."""
+
+    name = "hidden-manifest"
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        # A valid manifest for the committed trace (a trailing newline is still the same JSON), but
+        # bytes nobody ever stored: only its CID is computed, so no node can serve it.
+        hidden = result.manifest.to_bytes() + b"\n"
+        return replace(result, manifest_cid=store.blobs.cid_of(hidden))  # type: ignore[attr-defined]
+
+
+class MismatchedManifest(Honest):
+    """Trains honestly and submits the honest trace root, but uploads a manifest (valid on its own)
+    for another trace: one whose checkpoint ``segment`` hash is made up, so its root differs."""
+
+    name = "mismatched-manifest"
+
+    def __init__(self, segment: int = 1) -> None:
+        self.segment = segment
+
+    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
+        entries = list(result.checkpoints)
+        forged = hashlib.sha256(b"mismatched" + entries[self.segment].digest).digest()
+        entries[self.segment] = entries[self.segment].model_copy(update={"state_hash": hashing.to_hex(forged)})
+        other = _with_manifest(result, store, checkpoints=entries)
+        # The other trace's manifest, submitted next to the honest commitments.
+        return replace(other, trace_root=result.trace_root, final_state_hash=result.final_state_hash,
+                       checkpoints=result.checkpoints)
+
+
 class SilentInDispute(Honest):
     """Forges a step and then, once challenged, stops answering after ``moves`` bisection moves."""
 
@@ -215,7 +247,7 @@ def _with_manifest(result: TrainResult, store: ArtifactStore, **changes: object)
 
 
 _PLAIN = {b.name: b for b in (Honest, LazyProvider, SkipSteps, OtherData, WrongInitialState, FinalModelSwap,
-                               ClaimAndVanish)}
+                               ClaimAndVanish, HiddenManifest, MismatchedManifest)}
 _AT = {b.name: b for b in (PoisonStep, ForgedRoot, WithheldCheckpoint)}
 
 

@@ -341,6 +341,13 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
+    function challengeManifest(uint256 jobId) external payable returns (uint256 disputeId) {
+        Job storage job = _jobs[jobId];
+        _checkChallenge(jobId, job);
+        disputeId = _openDispute(jobId, job, DisputeKind.Manifest, 0, 0, job.traceRoot, job.finalStateHash);
+    }
+
+    /// @inheritdoc ICrucibleMarket
     function bisect(uint256 disputeId, bytes32 midHash, bytes32 midStateCid) external {
         DisputeSlot storage d = _disputes[disputeId];
         _requireDisputeStatus(disputeId, d, DisputeStatus.Bisecting);

@@ -682,6 +682,173 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         _assertSolvent();
     }
 
+    // ---------------------------------------------------------------- manifest
+
+    function _challengeManifest(address who, uint256 jobId) internal returns (uint256 d) {
+        vm.prank(who);
+        d = market.challengeManifest{value: BOND}(jobId);
+    }
+
+    function test_challengeManifest_opensReadyForOracle_succeeds() public {
+        uint256 id = _submitted(honestTrace);
+        Job memory job = market.getJob(id);
+        vm.expectEmit();
+        emit DisputeOpened(1, id, challenger, DisputeKind.Manifest, 0, 0, job.traceRoot, job.finalStateHash);
+        vm.expectEmit();
+        emit DisputeReadyForOracle(1, id, DisputeKind.Manifest, 0, job.traceRoot, job.finalStateHash, 0);
+        uint256 d = _challengeManifest(challenger, id);
+        Dispute memory ds = market.getDispute(d);
+        assertEq(d, 1, "id");
+        assertTrue(ds.kind == DisputeKind.Manifest, "kind");
+        assertTrue(ds.status == DisputeStatus.AwaitingOracle, "ready at once");
+        assertEq(ds.challenger, challenger, "challenger");
+        assertEq(ds.jobId, id, "job");
+        assertEq(ds.a, 0, "a");
+        assertEq(ds.b, 0, "b");
+        assertEq(ds.hashA, job.traceRoot, "hashA = trace root");
+        assertEq(ds.hashB, job.finalStateHash, "hashB = final stateHash");
+        assertEq(ds.stateCidA, 0, "no state");
+        assertEq(ds.deadline, block.timestamp + 60, "oracle deadline");
+        assertTrue(market.jobStatus(id) == JobStatus.Disputed, "disputed");
+        assertEq(market.getJob(id).disputeId, d, "live dispute");
+        _assertSolvent();
+    }
+
+    function test_challengeManifest_dataUnavailable_slashes_succeeds() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        vm.expectEmit();
+        emit ProviderSlashed(id, provider, STAKE, 1 ether, 0.6 ether, 0.4 ether);
+        _vote(oracle1, d, Verdict.ProviderDataUnavailable);
+        _assertSlashed(id, d);
+    }
+
+    function test_challengeManifest_providerWrong_slashes_succeeds() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        _vote(oracle2, d, Verdict.ProviderWrong);
+        _assertSlashed(id, d);
+    }
+
+    function test_challengeManifest_honest_forfeits_succeeds() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        vm.expectEmit();
+        emit BondForfeited(d, challenger, BOND, 0.25 ether, 0.25 ether);
+        _vote(oracle1, d, Verdict.ProviderCorrect);
+        _assertChallengerLost(id, d);
+    }
+
+    function test_challengeManifest_quorumTwo_succeeds() public {
+        market.setQuorum(2);
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        _vote(oracle1, d, Verdict.ProviderDataUnavailable);
+        assertTrue(market.getDispute(d).status == DisputeStatus.AwaitingOracle, "waits for quorum");
+        _vote(oracle3, d, Verdict.ProviderWrong);
+        _assertSlashed(id, d);
+    }
+
+    function test_challengeManifest_oracleSilence_voids_succeeds() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 windowEnd = market.getJob(id).deadline;
+        uint256 d = _challengeManifest(challenger, id);
+        uint256 deadline = market.disputeDeadline(d);
+        vm.warp(deadline);
+        vm.expectRevert(abi.encodeWithSelector(NotTimedOut.selector, d, deadline));
+        market.timeout(d);
+        vm.warp(deadline + 1);
+        vm.expectEmit();
+        emit DisputeVoided(d, id);
+        vm.prank(stranger);
+        market.timeout(d);
+        assertTrue(market.getDispute(d).status == DisputeStatus.Voided, "voided");
+        assertTrue(market.jobStatus(id) == JobStatus.Submitted, "resumed");
+        assertEq(market.credits(challenger), BOND, "bond back");
+        assertEq(market.credits(provider), 0, "nobody paid");
+        assertEq(market.providerInfo(provider).locked, STAKE, "nobody slashed");
+        assertEq(market.getJob(id).deadline, windowEnd + 61, "window extended by the pause");
+        _assertSolvent();
+        // the resumed window allows a fresh challenge of any kind
+        uint256 d2 = _challengeManifest(stranger, id);
+        _vote(oracle1, d2, Verdict.ProviderDataUnavailable);
+        assertTrue(market.jobStatus(id) == JobStatus.Slashed, "slashed on the second challenge");
+        _assertSolvent();
+    }
+
+    function test_challengeManifest_wrongBond_reverts() public {
+        uint256 id = _submitted(honestTrace);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(WrongBond.selector, BOND + 1, BOND));
+        market.challengeManifest{value: BOND + 1}(id);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(WrongBond.selector, 0, BOND));
+        market.challengeManifest(id);
+    }
+
+    function test_challengeManifest_unknownJob_reverts() public {
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotFound.selector, 7));
+        market.challengeManifest{value: BOND}(7);
+    }
+
+    function test_challengeManifest_notSubmitted_reverts() public {
+        uint256 id = _post();
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id, JobStatus.Open));
+        market.challengeManifest{value: BOND}(id);
+        _claim(id);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id, JobStatus.Claimed));
+        market.challengeManifest{value: BOND}(id);
+    }
+
+    function test_challengeManifest_afterWindow_reverts() public {
+        uint256 id = _submitted(honestTrace);
+        vm.warp(block.timestamp + WINDOW);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id, JobStatus.Accepted));
+        market.challengeManifest{value: BOND}(id);
+    }
+
+    function test_challengeManifest_liveDispute_reverts() public {
+        uint256 id = _submitted(liarTrace);
+        _challenge(challenger, id, 2); // a live Segment dispute
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id, JobStatus.Disputed));
+        market.challengeManifest{value: BOND}(id);
+
+        uint256 id2 = _submitted(honestTrace);
+        _challengeManifest(challenger, id2); // a live Manifest dispute blocks every other kind
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id2, JobStatus.Disputed));
+        market.challengeManifest{value: BOND}(id2);
+        bytes32[] memory p = new bytes32[](3);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id2, JobStatus.Disputed));
+        market.challenge{value: BOND}(id2, 0, 0, 0, p, p);
+    }
+
+    function test_challengeManifest_slashedJob_reverts() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        _vote(oracle1, d, Verdict.ProviderDataUnavailable);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(JobNotInStatus.selector, id, JobStatus.Slashed));
+        market.challengeManifest{value: BOND}(id);
+    }
+
+    function test_challengeManifest_bisectAndRespond_reverts() public {
+        uint256 id = _submitted(honestTrace);
+        uint256 d = _challengeManifest(challenger, id);
+        vm.prank(provider);
+        vm.expectRevert(abi.encodeWithSelector(DisputeNotInStatus.selector, d, DisputeStatus.AwaitingOracle));
+        market.bisect(d, 0, 0);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(DisputeNotInStatus.selector, d, DisputeStatus.AwaitingOracle));
+        market.respond(d, true);
+    }
+
     // ================================================================ repeated disputes
 
     function test_challenge_afterLostChallenge_secondChallengerWins_succeeds() public {

@@ -147,6 +147,19 @@ contract GasTest is MarketFixture {
         assertLe(txCount, DISPUTE_TX_TARGET + quorum - 1, "dispute transactions");
     }
 
+    /// @dev A Manifest dispute: challengeManifest + verdict + withdraw (no bisection, no proofs).
+    function test_gas_manifestDispute_underTarget_succeeds() public {
+        uint256 jobId = _submitted(MockStepper.honest(SEED));
+        uint256 total = _call(challenger, BOND, abi.encodeCall(ICrucibleMarket.challengeManifest, (jobId)));
+        console.log("challengeManifest", total);
+        uint256 d = market.disputeCount();
+        total += _call(oracle1, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, Verdict.ProviderDataUnavailable)));
+        total += _call(challenger, 0, abi.encodeCall(ICrucibleMarket.withdrawCredit, ()));
+        console.log("manifest dispute total", total);
+        assertLe(total, DISPUTE_TARGET, "dispute gas");
+        assertEq(txCount, 3, "dispute transactions");
+    }
+
     function test_gas_disputeProviderWrong_underTarget_succeeds() public {
         _dispute(true, 1);
     }

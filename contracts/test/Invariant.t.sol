@@ -17,7 +17,7 @@ contract InvariantTest is MarketFixture {
         os[2] = oracle3;
         handler = new MarketHandler(market, os);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](15);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = MarketHandler.post.selector;
         selectors[1] = MarketHandler.cancel.selector;
         selectors[2] = MarketHandler.deposit.selector;
@@ -33,6 +33,7 @@ contract InvariantTest is MarketFixture {
         selectors[12] = MarketHandler.timeout.selector;
         selectors[13] = MarketHandler.withdrawCredit.selector;
         selectors[14] = MarketHandler.warp.selector;
+        selectors[15] = MarketHandler.challengeManifest.selector;
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
@@ -42,6 +43,7 @@ contract InvariantTest is MarketFixture {
         console.log("claims", handler.hits(MarketHandler.claim.selector));
         console.log("submits", handler.hits(MarketHandler.submit.selector));
         console.log("challenges", handler.hits(MarketHandler.challenge.selector));
+        console.log("manifest challenges", handler.hits(MarketHandler.challengeManifest.selector));
         console.log("bisects", handler.hits(MarketHandler.bisect.selector));
         console.log("verdicts", handler.hits(MarketHandler.verdict.selector));
         console.log("timeouts", handler.hits(MarketHandler.timeout.selector));

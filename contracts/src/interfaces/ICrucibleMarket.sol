@@ -235,6 +235,14 @@ interface ICrucibleMarket is ICrucibleErrors {
         payable
         returns (uint256 disputeId);
 
+    /// @notice Challenge the manifest: the manifest CID in the job's `ResultSubmitted` event cannot
+    /// be fetched, or the manifest there does not match the commitments (trace root, final
+    /// stateHash, spec, checkpoint interval, total steps, final-model CID). Without it no proof for
+    /// the other kinds can be built; keeping it available during the window is the provider's duty.
+    /// Needs no proof: the dispute opens with a = b = 0, `hashA` = the trace root and `hashB` = the
+    /// final stateHash (`DisputeOpened`, then `DisputeReadyForOracle`), and the oracle decides directly.
+    function challengeManifest(uint256 jobId) external payable returns (uint256 disputeId);
+
     /// @notice Provider's bisection move: claim H(m) for m = floor((a+b)/2) and the CID of S_m.
     function bisect(uint256 disputeId, bytes32 midHash, bytes32 midStateCid) external;
 

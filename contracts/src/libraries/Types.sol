@@ -24,7 +24,9 @@ enum DisputeKind {
     None,
     Segment, // a step interval [a, b] narrowed by bisection down to one step
     InitialState, // C_0 is not the spec's S_0; the oracle decides directly
-    FinalModel // the final-model CID does not hold the parameters of C_n; the oracle decides directly
+    FinalModel, // the final-model CID does not hold the parameters of C_n; the oracle decides directly
+    Manifest // the manifest behind the submitted CID is unavailable or does not match the commitments on
+    // chain, so nobody can build the proofs the other kinds need; the oracle decides directly
 }
 
 /// @notice Lifecycle of a dispute.
@@ -117,6 +119,8 @@ struct Job {
 /// `awaitingResponse` (zero otherwise).
 /// InitialState: a = b = 0, `hashB` = the committed C_0 hash (leaf 0), `hashA` = 0.
 /// FinalModel: a = b = T, `hashA` = the committed C_n hash (leaf n), `hashB` = the final stateHash.
+/// Manifest: a = b = 0, `hashA` = the committed trace root, `hashB` = the final stateHash; the
+/// manifest CID to fetch is the one in the job's latest `ResultSubmitted` event.
 struct Dispute {
     address challenger;
     uint256 jobId;

@@ -7,7 +7,7 @@ import {CrucibleMarket} from "../../src/CrucibleMarket.sol";
 import {Job, Dispute, JobStatus, DisputeStatus, Verdict, ProviderInfo} from "../../src/libraries/Types.sol";
 
 /// @notice Random actors for the invariant run: requesters post and cancel, providers stake, claim,
-/// submit honest or forged traces and defend, challengers challenge and respond, oracles vote
+/// submit honest or forged traces and defend, challengers challenge (segments or manifests) and respond, oracles vote
 /// (truthfully or not), anyone finalizes, expires, times out and withdraws, and time passes.
 /// Ghost variables track every wei in and out and every payout.
 contract MarketHandler is Test {
@@ -169,6 +169,18 @@ contract MarketHandler is Test {
         disputeIds.push(d);
         ++hits[this.challenge.selector];
         ghostIn += job.bond;
+    }
+
+    /// @dev Challenges the manifest of a submitted job (no proof: the oracles decide directly).
+    function challengeManifest(uint256 actor, uint256 jobSeed) external {
+        uint256 id = _findJob(jobSeed, JobStatus.Submitted);
+        if (id == 0) return;
+        uint256 bond = market.getJob(id).bond;
+        vm.prank(challengers[actor % challengers.length]);
+        uint256 d = market.challengeManifest{value: bond}(id);
+        disputeIds.push(d);
+        ++hits[this.challengeManifest.selector];
+        ghostIn += bond;
     }
 
     function _segment(uint256 id, Job memory job, uint256 j)
