@@ -24,11 +24,21 @@ def _state(hidden: int) -> Any:
     from crucible.engine.step import initial_state_from
     from crucible.spec import validate_spec
 
-    spec = validate_spec({
-        "version": 1, "model": {"arch": "mlp", "input_dim": 64, "hidden": [hidden, hidden], "num_classes": 10},
-        "dataset": {"kind": "classification", "cid": "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"},
-        "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
-                  "batch_size": 8, "total_steps": 4, "checkpoint_interval": 4, "seed": hidden}})
+    spec = validate_spec(
+        {
+            "version": 1,
+            "model": {"arch": "mlp", "input_dim": 64, "hidden": [hidden, hidden], "num_classes": 10},
+            "dataset": {"kind": "classification", "cid": "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"},
+            "train": {
+                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                "loss": "cross_entropy",
+                "batch_size": 8,
+                "total_steps": 4,
+                "checkpoint_interval": 4,
+                "seed": hidden,
+            },
+        }
+    )
     return initial_state_from(spec)
 
 
@@ -40,8 +50,9 @@ def one_size(ctx: Ctx, hidden: int, reps: int) -> dict[str, Any]:
     store = ctx.store()
     nbytes = sum(t.numel() * t.element_size() for t in state.tensors.values())
     params = sum(t.numel() for n, t in state.tensors.items() if n.startswith("param/"))
-    tm: dict[str, list[float]] = {k: [] for k in ("hash", "encode", "upload", "fetch", "sha256_raw", "disk_write",
-                                                  "disk_read")}
+    tm: dict[str, list[float]] = {
+        k: [] for k in ("hash", "encode", "upload", "fetch", "sha256_raw", "disk_write", "disk_read")
+    }
     path = ctx.home / f"artifact-{hidden}.bin"
     for rep in range(reps + 1):  # repetition 0 warms up
         t0 = time.perf_counter()
@@ -70,8 +81,14 @@ def one_size(ctx: Ctx, hidden: int, reps: int) -> dict[str, Any]:
     path.unlink(missing_ok=True)
     med = {k: median(v) for k, v in tm.items()}
     mb = len(data) / 1e6
-    return {"hidden": hidden, "params": params, "state_bytes": nbytes, "checkpoint_bytes": len(data),
-            "seconds": med, "mb_per_s": {k: mb / v if v > 0 else float("inf") for k, v in med.items()}}
+    return {
+        "hidden": hidden,
+        "params": params,
+        "state_bytes": nbytes,
+        "checkpoint_bytes": len(data),
+        "seconds": med,
+        "mb_per_s": {k: mb / v if v > 0 else float("inf") for k, v in med.items()},
+    }
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -100,8 +117,12 @@ def run(ctx: Ctx) -> dict[str, Any]:
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
     big = result["rows"][-1]
-    return {"checkpoint_mb": big["checkpoint_bytes"] / 1e6, "upload_mb_s": big["mb_per_s"]["upload"],
-            "fetch_mb_s": big["mb_per_s"]["fetch"], "disk_write_mb_s": big["mb_per_s"]["disk_write"]}
+    return {
+        "checkpoint_mb": big["checkpoint_bytes"] / 1e6,
+        "upload_mb_s": big["mb_per_s"]["upload"],
+        "fetch_mb_s": big["mb_per_s"]["fetch"],
+        "disk_write_mb_s": big["mb_per_s"]["disk_write"],
+    }
 
 
 def render(result: dict[str, Any], plots: Path) -> str:
@@ -113,21 +134,45 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"medians of {result['reps']} repetitions after a warm-up. Throughput in MB/s of checkpoint bytes; "
         "baselines on the same bytes in the same run: `hashlib.sha256` and a local-disk write (fsync) and read.",
         "",
-        table(["h", "parameters", "state", "checkpoint file", "state hash", "encode", "IPFS upload",
-               "IPFS fetch + verify",
-               "baseline sha256", "baseline disk write", "baseline disk read"],
-              [(r["hidden"], f"{r['params']:,}", _mb(r["state_bytes"]), _mb(r["checkpoint_bytes"]),
-                *(_rate(r, k) for k in ("hash", "encode", "upload", "fetch", "sha256_raw", "disk_write", "disk_read")))
-               for r in rows]),
+        table(
+            [
+                "h",
+                "parameters",
+                "state",
+                "checkpoint file",
+                "state hash",
+                "encode",
+                "IPFS upload",
+                "IPFS fetch + verify",
+                "baseline sha256",
+                "baseline disk write",
+                "baseline disk read",
+            ],
+            [
+                (
+                    r["hidden"],
+                    f"{r['params']:,}",
+                    _mb(r["state_bytes"]),
+                    _mb(r["checkpoint_bytes"]),
+                    *(
+                        _rate(r, k)
+                        for k in ("hash", "encode", "upload", "fetch", "sha256_raw", "disk_write", "disk_read")
+                    ),
+                )
+                for r in rows
+            ],
+        ),
         "",
         "Checkpoint file overhead over the raw state: "
         + ", ".join(f"h={r['hidden']}: +{r['checkpoint_bytes'] - r['state_bytes']:,} B" for r in rows)
         + " (safetensors header with names, dtypes, shapes and the metadata: spec CID, state hash).",
         "",
         "What the example jobs commit to: "
-        + "; ".join(f"{a} bench: {_mb(e['state_bytes'])} per checkpoint × {e['checkpoints']} checkpoints = "
-                    f"{_mb(e['state_bytes'] * e['checkpoints'])} per job"
-                    for a, e in result["examples"].items())
+        + "; ".join(
+            f"{a} bench: {_mb(e['state_bytes'])} per checkpoint × {e['checkpoints']} checkpoints = "
+            f"{_mb(e['state_bytes'] * e['checkpoints'])} per job"
+            for a, e in result["examples"].items()
+        )
         + ". Storage per job grows as (T/k + 1) × state size: the checkpoint interval trades storage and upload "
         "time against the replay work of a verifier (k steps per sampled segment) and the dispute depth "
         "(⌈log₂ k⌉ rounds).",
@@ -136,11 +181,15 @@ def render(result: dict[str, Any], plots: Path) -> str:
     if plt is not None:
         fig, ax = plt.subplots(figsize=(7, 4))
         xs = [r["checkpoint_bytes"] / 1e6 for r in rows]
-        for key, label, style in (("upload", "IPFS upload (js-ipfs)", "o-"), ("fetch", "IPFS fetch + verify", "s-"),
-                                  ("hash", "state hash", "^-"), ("encode", "encode", "v-"),
-                                  ("sha256_raw", "baseline: sha256 raw", "x:"),
-                                  ("disk_write", "baseline: disk write+fsync", "d:"),
-                                  ("disk_read", "baseline: disk read", "+:")):
+        for key, label, style in (
+            ("upload", "IPFS upload (js-ipfs)", "o-"),
+            ("fetch", "IPFS fetch + verify", "s-"),
+            ("hash", "state hash", "^-"),
+            ("encode", "encode", "v-"),
+            ("sha256_raw", "baseline: sha256 raw", "x:"),
+            ("disk_write", "baseline: disk write+fsync", "d:"),
+            ("disk_read", "baseline: disk read", "+:"),
+        ):
             ax.plot(xs, [r["mb_per_s"][key] for r in rows], style, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -37,11 +37,21 @@ def _spec(store: Any, k: int, segments: int = 4) -> Any:
 
     train, _ = build_digits()
     cid = store.put(dataset_bytes(train))
-    return validate_spec({
-        "version": 1, "model": {"arch": "mlp", "input_dim": 64, "hidden": [64], "num_classes": 10},
-        "dataset": {"kind": "classification", "cid": cid},
-        "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
-                  "batch_size": 32, "total_steps": segments * k, "checkpoint_interval": k, "seed": 3}})
+    return validate_spec(
+        {
+            "version": 1,
+            "model": {"arch": "mlp", "input_dim": 64, "hidden": [64], "num_classes": 10},
+            "dataset": {"kind": "classification", "cid": cid},
+            "train": {
+                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                "loss": "cross_entropy",
+                "batch_size": 32,
+                "total_steps": segments * k,
+                "checkpoint_interval": k,
+                "seed": 3,
+            },
+        }
+    )
 
 
 def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
@@ -62,15 +72,33 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     m["cheater"].deposit_stake(ETHER)
     poison_at = k + k // 2 + 1  # inside segment 1
     start_block = int(m["requester"].w3.eth.block_number)
-    m["requester"].post_job(spec_cid=spec_cid, reward=ETHER // 10, stake=ETHER // 100, bond=ETHER // 1000,
-                                     duration=600, challenge_window=120, interval=k, total_steps=4 * k)
+    m["requester"].post_job(
+        spec_cid=spec_cid,
+        reward=ETHER // 10,
+        stake=ETHER // 100,
+        bond=ETHER // 1000,
+        duration=600,
+        challenge_window=120,
+        interval=k,
+        total_steps=4 * k,
+    )
     home = ctx.home / f"dispute-{k}-{rep}"
-    worker = Worker(m["cheater"], stores["cheater"], WorkerConfig(state_dir=home / "worker"), start_block=start_block,
-                    behaviour=PoisonStep(poison_at))
-    verifier = Verifier(m["verifier"], stores["verifier"], VerifierConfig(state_dir=home / "verifier"),
-                        start_block=start_block)
-    oracle = OracleService(m["oracle"], Judge(m["oracle"], stores["oracle"], m["oracle"].signer.address),
-                           home / "oracle", poll_interval=0.05)
+    worker = Worker(
+        m["cheater"],
+        stores["cheater"],
+        WorkerConfig(state_dir=home / "worker"),
+        start_block=start_block,
+        behaviour=PoisonStep(poison_at),
+    )
+    verifier = Verifier(
+        m["verifier"], stores["verifier"], VerifierConfig(state_dir=home / "verifier"), start_block=start_block
+    )
+    oracle = OracleService(
+        m["oracle"],
+        Judge(m["oracle"], stores["oracle"], m["oracle"].signer.address),
+        home / "oracle",
+        poll_interval=0.05,
+    )
     state_at: list[float] = []
     truth: list[float] = []
     judging: list[float] = []
@@ -90,7 +118,9 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
         if dispute_id is None and verifier.report.disputes:
             dispute_id = next(iter(verifier.report.disputes))
         if dispute_id is not None and m["requester"].dispute(dispute_id).status not in (
-                DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
+            DisputeStatus.BISECTING,
+            DisputeStatus.AWAITING_ORACLE,
+        ):
             break
         if worker.held and not any(r.what == "submitResult" for r in log.records):
             time.sleep(0.02)  # training runs in the worker's thread: do not steal its core
@@ -108,7 +138,11 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     ev = oracle.evidence.get(dispute_id)
     uploads = [s for s, _, done in stores["cheater"].puts if challenge_at < done <= ready_at]
     out = {
-        "k": k, "rounds": len(moves) // 2, "outcome": d.status.name, "a": d.a, "poison_at": poison_at,
+        "k": k,
+        "rounds": len(moves) // 2,
+        "outcome": d.status.name,
+        "a": d.a,
+        "poison_at": poison_at,
         "submit_s": first["submitResult"] - t_start,
         "audit_to_challenge_s": challenge_at - first["submitResult"],
         "challenge_to_verdict_s": verdict_at - challenge_at,
@@ -124,9 +158,13 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
         "txs_in_dispute": sum(1 for r in recs if challenge_at <= r.done_at <= verdict_at),
         "gas_in_dispute": sum(r.gas for r in recs if challenge_at <= r.done_at <= verdict_at),
     }
-    out["other_s"] = out["challenge_to_verdict_s"] - (out["move_tx_s"] + out["provider_state_s"]
-                                                      + out["provider_upload_s"] + out["oracle_judge_s"]
-                                                      + out["verdict_tx_s"])
+    out["other_s"] = out["challenge_to_verdict_s"] - (
+        out["move_tx_s"]
+        + out["provider_state_s"]
+        + out["provider_upload_s"]
+        + out["oracle_judge_s"]
+        + out["verdict_tx_s"]
+    )
     del at
     return out
 
@@ -141,9 +179,14 @@ def run(ctx: Ctx, ks: list[int] | None = None, reps: int | None = None) -> dict[
     return {"runs": runs, "reps": reps}
 
 
-PARTS = [("move_tx_s", "bisection transactions"), ("provider_state_s", "provider computes S_m"),
-         ("provider_upload_s", "provider uploads S_m"), ("oracle_judge_s", "oracle fetch + check + replay"),
-         ("verdict_tx_s", "verdict transaction"), ("other_s", "event polling and views")]
+PARTS = [
+    ("move_tx_s", "bisection transactions"),
+    ("provider_state_s", "provider computes S_m"),
+    ("provider_upload_s", "provider uploads S_m"),
+    ("oracle_judge_s", "oracle fetch + check + replay"),
+    ("verdict_tx_s", "verdict transaction"),
+    ("other_s", "event polling and views"),
+]
 
 
 def summary(result: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -165,9 +208,17 @@ def render(result: dict[str, Any], plots: Path) -> str:
     rows = []
     for k, v in s.items():
         lo, hi = spread([r["challenge_to_verdict_s"] for r in result["runs"][k]])
-        rows.append((k, int(v["rounds"]), f"**{v['challenge_to_verdict_s']:.2f} s** [{lo:.2f}–{hi:.2f}]",
-                     f"{v['bisection_s']:.2f} s", f"{v['oracle_s']:.2f} s",
-                     *(f"{v[key]:.3f} s" for key, _ in PARTS), int(v["txs_in_dispute"])))
+        rows.append(
+            (
+                k,
+                int(v["rounds"]),
+                f"**{v['challenge_to_verdict_s']:.2f} s** [{lo:.2f}–{hi:.2f}]",
+                f"{v['bisection_s']:.2f} s",
+                f"{v['oracle_s']:.2f} s",
+                *(f"{v[key]:.3f} s" for key, _ in PARTS),
+                int(v["txs_in_dispute"]),
+            )
+        )
     outcomes = sorted({r["outcome"] for rs in result["runs"].values() for r in rs})
     lines = [
         "## 3. Dispute latency on the devnet",
@@ -179,8 +230,18 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"{result['reps']} disputes per k (min–max in brackets). Outcomes: {', '.join(outcomes)}; every dispute "
         "ended at the poisoned step.",
         "",
-        table(["k", "rounds", "challenge → verdict", "bisection (challenge → one step)", "one step → verdict",
-               *(label for _, label in PARTS), "txs"], rows),
+        table(
+            [
+                "k",
+                "rounds",
+                "challenge → verdict",
+                "bisection (challenge → one step)",
+                "one step → verdict",
+                *(label for _, label in PARTS),
+                "txs",
+            ],
+            rows,
+        ),
         "",
         "The parts are summed over the whole dispute; 'event polling and views' is the rest (each daemon's "
         "`eth_getLogs` poll and the views it reads per tick). Before the challenge, the verifier spent "
@@ -189,8 +250,11 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "",
         "**On a real chain** each transaction waits for inclusion. A dispute is 2·⌈log₂ k⌉ + 2 sequential "
         "transactions from challenge to verdict, so with block time B the chain adds about that many blocks: "
-        + ", ".join(f"k={k}: {2 * int(v['rounds']) + 2} × B ≈ {(2 * int(v['rounds']) + 2) * 2:.0f} s at B = 2 s "
-                    f"(an L2), {(2 * int(v['rounds']) + 2) * 12 / 60:.1f} min at B = 12 s (L1)" for k, v in s.items())
+        + ", ".join(
+            f"k={k}: {2 * int(v['rounds']) + 2} × B ≈ {(2 * int(v['rounds']) + 2) * 2:.0f} s at B = 2 s "
+            f"(an L2), {(2 * int(v['rounds']) + 2) * 12 / 60:.1f} min at B = 12 s (L1)"
+            for k, v in s.items()
+        )
         + ". The daemons' default poll intervals (worker and verifier 0.5 s, oracle 1 s) add up to one interval "
         "per move. The devnet's move timeout (20 s) and the public default (1 day) bound a stalling party, "
         "not an honest one.",

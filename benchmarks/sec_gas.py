@@ -67,8 +67,15 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
 
     m = {r: market_for(url, market_address, account(i), log) for r, i in ROLES.items()}
     T = SEGMENTS * k
-    terms = dict(reward=ETHER // 10, stake=ETHER // 100, bond=ETHER // 1000, duration=600, challenge_window=60,
-                 interval=k, total_steps=T)
+    terms = dict(
+        reward=ETHER // 10,
+        stake=ETHER // 100,
+        bond=ETHER // 1000,
+        duration=600,
+        challenge_window=60,
+        interval=k,
+        total_steps=T,
+    )
     spec_cid = _fake_cid(10**9 + k)
     honest = _trace(None)
     x = 2 * k + max(1, k // 3)  # first wrong step of the lying trace, inside segment 2
@@ -79,8 +86,13 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
         m["provider"].claim_job(job_id)
         hashes = [trace(i * k) for i in range(SEGMENTS + 1)]
         root = merkle.root([merkle.leaf(i * k, h) for i, h in enumerate(hashes)])
-        m["provider"].submit_result(job_id, trace_root=root, final_state_hash=hashes[-1],
-                                    manifest_cid=_fake_cid(1), final_model_cid=_fake_cid(2))
+        m["provider"].submit_result(
+            job_id,
+            trace_root=root,
+            final_state_hash=hashes[-1],
+            manifest_cid=_fake_cid(1),
+            final_model_cid=_fake_cid(2),
+        )
         return job_id
 
     out: dict[str, Any] = {"k": k, "T": T, "segments": SEGMENTS}
@@ -104,8 +116,9 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
         hashes = [provider_trace(i * k) for i in range(SEGMENTS + 1)]
         leaves = [merkle.leaf(i * k, h) for i, h in enumerate(hashes)]
         j = (x - 1) // k
-        did = m["verifier"].challenge(job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j),
-                                      merkle.proof(leaves, j + 1), terms["bond"])
+        did = m["verifier"].challenge(
+            job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j), merkle.proof(leaves, j + 1), terms["bond"]
+        )
         rounds = 0
         while (d := m["verifier"].dispute(did)).status == DisputeStatus.BISECTING:
             mid = (d.a + d.b) // 2
@@ -117,8 +130,14 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
         m[winner].withdraw_credit()
         calls = _calls(log, mark)
         moves = [c["gas"] for c in calls if c["call"] in ("bisect", "respond")]
-        out[name] = {"calls": calls, "gas": sum(c["gas"] for c in calls), "txs": len(calls), "rounds": rounds,
-                     "max_move_gas": max(moves), "expected_rounds": math.ceil(math.log2(k))}
+        out[name] = {
+            "calls": calls,
+            "gas": sum(c["gas"] for c in calls),
+            "txs": len(calls),
+            "rounds": rounds,
+            "max_move_gas": max(moves),
+            "expected_rounds": math.ceil(math.log2(k)),
+        }
         # the requester is refunded from a slashed provider: its withdrawal is its own, not the dispute's
         if name == "provider_wrong":
             mark2 = log.mark()
@@ -147,10 +166,16 @@ def run(ctx: Ctx, ks: list[int] | None = None) -> dict[str, Any]:
     again = measure_k(url, market_address, ks[-1], log)
     deterministic = all(
         [c["gas"] for c in again[p]["calls"]] == [c["gas"] for c in results[-1][p]["calls"]]
-        for p in ("happy", "provider_wrong", "provider_right"))
+        for p in ("happy", "provider_wrong", "provider_right")
+    )
     first_extra = {p: first[p]["gas"] - results[0][p]["gas"] for p in ("happy", "provider_wrong", "provider_right")}
-    return {"deposit_stake_gas": deposit, "by_k": results, "deterministic": deterministic, "first_extra": first_extra,
-            "tx_seconds_median": sorted(r.seconds for r in log.records)[len(log.records) // 2]}
+    return {
+        "deposit_stake_gas": deposit,
+        "by_k": results,
+        "deterministic": deterministic,
+        "first_extra": first_extra,
+        "tx_seconds_median": sorted(r.seconds for r in log.records)[len(log.records) // 2],
+    }
 
 
 def at_k(result: dict[str, Any], k: int) -> dict[str, Any] | None:
@@ -161,18 +186,25 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     ref = at_k(result, 128) or result["by_k"][-1]
     worst = max(ref["provider_wrong"]["gas"], ref["provider_right"]["gas"])
     txs = max(ref["provider_wrong"]["txs"], ref["provider_right"]["txs"])
-    return {"happy_gas": ref["happy"]["gas"], "happy_ok": ref["happy"]["gas"] <= HAPPY_TARGET,
-            "dispute_k": ref["k"], "dispute_gas": worst, "dispute_txs": txs,
-            "dispute_ok": worst <= DISPUTE_TARGET and txs <= DISPUTE_TX_TARGET}
+    return {
+        "happy_gas": ref["happy"]["gas"],
+        "happy_ok": ref["happy"]["gas"] <= HAPPY_TARGET,
+        "dispute_k": ref["k"],
+        "dispute_gas": worst,
+        "dispute_txs": txs,
+        "dispute_ok": worst <= DISPUTE_TARGET and txs <= DISPUTE_TX_TARGET,
+    }
 
 
 def _first(result: dict[str, Any]) -> str:
     extra = result.get("first_extra")
     if not extra:
         return ""
-    return ("The numbers below are a market's steady state; the very first job and dispute on a fresh market pay "
-            f"{fmt_int(extra['happy'])} and {fmt_int(extra['provider_wrong'])} gas more (counters written from "
-            "zero to non-zero, EIP-2200).")
+    return (
+        "The numbers below are a market's steady state; the very first job and dispute on a fresh market pay "
+        f"{fmt_int(extra['happy'])} and {fmt_int(extra['provider_wrong'])} gas more (counters written from "
+        "zero to non-zero, EIP-2200)."
+    )
 
 
 def render(result: dict[str, Any], plots: Path) -> str:
@@ -185,24 +217,32 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "`CrucibleMarket` with the devnet parameters, oracle quorum 1. Synthetic traces (no training: the "
         f"contract only checks Merkle proofs); {SEGMENTS} segments per job (T = {SEGMENTS}·k), the first wrong "
         "step inside segment 2. Gas is deterministic: "
-        + ("a repeated run gave identical numbers." if result["deterministic"] else
-           "**a repeated run gave different numbers** (investigate)."),
+        + (
+            "a repeated run gave identical numbers."
+            if result["deterministic"]
+            else "**a repeated run gave different numbers** (investigate)."
+        ),
         "",
         f"One-time `depositStake`: {fmt_int(result['deposit_stake_gas'])} gas (not part of a job). " + _first(result),
         "",
         f"### Happy path at k = {ref['k']}",
         "",
-        table(["call", "gas"], [(c["call"], fmt_int(c["gas"])) for c in ref["happy"]["calls"]]
-              + [("**total**", f"**{fmt_int(ref['happy']['gas'])}**")]),
+        table(
+            ["call", "gas"],
+            [(c["call"], fmt_int(c["gas"])) for c in ref["happy"]["calls"]]
+            + [("**total**", f"**{fmt_int(ref['happy']['gas'])}**")],
+        ),
         "",
         f"Target ≤ {fmt_int(HAPPY_TARGET)}: **{'met' if h['happy_ok'] else 'missed'}** "
         f"({ref['happy']['gas'] / HAPPY_TARGET:.0%} of the target).",
         "",
         f"### A whole dispute at k = {ref['k']} (provider lies → challenger wins)",
         "",
-        table(["#", "call", "gas"], [(i + 1, c["call"], fmt_int(c["gas"]))
-                                     for i, c in enumerate(ref["provider_wrong"]["calls"])]
-              + [("", "**total**", f"**{fmt_int(ref['provider_wrong']['gas'])}**")]),
+        table(
+            ["#", "call", "gas"],
+            [(i + 1, c["call"], fmt_int(c["gas"])) for i, c in enumerate(ref["provider_wrong"]["calls"])]
+            + [("", "**total**", f"**{fmt_int(ref['provider_wrong']['gas'])}**")],
+        ),
         "",
         f"Targets at k = 128: ≤ {fmt_int(DISPUTE_TARGET)} gas and ≤ {DISPUTE_TX_TARGET} transactions: "
         f"**{'met' if h['dispute_ok'] else 'missed'}** (worst of the two outcomes: {fmt_int(h['dispute_gas'])} gas, "
@@ -213,12 +253,31 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "",
         "### Gas and transactions vs k",
         "",
-        table(["k", "T", "happy path gas", "dispute gas (provider wrong)", "dispute gas (provider right)",
-               "rounds", "dispute txs", "largest move gas"],
-              [(r["k"], r["T"], fmt_int(r["happy"]["gas"]), fmt_int(r["provider_wrong"]["gas"]),
-                fmt_int(r["provider_right"]["gas"]), r["provider_wrong"]["rounds"], r["provider_wrong"]["txs"],
-                fmt_int(max(r["provider_wrong"]["max_move_gas"], r["provider_right"]["max_move_gas"])))
-               for r in result["by_k"]]),
+        table(
+            [
+                "k",
+                "T",
+                "happy path gas",
+                "dispute gas (provider wrong)",
+                "dispute gas (provider right)",
+                "rounds",
+                "dispute txs",
+                "largest move gas",
+            ],
+            [
+                (
+                    r["k"],
+                    r["T"],
+                    fmt_int(r["happy"]["gas"]),
+                    fmt_int(r["provider_wrong"]["gas"]),
+                    fmt_int(r["provider_right"]["gas"]),
+                    r["provider_wrong"]["rounds"],
+                    r["provider_wrong"]["txs"],
+                    fmt_int(max(r["provider_wrong"]["max_move_gas"], r["provider_right"]["max_move_gas"])),
+                )
+                for r in result["by_k"]
+            ],
+        ),
         "",
         "A dispute costs challenge + 2·⌈log₂ k⌉ moves + verdict + withdrawal = 2·⌈log₂ k⌉ + 3 transactions; "
         "the gas grows linearly in log₂ k (one bisect + one respond per round). The requester's refund "

@@ -85,6 +85,7 @@ def child_engine(arch: str, steps: int, reps: int, intervals: list[int], ipfs_ur
         times[f"committed/{k}"] = []
     final_hashes: set[str] = set()
     for rep in range(reps + 1):  # repetition 0 warms up and is not recorded
+
         def record(key: str, start: float, rep: int = rep) -> None:
             if rep:
                 times[key].append(time.perf_counter() - start)
@@ -140,17 +141,22 @@ def child_engine(arch: str, steps: int, reps: int, intervals: list[int], ipfs_ur
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(14)
-    return {"times": times, "steps": steps, "final_hashes": sorted(final_hashes), "per_checkpoint": per_ckpt,
-            "checkpoint_bytes": len(data), "state_bytes": sum(t.numel() * t.element_size()
-                                                            for t in state.tensors.values()),
-            "profile_top": _trim_profile(buf.getvalue())}
+    return {
+        "times": times,
+        "steps": steps,
+        "final_hashes": sorted(final_hashes),
+        "per_checkpoint": per_ckpt,
+        "checkpoint_bytes": len(data),
+        "state_bytes": sum(t.numel() * t.element_size() for t in state.tensors.values()),
+        "profile_top": _trim_profile(buf.getvalue()),
+    }
 
 
 def _trim_profile(text: str) -> str:
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     out = []
-    for line in lines[start:start + 15]:
+    for line in lines[start : start + 15]:
         out.append(line.replace(str(ROOT) + "/", "").replace(sys.prefix, "<venv>")[:150])
     return "\n".join(out)
 
@@ -198,11 +204,18 @@ def run(ctx: Any, archs: list[str] | None = None) -> dict[str, Any]:
         plain = {mode: _run_child(mode, arch, cfg) for mode in PLAIN_MODES}
         base = plain["baseline"]
         eng = _run_child("engine", arch, cfg)
-        row: dict[str, Any] = {"steps": steps, "reps": reps, "intervals": intervals,
-                               "native_capability": base.get("cpu_capability"), "threads": base.get("threads"),
-                               "per_checkpoint": eng["per_checkpoint"], "checkpoint_bytes": eng["checkpoint_bytes"],
-                               "state_bytes": eng["state_bytes"], "profile_top": eng["profile_top"],
-                               "reproducible": len(eng["final_hashes"]) == 1}
+        row: dict[str, Any] = {
+            "steps": steps,
+            "reps": reps,
+            "intervals": intervals,
+            "native_capability": base.get("cpu_capability"),
+            "threads": base.get("threads"),
+            "per_checkpoint": eng["per_checkpoint"],
+            "checkpoint_bytes": eng["checkpoint_bytes"],
+            "state_bytes": eng["state_bytes"],
+            "profile_top": eng["profile_top"],
+            "reproducible": len(eng["final_hashes"]) == 1,
+        }
         med = {mode: median(plain[mode]["times"]) for mode in PLAIN_MODES}
         rng = {mode: spread(plain[mode]["times"]) for mode in PLAIN_MODES}
         row["plain_capability"] = {mode: plain[mode].get("cpu_capability") for mode in PLAIN_MODES}
@@ -218,8 +231,10 @@ def run(ctx: Any, archs: list[str] | None = None) -> dict[str, Any]:
             "kernels": med["plain1env"] / med["plain1"],
             "functional_step": e / med["plain1env"],
         }
-        row["overhead_pct"] = {k: {"hash": (med[f"hashed/{k}"] / e - 1) * 100,
-                                   "commit": (med[f"committed/{k}"] / e - 1) * 100} for k in intervals}
+        row["overhead_pct"] = {
+            k: {"hash": (med[f"hashed/{k}"] / e - 1) * 100, "commit": (med[f"committed/{k}"] / e - 1) * 100}
+            for k in intervals
+        }
         results[arch] = row
     return {"archs": results, "default_interval": DEFAULT_INTERVAL, "target_pct": TARGET_PCT}
 
@@ -229,9 +244,11 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for arch, row in result["archs"].items():
         ov = row["overhead_pct"].get(str(k)) or row["overhead_pct"].get(k)
-        out[arch] = {"profile_cost_x": row["profile_cost"]["engine"],
-                     "commit_pct": None if ov is None else ov["commit"],
-                     "ok": None if ov is None else ov["commit"] <= result["target_pct"]}
+        out[arch] = {
+            "profile_cost_x": row["profile_cost"]["engine"],
+            "commit_pct": None if ov is None else ov["commit"],
+            "ok": None if ov is None else ov["commit"] <= result["target_pct"],
+        }
     return out
 
 
@@ -249,49 +266,113 @@ def render(result: dict[str, Any], plots: Path) -> str:
     lines = [
         "## 1. Training overhead: plain PyTorch vs the engine",
         "",
-        "The bench example jobs (`example_job(arch, \"bench\")`: mlp 64→128→64→10 SGD-momentum on digits, "
+        'The bench example jobs (`example_job(arch, "bench")`: mlp 64→128→64→10 SGD-momentum on digits, '
         "cnn 16/32 channels AdamW on 8×8 digits, gpt 2 layers × 4 heads × 64 dims AdamW on the text corpus), "
         "batch 32. Seconds are medians over the repetitions (min–max in brackets). Each column is measured in "
         "the same run as the baseline to its left.",
         "",
-        table(["job", "T", "plain PyTorch (default threads)", "plain, 1 thread", "plain, 1 thread + profile env",
-               "engine (cpu-portable)", f"engine + commitments (k={k0})"],
-              [(arch, r["steps"], _s(r, "baseline"), _s(r, "plain1"), _s(r, "plain1env"), _s(r, "engine"),
-                _s(r, f"committed/{k0}")) for arch, r in archs.items()]),
+        table(
+            [
+                "job",
+                "T",
+                "plain PyTorch (default threads)",
+                "plain, 1 thread",
+                "plain, 1 thread + profile env",
+                "engine (cpu-portable)",
+                f"engine + commitments (k={k0})",
+            ],
+            [
+                (
+                    arch,
+                    r["steps"],
+                    _s(r, "baseline"),
+                    _s(r, "plain1"),
+                    _s(r, "plain1env"),
+                    _s(r, "engine"),
+                    _s(r, f"committed/{k0}"),
+                )
+                for arch, r in archs.items()
+            ],
+        ),
         "",
-        table(["job", "profile cost: engine / fastest plain loop", "engine / plain default", "1 thread vs default",
-               "portable kernels (profile env)", "functional step + batch generator",
-               f"commitment overhead (k={k0}): committed / engine − 1"],
-              [(arch, f"**{r['profile_cost']['engine']:.2f}×**", f"{r['profile_cost']['engine_vs_default']:.2f}×",
-                f"{r['profile_cost']['threads']:.2f}×", f"{r['profile_cost']['kernels']:.2f}×",
-                f"{r['profile_cost']['functional_step']:.2f}×", f"**{_pct(r, k0, 'commit')}**")
-               for arch, r in archs.items()]),
+        table(
+            [
+                "job",
+                "profile cost: engine / fastest plain loop",
+                "engine / plain default",
+                "1 thread vs default",
+                "portable kernels (profile env)",
+                "functional step + batch generator",
+                f"commitment overhead (k={k0}): committed / engine − 1",
+            ],
+            [
+                (
+                    arch,
+                    f"**{r['profile_cost']['engine']:.2f}×**",
+                    f"{r['profile_cost']['engine_vs_default']:.2f}×",
+                    f"{r['profile_cost']['threads']:.2f}×",
+                    f"{r['profile_cost']['kernels']:.2f}×",
+                    f"{r['profile_cost']['functional_step']:.2f}×",
+                    f"**{_pct(r, k0, 'commit')}**",
+                )
+                for arch, r in archs.items()
+            ],
+        ),
         "",
         "The profile cost is the product of its three factors: pinning one intra-op thread (on a 2-core machine "
         "shared with other work, one thread can be *faster* than torch's default), the portable "
         "(`ATEN_CPU_CAPABILITY=default`) kernels, and the engine's out-of-place functional step with its "
         "per-step seeded generator. It is reported against the faster of the two plain loops, so a slow default "
         "does not flatter the engine. Native kernels on this machine: "
-        + ", ".join(sorted({str(r.get("native_capability")) for r in archs.values()})) + ".",
+        + ", ".join(sorted({str(r.get("native_capability")) for r in archs.values()}))
+        + ".",
         "",
         f"Target: commitment overhead ≤ {target:.0f}% at the default interval k = {k0}. "
-        + "; ".join(f"{arch}: **{'met' if _ov(r, k0, 'commit') <= target else 'missed'}** ({_pct(r, k0, 'commit')})"
-                    for arch, r in archs.items() if _ov(r, k0, "commit") is not None) + ".",
+        + "; ".join(
+            f"{arch}: **{'met' if _ov(r, k0, 'commit') <= target else 'missed'}** ({_pct(r, k0, 'commit')})"
+            for arch, r in archs.items()
+            if _ov(r, k0, "commit") is not None
+        )
+        + ".",
         "",
         "### Overhead vs checkpoint interval",
         "",
-        table(["job", "k", "checkpoints", "hashing only", "hashing + uploads (train_job)"],
-              [(arch, k, r["steps"] // k + 1, _pct(r, k, "hash"), _pct(r, k, "commit"))
-               for arch, r in archs.items() for k in r["intervals"]]),
+        table(
+            ["job", "k", "checkpoints", "hashing only", "hashing + uploads (train_job)"],
+            [
+                (arch, k, r["steps"] // k + 1, _pct(r, k, "hash"), _pct(r, k, "commit"))
+                for arch, r in archs.items()
+                for k in r["intervals"]
+            ],
+        ),
         "",
         "### Where the commitment time goes (per checkpoint, medians of 15)",
         "",
-        table(["job", "state bytes", "checkpoint file bytes", "one training step", "state hash (SHA-256)",
-               "encode (safetensors)", "IPFS upload (js-ipfs, loopback)", f"k where the serial cost ≤ {target:.0f}%"],
-              [(arch, f"{r['state_bytes']:,}", f"{r['checkpoint_bytes']:,}", _ms(r['per_checkpoint']['step']),
-                _ms(r['per_checkpoint']['hash']), _ms(r['per_checkpoint']['encode']),
-                _ms(r['per_checkpoint']['upload']), f"≈ {break_even_interval(r, target):.0f}")
-               for arch, r in archs.items()]),
+        table(
+            [
+                "job",
+                "state bytes",
+                "checkpoint file bytes",
+                "one training step",
+                "state hash (SHA-256)",
+                "encode (safetensors)",
+                "IPFS upload (js-ipfs, loopback)",
+                f"k where the serial cost ≤ {target:.0f}%",
+            ],
+            [
+                (
+                    arch,
+                    f"{r['state_bytes']:,}",
+                    f"{r['checkpoint_bytes']:,}",
+                    _ms(r["per_checkpoint"]["step"]),
+                    _ms(r["per_checkpoint"]["hash"]),
+                    _ms(r["per_checkpoint"]["encode"]),
+                    _ms(r["per_checkpoint"]["upload"]),
+                    f"≈ {break_even_interval(r, target):.0f}",
+                )
+                for arch, r in archs.items()
+            ],
+        ),
         "",
         "The training thread pays only the hash; encoding and upload run on the background uploader thread, "
         "so the committed run hides them behind training while a core is free. On this 2-core machine the "
@@ -322,12 +403,21 @@ def render(result: dict[str, Any], plots: Path) -> str:
         lines += ["", f"![overhead vs interval](plots/{save(fig, plots / 'overhead_vs_interval.png')})"]
         fig, ax = plt.subplots(figsize=(7, 3.5))
         names = list(archs)
-        cols = [("baseline", "plain PyTorch"), ("plain1", "plain, 1 thread"), ("plain1env", "+ profile env"),
-                ("engine", "engine"), (f"committed/{k0}", f"engine + commitments (k={k0})")]
+        cols = [
+            ("baseline", "plain PyTorch"),
+            ("plain1", "plain, 1 thread"),
+            ("plain1env", "+ profile env"),
+            ("engine", "engine"),
+            (f"committed/{k0}", f"engine + commitments (k={k0})"),
+        ]
         width = 0.16
         for i, (key, label) in enumerate(cols):
-            ax.bar([j + i * width for j in range(len(names))],
-                   [archs[a]["median_s"][key] / archs[a]["median_s"]["baseline"] for a in names], width, label=label)
+            ax.bar(
+                [j + i * width for j in range(len(names))],
+                [archs[a]["median_s"][key] / archs[a]["median_s"]["baseline"] for a in names],
+                width,
+                label=label,
+            )
         ax.set_xticks([j + 2 * width for j in range(len(names))], names)
         ax.set_ylabel("time relative to plain PyTorch")
         ax.set_title("Cost of determinism and commitments")
@@ -366,20 +456,23 @@ def _explain(archs: dict[str, Any], k0: int, target: float) -> str:
         r = archs[a]
         p = r["per_checkpoint"]
         serial = p["hash"] + p["encode"] + p["upload"]
-        parts.append(f"{a}: one step takes {p['step'] * 1000:.2f} ms, so k = {k0} steps are "
-                     f"{p['step'] * k0 * 1000:.1f} ms of training against {serial * 1000:.1f} ms of hashing, "
-                     f"encoding and uploading per checkpoint; the cost is per checkpoint, not per step, so it "
-                     f"falls as 1/k (≤ {target:.0f}% from k ≈ {break_even_interval(r, target):.0f})")
-    worst = max((archs[a]["per_checkpoint"] for a in missed),
-                key=lambda p: p["hash"] + p["encode"] + p["upload"])
+        parts.append(
+            f"{a}: one step takes {p['step'] * 1000:.2f} ms, so k = {k0} steps are "
+            f"{p['step'] * k0 * 1000:.1f} ms of training against {serial * 1000:.1f} ms of hashing, "
+            f"encoding and uploading per checkpoint; the cost is per checkpoint, not per step, so it "
+            f"falls as 1/k (≤ {target:.0f}% from k ≈ {break_even_interval(r, target):.0f})"
+        )
+    worst = max((archs[a]["per_checkpoint"] for a in missed), key=lambda p: p["hash"] + p["encode"] + p["upload"])
     need = (worst["hash"] + worst["encode"] + worst["upload"]) / (k0 * target / 100)
-    return ("**Why the target is missed where it is:** " + "; ".join(parts) + ". With this machine's "
-            f"per-checkpoint cost, any model whose training step takes ≥ {need * 1000:.0f} ms meets the target "
-            f"at k = {k0}; the small bench models step in about a millisecond, so the fixed cost of a checkpoint "
-            "(mostly the upload to the Node.js IPFS node, which shares the 2 cores) is not amortised. Where a "
-            "row misses with a per-checkpoint cost far below its step time, the difference is run-to-run noise "
-            "on this shared machine (see the min–max ranges) and per-job fixed costs (final model and manifest "
-            "uploads, waiting for the last checkpoint's upload).")
+    return (
+        "**Why the target is missed where it is:** " + "; ".join(parts) + ". With this machine's "
+        f"per-checkpoint cost, any model whose training step takes ≥ {need * 1000:.0f} ms meets the target "
+        f"at k = {k0}; the small bench models step in about a millisecond, so the fixed cost of a checkpoint "
+        "(mostly the upload to the Node.js IPFS node, which shares the 2 cores) is not amortised. Where a "
+        "row misses with a per-checkpoint cost far below its step time, the difference is run-to-run noise "
+        "on this shared machine (see the min–max ranges) and per-job fixed costs (final model and manifest "
+        "uploads, waiting for the last checkpoint's upload)."
+    )
 
 
 if __name__ == "__main__":

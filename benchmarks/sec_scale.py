@@ -41,8 +41,12 @@ def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
     for i in range(workers):
         market = market_for(url, address, account(FIRST_WORKER_ACCOUNT + i), log, rpc)
         market.deposit_stake(ETHER)
-        w = Worker(market, ctx.store(), WorkerConfig(state_dir=ctx.home / f"scale-{workers}-{jobs}" / f"w{i}",
-                                                    poll_interval=0.1), start_block=start_block)
+        w = Worker(
+            market,
+            ctx.store(),
+            WorkerConfig(state_dir=ctx.home / f"scale-{workers}-{jobs}" / f"w{i}", poll_interval=0.1),
+            start_block=start_block,
+        )
         first_seen: dict[int, float] = {}
         inner = w.events.poll
 
@@ -61,16 +65,25 @@ def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
     rpc.by_method.clear()
 
     stop = threading.Event()
-    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True, name=f"bench-worker-{i}")
-               for i, w in enumerate(daemons)]
+    threads = [
+        threading.Thread(target=w.run, args=(stop,), daemon=True, name=f"bench-worker-{i}")
+        for i, w in enumerate(daemons)
+    ]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     posted: dict[int, float] = {}
     for _ in range(jobs):
-        job_id = requester.post_job(spec_cid=spec_cid, reward=ETHER // 100, stake=ETHER // 100, bond=ETHER // 1000,
-                                    duration=600, challenge_window=WINDOW, interval=spec.train.checkpoint_interval,
-                                    total_steps=spec.train.total_steps)
+        job_id = requester.post_job(
+            spec_cid=spec_cid,
+            reward=ETHER // 100,
+            stake=ETHER // 100,
+            bond=ETHER // 1000,
+            duration=600,
+            challenge_window=WINDOW,
+            interval=spec.train.checkpoint_interval,
+            total_steps=spec.train.total_steps,
+        )
         posted[job_id] = time.perf_counter()
     monitor = Market(connect(url), address)  # not counted: the benchmark's own view
     states: dict[int, dict[str, float]] = {j: {} for j in posted}
@@ -93,21 +106,39 @@ def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
         s = states[j]
         claimed = s.get("CLAIMED", s.get("SUBMITTED", s["FINALIZED"]))
         submitted = s.get("SUBMITTED", s.get("ACCEPTED", s["FINALIZED"]))
-        per_job.append({"wait_for_claim": claimed - posted[j], "train_and_submit": submitted - claimed,
-                        "window_and_finalize": s["FINALIZED"] - submitted, "total": s["FINALIZED"] - posted[j]})
+        per_job.append(
+            {
+                "wait_for_claim": claimed - posted[j],
+                "train_and_submit": submitted - claimed,
+                "window_and_finalize": s["FINALIZED"] - submitted,
+                "total": s["FINALIZED"] - posted[j],
+            }
+        )
     span = (max(states[j]["FINALIZED"] for j in finalized) - min(posted.values())) if finalized else float("nan")
     by_worker = [len(w.report.finalized) for w in daemons]
     return {
-        "workers": workers, "jobs": jobs, "finalized": len(finalized), "span_s": span,
+        "workers": workers,
+        "jobs": jobs,
+        "finalized": len(finalized),
+        "span_s": span,
         "throughput_jobs_per_min": len(finalized) / span * 60 if finalized else 0.0,
-        "latency_s": {k: median(p[k] for p in per_job) for k in
-                      ("wait_for_claim", "train_and_submit", "window_and_finalize", "total")} if per_job else {},
+        "latency_s": {
+            k: median(p[k] for p in per_job)
+            for k in ("wait_for_claim", "train_and_submit", "window_and_finalize", "total")
+        }
+        if per_job
+        else {},
         "event_lag_s": {"median": median(lags), "max": max(lags) if lags else float("nan"), "n": len(lags)},
-        "rpc_total": rpc.total, "rpc_per_job": rpc.total / max(1, len(finalized)),
-        "rpc_per_worker_s": rpc.total / workers / (end - t0), "rpc_setup": rpc_after_setup,
-        "rpc_by_method": dict(rpc.by_method.most_common()), "jobs_by_worker": by_worker,
-        "tx_per_job": sum(1 for r in log.records if r.what in ("claimJob", "submitResult", "finalizeJob",
-                                                               "withdrawCredit")) / max(1, len(finalized)),
+        "rpc_total": rpc.total,
+        "rpc_per_job": rpc.total / max(1, len(finalized)),
+        "rpc_per_worker_s": rpc.total / workers / (end - t0),
+        "rpc_setup": rpc_after_setup,
+        "rpc_by_method": dict(rpc.by_method.most_common()),
+        "jobs_by_worker": by_worker,
+        "tx_per_job": sum(
+            1 for r in log.records if r.what in ("claimJob", "submitResult", "finalizeJob", "withdrawCredit")
+        )
+        / max(1, len(finalized)),
     }
 
 
@@ -125,16 +156,20 @@ def _chain_id_note(c: list[dict[str, Any]]) -> str:
     chain_id = sum(r["rpc_by_method"].get("eth_chainId", 0) for r in c)
     if not total or chain_id / total < 0.2:
         return ""
-    return (f"**{chain_id / total:.0%} of all requests are `eth_chainId`**: web3.py asks for the chain id again "
-            "for every contract view call; caching it client-side (the chain id of a connection never changes) "
-            "would cut the workers' RPC load by that much. ")
+    return (
+        f"**{chain_id / total:.0%} of all requests are `eth_chainId`**: web3.py asks for the chain id again "
+        "for every contract view call; caching it client-side (the chain id of a connection never changes) "
+        "would cut the workers' RPC load by that much. "
+    )
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
     c = result["configs"]
-    return {"throughput": {r["workers"]: r["throughput_jobs_per_min"] for r in c},
-            "rpc_per_job": {r["workers"]: r["rpc_per_job"] for r in c},
-            "lag_median_s": {r["workers"]: r["event_lag_s"]["median"] for r in c}}
+    return {
+        "throughput": {r["workers"]: r["throughput_jobs_per_min"] for r in c},
+        "rpc_per_job": {r["workers"]: r["rpc_per_job"] for r in c},
+        "lag_median_s": {r["workers"]: r["event_lag_s"]["median"] for r in c},
+    }
 
 
 def render(result: dict[str, Any], plots: Path) -> str:
@@ -147,16 +182,40 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"{result['window_s']} s, the devnet minimum); anvil automine. One run per configuration (throughput "
         "is itself an aggregate over the jobs; latencies are medians over jobs).",
         "",
-        table(["workers", "jobs", "finalized", "wall time", "throughput", "post → claim", "claim → submit",
-               "submit → finalized", "event lag (median / max)", "RPC calls per job", "RPC/s per worker",
-               "jobs per worker"],
-              [(r["workers"], r["jobs"], r["finalized"], f"{r['span_s']:.1f} s",
-                f"**{r['throughput_jobs_per_min']:.1f} jobs/min**",
-                *(f"{r['latency_s'].get(k, float('nan')):.2f} s" for k in
-                  ("wait_for_claim", "train_and_submit", "window_and_finalize")),
-                f"{r['event_lag_s']['median'] * 1000:.0f} / {r['event_lag_s']['max'] * 1000:.0f} ms",
-                f"{r['rpc_per_job']:.0f}", f"{r['rpc_per_worker_s']:.1f}", "/".join(map(str, r["jobs_by_worker"])))
-               for r in c]),
+        table(
+            [
+                "workers",
+                "jobs",
+                "finalized",
+                "wall time",
+                "throughput",
+                "post → claim",
+                "claim → submit",
+                "submit → finalized",
+                "event lag (median / max)",
+                "RPC calls per job",
+                "RPC/s per worker",
+                "jobs per worker",
+            ],
+            [
+                (
+                    r["workers"],
+                    r["jobs"],
+                    r["finalized"],
+                    f"{r['span_s']:.1f} s",
+                    f"**{r['throughput_jobs_per_min']:.1f} jobs/min**",
+                    *(
+                        f"{r['latency_s'].get(k, float('nan')):.2f} s"
+                        for k in ("wait_for_claim", "train_and_submit", "window_and_finalize")
+                    ),
+                    f"{r['event_lag_s']['median'] * 1000:.0f} / {r['event_lag_s']['max'] * 1000:.0f} ms",
+                    f"{r['rpc_per_job']:.0f}",
+                    f"{r['rpc_per_worker_s']:.1f}",
+                    "/".join(map(str, r["jobs_by_worker"])),
+                )
+                for r in c
+            ],
+        ),
         "",
         "The baseline for throughput is one worker: with w workers the jobs are served in parallel, up to the "
         "2 cores of this machine (each worker trains on one pinned thread; the IPFS node and anvil share the "
@@ -164,9 +223,13 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "not the throughput (a worker claims its next job while the previous one sits in its window).",
         "",
         "RPC calls by method (all workers together, whole run): "
-        + "; ".join(f"{r['workers']} worker(s): "
-                    + ", ".join(f"{m} {n}" for m, n in list(r["rpc_by_method"].items())[:6])
-                    for r in c) + ". " + _chain_id_note(c) + "Most of the rest is the idle loop (`eth_blockNumber` "
+        + "; ".join(
+            f"{r['workers']} worker(s): " + ", ".join(f"{m} {n}" for m, n in list(r["rpc_by_method"].items())[:6])
+            for r in c
+        )
+        + ". "
+        + _chain_id_note(c)
+        + "Most of the rest is the idle loop (`eth_blockNumber` "
         "+ `eth_getLogs` per tick, and the `credits`/`jobStatus` views behind the `eth_call`s); per job, the "
         "protocol itself needs four transactions (claim, submit, finalize, withdraw), each a handful of RPC "
         "calls (nonce, fees, gas estimate, send, receipt polls). RPC calls per job therefore depend on how "
@@ -182,8 +245,9 @@ def render(result: dict[str, Any], plots: Path) -> str:
         ws = [r["workers"] for r in c]
         ax1.plot(ws, [r["throughput_jobs_per_min"] for r in c], "o-", label="measured")
         if c:
-            ax1.plot(ws, [c[0]["throughput_jobs_per_min"] * w for w in ws], ":", color="grey",
-                     label="linear from 1 worker")
+            ax1.plot(
+                ws, [c[0]["throughput_jobs_per_min"] * w for w in ws], ":", color="grey", label="linear from 1 worker"
+            )
         ax1.set_xlabel("workers")
         ax1.set_ylabel("finalized jobs per minute")
         ax1.set_title("Throughput")

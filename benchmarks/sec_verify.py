@@ -55,12 +55,21 @@ def oracle_vs_provider(ctx: Ctx, arch: str, T: int, reps: int) -> dict[str, Any]
         warm.append(time.perf_counter() - t0)
         assert expected in (None, digest)
         expected = digest
-    return {"arch": arch, "T": T, "provider_s": median(provider), "provider_range": spread(provider),
-            "provider_engine_s": median(provider_engine), "oracle_replay_s": median(replay),
-            "oracle_total_s": median(judge), "oracle_step_s": median(warm),
-            "provider_step_s": median(provider) / T, "ratio_step": median(warm) / median(provider),
-            "ratio_replay": median(replay) / median(provider),
-            "ratio_total": median(judge) / median(provider), "one_over_T": 1 / T}
+    return {
+        "arch": arch,
+        "T": T,
+        "provider_s": median(provider),
+        "provider_range": spread(provider),
+        "provider_engine_s": median(provider_engine),
+        "oracle_replay_s": median(replay),
+        "oracle_total_s": median(judge),
+        "oracle_step_s": median(warm),
+        "provider_step_s": median(provider) / T,
+        "ratio_step": median(warm) / median(provider),
+        "ratio_replay": median(replay) / median(provider),
+        "ratio_total": median(judge) / median(provider),
+        "one_over_T": 1 / T,
+    }
 
 
 def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
@@ -73,11 +82,21 @@ def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
 
     store = ctx.store()
     train, _ = build_digits()
-    spec = validate_spec({
-        "version": 1, "model": {"arch": "mlp", "input_dim": 64, "hidden": [64], "num_classes": 10},
-        "dataset": {"kind": "classification", "cid": store.put(dataset_bytes(train))},
-        "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
-                  "batch_size": 32, "total_steps": n * k, "checkpoint_interval": k, "seed": 5}})
+    spec = validate_spec(
+        {
+            "version": 1,
+            "model": {"arch": "mlp", "input_dim": 64, "hidden": [64], "num_classes": 10},
+            "dataset": {"kind": "classification", "cid": store.put(dataset_bytes(train))},
+            "train": {
+                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                "loss": "cross_entropy",
+                "batch_size": 32,
+                "total_steps": n * k,
+                "checkpoint_interval": k,
+                "seed": 5,
+            },
+        }
+    )
     spec_cid = store.put_spec(spec)
     forged_segment = n // 2
     start = time.perf_counter()
@@ -87,8 +106,7 @@ def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
     forged = train_job(spec, train, store, spec_cid=spec_cid, engine=engine)
     assert honest.checkpoints[forged_segment].digest == forged.checkpoints[forged_segment].digest
     assert honest.checkpoints[forged_segment + 1].digest != forged.checkpoints[forged_segment + 1].digest
-    result = SubmittedResult(forged.trace_root, forged.final_state_hash, forged.manifest_cid,
-                             forged.final_model_cid, 0)
+    result = SubmittedResult(forged.trace_root, forged.final_state_hash, forged.manifest_cid, forged.final_model_cid, 0)
     qs = sorted({1, 2, max(1, n // 4), max(1, n // 2), n})
     rows = []
     for q in qs:
@@ -99,8 +117,16 @@ def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
             audit, _ = audit_result(1, spec, train, store, result, sample=q, rng=rng)
             times.append(time.perf_counter() - t0)
             caught += any(f.kind == FindingKind.SEGMENT and f.segment == forged_segment for f in audit.findings)
-        rows.append({"q": q, "audit_s": median(times), "audit_range": spread(times), "detected": caught / trials,
-                     "theory_single": q / n, "cost_fraction": median(times) / provider_s})
+        rows.append(
+            {
+                "q": q,
+                "audit_s": median(times),
+                "audit_range": spread(times),
+                "detected": caught / trials,
+                "theory_single": q / n,
+                "cost_fraction": median(times) / provider_s,
+            }
+        )
     return {"n": n, "k": k, "trials": trials, "provider_s": provider_s, "rows": rows}
 
 
@@ -121,9 +147,15 @@ def escape(f: float, q: int) -> float:
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
-    return {r["arch"]: {"ratio_total": r["ratio_total"], "ratio_replay": r["ratio_replay"],
-                        "one_over_T": r["one_over_T"],
-                        "ok": r["ratio_total"] <= r["one_over_T"]} for r in result["oracle"]}
+    return {
+        r["arch"]: {
+            "ratio_total": r["ratio_total"],
+            "ratio_replay": r["ratio_replay"],
+            "one_over_T": r["one_over_T"],
+            "ok": r["ratio_total"] <= r["one_over_T"],
+        }
+        for r in result["oracle"]
+    }
 
 
 def render(result: dict[str, Any], plots: Path) -> str:
@@ -137,23 +169,43 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "brackets). Oracle: fetch the agreed state S_a from IPFS and check its hash, replay step a under the "
         "profile (a fresh `Engine`, as `replay_segment` builds one), hash the result. Medians.",
         "",
-        table(["job", "T", "provider: T steps", "oracle: the step alone (warm engine)",
-               "oracle: replay_segment + hash", "oracle: fetch + check + replay + hash",
-               "ratio (step alone)", "ratio (whole)", "target 1/T", "met?"],
-              [(r["arch"], r["T"], f"{r['provider_s']:.3f} s ({r['provider_engine_s']:.3f} s)",
-                f"{r['oracle_step_s'] * 1000:.2f} ms",
-                f"{r['oracle_replay_s'] * 1000:.2f} ms", f"{r['oracle_total_s'] * 1000:.2f} ms",
-                f"1/{1 / r['ratio_step']:.0f}", f"1/{1 / r['ratio_total']:.0f}", f"1/{r['T']}",
-                "**met**" if r["ratio_total"] <= r["one_over_T"] else "**missed**")
-               for r in result["oracle"]]),
+        table(
+            [
+                "job",
+                "T",
+                "provider: T steps",
+                "oracle: the step alone (warm engine)",
+                "oracle: replay_segment + hash",
+                "oracle: fetch + check + replay + hash",
+                "ratio (step alone)",
+                "ratio (whole)",
+                "target 1/T",
+                "met?",
+            ],
+            [
+                (
+                    r["arch"],
+                    r["T"],
+                    f"{r['provider_s']:.3f} s ({r['provider_engine_s']:.3f} s)",
+                    f"{r['oracle_step_s'] * 1000:.2f} ms",
+                    f"{r['oracle_replay_s'] * 1000:.2f} ms",
+                    f"{r['oracle_total_s'] * 1000:.2f} ms",
+                    f"1/{1 / r['ratio_step']:.0f}",
+                    f"1/{1 / r['ratio_total']:.0f}",
+                    f"1/{r['T']}",
+                    "**met**" if r["ratio_total"] <= r["one_over_T"] else "**missed**",
+                )
+                for r in result["oracle"]
+            ],
+        ),
         "",
         "The target ≤ 1/T says: the oracle's whole work is at most one (average) provider step. The step "
         "itself meets it (the 'step alone' ratio is ≈ 1/T, or better, since the provider's steps also carry "
         "the commitments). The whole replay misses it by fixed costs that do not grow with T and that a "
         "T-step run pays once: building the engine (model, dataset validation with a full `isfinite` scan, "
         "profile checks), fetching and hash-checking S_a, hashing the result. In multiples of a provider "
-        "step: " + ", ".join(f"{r['arch']} {r['oracle_total_s'] / r['provider_step_s']:.1f}×"
-                             for r in result["oracle"])
+        "step: "
+        + ", ".join(f"{r['arch']} {r['oracle_total_s'] / r['provider_step_s']:.1f}×" for r in result["oracle"])
         + ". They weigh most where a step is shortest; for a model whose step takes seconds (any real GPU "
         "job) they vanish, while the oracle's work stays one step whatever T is.",
         "",
@@ -164,10 +216,27 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"C_0 and the final model). {s['trials']} audits per q with different seeds. Provider's training: "
         f"{s['provider_s']:.2f} s.",
         "",
-        table(["q", "audit time (median)", "cost vs provider", "caught (measured)", "q/n (theory, one forged)",
-               "catch prob. if 10% forged: 1−0.9^q"],
-              [(r["q"], f"{r['audit_s']:.3f} s", f"{r['cost_fraction']:.2f}×", f"{r['detected']:.0%}",
-                f"{r['theory_single']:.0%}", f"{1 - escape(0.1, r['q']):.0%}") for r in s["rows"]]),
+        table(
+            [
+                "q",
+                "audit time (median)",
+                "cost vs provider",
+                "caught (measured)",
+                "q/n (theory, one forged)",
+                "catch prob. if 10% forged: 1−0.9^q",
+            ],
+            [
+                (
+                    r["q"],
+                    f"{r['audit_s']:.3f} s",
+                    f"{r['cost_fraction']:.2f}×",
+                    f"{r['detected']:.0%}",
+                    f"{r['theory_single']:.0%}",
+                    f"{1 - escape(0.1, r['q']):.0%}",
+                )
+                for r in s["rows"]
+            ],
+        ),
         "",
         "The verifier's cost grows linearly in q (each sample is k replayed steps plus a checkpoint fetch), the "
         "probability of catching a forgery of a fraction f of the segments as 1 − (1 − f)^q. A cheater who "
@@ -179,8 +248,12 @@ def render(result: dict[str, Any], plots: Path) -> str:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
         names = [r["arch"] for r in result["oracle"]]
         x = range(len(names))
-        ax1.bar([i - 0.2 for i in x], [r["ratio_total"] for r in result["oracle"]], 0.4,
-                label="oracle / provider (measured)")
+        ax1.bar(
+            [i - 0.2 for i in x],
+            [r["ratio_total"] for r in result["oracle"]],
+            0.4,
+            label="oracle / provider (measured)",
+        )
         ax1.bar([i + 0.2 for i in x], [r["one_over_T"] for r in result["oracle"]], 0.4, label="target 1/T")
         ax1.set_xticks(list(x), [f"{n}\nT={r['T']}" for n, r in zip(names, result["oracle"], strict=True)])
         ax1.set_yscale("log")
@@ -193,11 +266,19 @@ def render(result: dict[str, Any], plots: Path) -> str:
         n = s["n"]
         frac = [q / n for q in range(1, n + 1)]
         per_q = cost[-1] / qs[-1] if qs else 0
-        ax2.plot([q * per_q for q in range(1, n + 1)], [q / n for q in range(1, n + 1)], "-",
-                 label=f"theory, 1 of {n} forged: q/n")
+        ax2.plot(
+            [q * per_q for q in range(1, n + 1)],
+            [q / n for q in range(1, n + 1)],
+            "-",
+            label=f"theory, 1 of {n} forged: q/n",
+        )
         for f, style in ((0.25, ":"), (0.5, "-.")):
-            ax2.plot([q * per_q for q in range(1, n + 1)], [1 - escape(f, q) for q in range(1, n + 1)], style,
-                     label=f"theory, f = {f:.2f}: 1 − (1 − f)^q")
+            ax2.plot(
+                [q * per_q for q in range(1, n + 1)],
+                [1 - escape(f, q) for q in range(1, n + 1)],
+                style,
+                label=f"theory, f = {f:.2f}: 1 − (1 − f)^q",
+            )
         del frac
         ax2.set_xlabel("verifier's replay cost / provider's training cost")
         ax2.set_ylabel("probability of catching the forgery")

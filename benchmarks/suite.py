@@ -40,22 +40,26 @@ def gpu_section() -> tuple[dict[str, Any], str]:
     import torch
 
     if not torch.cuda.is_available():
-        return {"measured": False, "reason": "no GPU available in this run"}, "\n".join([
-            "## 7. GPU",
-            "",
-            "**Not measured: no GPU available in this run** (`torch.cuda.is_available()` is False; torch "
-            f"{torch.__version__}). On a machine with a CUDA GPU this section is to compare the `cuda` profile "
-            "(deterministic algorithms, `CUBLAS_WORKSPACE_CONFIG=:4096:8`, TF32 off) against a plain CUDA loop "
-            "and check that replays reproduce the state hashes (`tests/test_engine_gpu.py` holds the "
-            "reproducibility checks).",
-        ])
-    return {"measured": False, "reason": f"a GPU is present ({torch.cuda.get_device_name()}) but this suite has "
-            "no CUDA workload yet"}, ("## 7. GPU\n\n**Not measured**: a GPU is present but the suite has no "
-                                      "CUDA workload.")
+        return {"measured": False, "reason": "no GPU available in this run"}, "\n".join(
+            [
+                "## 7. GPU",
+                "",
+                "**Not measured: no GPU available in this run** (`torch.cuda.is_available()` is False; torch "
+                f"{torch.__version__}). On a machine with a CUDA GPU this section is to compare the `cuda` profile "
+                "(deterministic algorithms, `CUBLAS_WORKSPACE_CONFIG=:4096:8`, TF32 off) against a plain CUDA loop "
+                "and check that replays reproduce the state hashes (`tests/test_engine_gpu.py` holds the "
+                "reproducibility checks).",
+            ]
+        )
+    return {
+        "measured": False,
+        "reason": f"a GPU is present ({torch.cuda.get_device_name()}) but this suite has no CUDA workload yet",
+    }, ("## 7. GPU\n\n**Not measured**: a GPU is present but the suite has no CUDA workload.")
 
 
-def run(sections: list[str], quick: bool, out: Path, ctx: Ctx | None = None,
-        params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def run(
+    sections: list[str], quick: bool, out: Path, ctx: Ctx | None = None, params: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Run ``sections`` and write REPORT.md, results.json and plots/ under ``out``; returns the results."""
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
@@ -100,8 +104,9 @@ def rerender(out: Path) -> None:
     results = json.loads((out / "results.json").read_text())
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
-    bodies = {name: SECTIONS[name].render(body, plots) for name, body in results["sections"].items()
-              if name in SECTIONS}
+    bodies = {
+        name: SECTIONS[name].render(body, plots) for name, body in results["sections"].items() if name in SECTIONS
+    }
     bodies["gpu"] = gpu_section()[1]
     (out / "REPORT.md").write_text(report(results, bodies))
 
@@ -119,41 +124,100 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "overhead" in s:
         k0 = s["overhead"]["default_interval"]
         for arch, h in sec_overhead.headline(s["overhead"]).items():
-            rows.append((f"commitment overhead, {arch} (k = {k0})",
-                         "–" if h["commit_pct"] is None else f"{h['commit_pct']:+.1f}%", "≤ 5%",
-                         "–" if h["ok"] is None else ("met" if h["ok"] else "missed")))
+            rows.append(
+                (
+                    f"commitment overhead, {arch} (k = {k0})",
+                    "–" if h["commit_pct"] is None else f"{h['commit_pct']:+.1f}%",
+                    "≤ 5%",
+                    "–" if h["ok"] is None else ("met" if h["ok"] else "missed"),
+                )
+            )
         for arch, h in sec_overhead.headline(s["overhead"]).items():
-            rows.append((f"profile cost, {arch}", f"{h['profile_cost_x']:.2f}× plain PyTorch",
-                         "baseline: fastest plain loop", "–"))
+            rows.append(
+                (
+                    f"profile cost, {arch}",
+                    f"{h['profile_cost_x']:.2f}× plain PyTorch",
+                    "baseline: fastest plain loop",
+                    "–",
+                )
+            )
     if "gas" in s:
         h = sec_gas.headline(s["gas"])
-        rows.append(("happy path gas (post, claim, submit, finalize, withdraw)", f"{h['happy_gas']:,}", "≤ 400,000",
-                     "met" if h["happy_ok"] else "missed"))
-        rows.append((f"whole dispute at k = {h['dispute_k']}", f"{h['dispute_gas']:,} gas, {h['dispute_txs']} txs",
-                     "≤ 1,000,000 gas, ≤ 17 txs", "met" if h["dispute_ok"] else "missed"))
-        rows.append(("dispute transactions vs OP Stack fault dispute game", f"{h['dispute_txs']}",
-                     f"baseline {sec_gas.OP_STACK_TXS} (published)", "–"))
+        rows.append(
+            (
+                "happy path gas (post, claim, submit, finalize, withdraw)",
+                f"{h['happy_gas']:,}",
+                "≤ 400,000",
+                "met" if h["happy_ok"] else "missed",
+            )
+        )
+        rows.append(
+            (
+                f"whole dispute at k = {h['dispute_k']}",
+                f"{h['dispute_gas']:,} gas, {h['dispute_txs']} txs",
+                "≤ 1,000,000 gas, ≤ 17 txs",
+                "met" if h["dispute_ok"] else "missed",
+            )
+        )
+        rows.append(
+            (
+                "dispute transactions vs OP Stack fault dispute game",
+                f"{h['dispute_txs']}",
+                f"baseline {sec_gas.OP_STACK_TXS} (published)",
+                "–",
+            )
+        )
     if "dispute" in s:
         h = sec_dispute.headline(s["dispute"])
-        rows.append((f"challenge → verdict on the devnet (k = {h['k']})",
-                     f"{h['challenge_to_verdict_s']:.2f} s, {int(h['rounds'])} rounds", "–", "–"))
+        rows.append(
+            (
+                f"challenge → verdict on the devnet (k = {h['k']})",
+                f"{h['challenge_to_verdict_s']:.2f} s, {int(h['rounds'])} rounds",
+                "–",
+                "–",
+            )
+        )
     if "verify" in s:
         for arch, h in sec_verify.headline(s["verify"]).items():
-            rows.append((f"oracle work / provider work, {arch}", f"1/{1 / h['ratio_total']:.0f}",
-                         f"≤ 1/{round(1 / h['one_over_T'])} (1/T)", "met" if h["ok"] else "missed"))
+            rows.append(
+                (
+                    f"oracle work / provider work, {arch}",
+                    f"1/{1 / h['ratio_total']:.0f}",
+                    f"≤ 1/{round(1 / h['one_over_T'])} (1/T)",
+                    "met" if h["ok"] else "missed",
+                )
+            )
     if "scale" in s:
         h = sec_scale.headline(s["scale"])
-        rows.append(("finalized jobs per minute by workers",
-                     ", ".join(f"{w}: {v:.1f}" for w, v in h["throughput"].items()), "baseline: 1 worker", "–"))
-        rows.append(("RPC calls per finalized job", ", ".join(f"{w} w: {v:.0f}" for w, v in h["rpc_per_job"].items()),
-                     "–", "–"))
+        rows.append(
+            (
+                "finalized jobs per minute by workers",
+                ", ".join(f"{w}: {v:.1f}" for w, v in h["throughput"].items()),
+                "baseline: 1 worker",
+                "–",
+            )
+        )
+        rows.append(
+            ("RPC calls per finalized job", ", ".join(f"{w} w: {v:.0f}" for w, v in h["rpc_per_job"].items()), "–", "–")
+        )
     if "artifacts" in s:
         h = sec_artifacts.headline(s["artifacts"])
-        rows.append((f"IPFS upload / fetch, {h['checkpoint_mb']:.1f} MB checkpoint",
-                     f"{h['upload_mb_s']:.0f} / {h['fetch_mb_s']:.0f} MB/s",
-                     f"baseline: disk write {h['disk_write_mb_s']:.0f} MB/s", "–"))
-    rows.append(("GPU (cuda profile)", "not measured", "no GPU available in this run"
-                 if not s.get("gpu", {}).get("measured") else "–", "–"))
+        rows.append(
+            (
+                f"IPFS upload / fetch, {h['checkpoint_mb']:.1f} MB checkpoint",
+                f"{h['upload_mb_s']:.0f} / {h['fetch_mb_s']:.0f} MB/s",
+                f"baseline: disk write {h['disk_write_mb_s']:.0f} MB/s",
+                "–",
+            )
+        )
+    rows.append(
+        (
+            "GPU (cuda profile)",
+            "not measured",
+            "no GPU available in this run" if not s.get("gpu", {}).get("measured") else "–",
+            "–",
+        )
+    )
     return rows
 
 
@@ -184,20 +248,30 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
     for name in [*SECTIONS, "gpu"]:
         if name in bodies:
             parts += [bodies[name], ""]
-    parts += ["## Reproduce", "", "```bash", "pip install -e '.[bench]'   # matplotlib, for the plots",
-              "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts",
-              "```", ""]
+    parts += [
+        "## Reproduce",
+        "",
+        "```bash",
+        "pip install -e '.[bench]'   # matplotlib, for the plots",
+        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts",
+        "```",
+        "",
+    ]
     return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (minutes, not tens of minutes)")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where REPORT.md, results.json and plots/ go")
-    parser.add_argument("--render-only", action="store_true",
-                        help="rewrite REPORT.md and plots/ from the results.json already in --out (no measuring)")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite REPORT.md and plots/ from the results.json already in --out (no measuring)",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         rerender(args.out)
@@ -210,4 +284,3 @@ def main(argv: list[str] | None = None) -> int:
     for row in headlines(results):
         print(" | ".join(row))
     return 0
-

@@ -63,8 +63,16 @@ log = logging.getLogger("crucible.chain")
 
 # Named devnet accounts: index into anvil's public test mnemonic.
 DEV_ACCOUNTS: dict[str, int] = {
-    "deployer": 0, "requester": 1, "provider": 2, "verifier": 3, "oracle": 4,
-    "provider-2": 5, "provider-3": 6, "oracle-2": 7, "cheater": 8, "requester-2": 9,
+    "deployer": 0,
+    "requester": 1,
+    "provider": 2,
+    "verifier": 3,
+    "oracle": 4,
+    "provider-2": 5,
+    "provider-3": 6,
+    "oracle-2": 7,
+    "cheater": 8,
+    "requester-2": 9,
 }
 
 DEFAULT_RPC_TIMEOUT = 30.0
@@ -169,8 +177,15 @@ class RetryingHTTPProvider(HTTPProvider):
     :class:`ChainUnavailable`; one attempt never outlives the remaining budget.
     """
 
-    def __init__(self, endpoint_uri: str, *, timeout: float = DEFAULT_RPC_TIMEOUT, retry_for: float | None = None,
-                 backoff: float = 0.25, max_backoff: float = 8.0) -> None:
+    def __init__(
+        self,
+        endpoint_uri: str,
+        *,
+        timeout: float = DEFAULT_RPC_TIMEOUT,
+        retry_for: float | None = None,
+        backoff: float = 0.25,
+        max_backoff: float = 8.0,
+    ) -> None:
         super().__init__(endpoint_uri, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
         self.timeout = timeout
         self.retry_for = timeout if retry_for is None else retry_for
@@ -204,8 +219,15 @@ class RetryingHTTPProvider(HTTPProvider):
                         "that the node is running and reachable (`crucible devnet status`, or the rpc_url in "
                         "the deployment file) and try again"
                     ) from None
-                log.warning("chain RPC at %s: %s failed (%s); retry %d in %.2fs, giving up after %.1fs",
-                            self.endpoint_uri, method, reason, attempt, delay, self.retry_for)
+                log.warning(
+                    "chain RPC at %s: %s failed (%s); retry %d in %.2fs, giving up after %.1fs",
+                    self.endpoint_uri,
+                    method,
+                    reason,
+                    attempt,
+                    delay,
+                    self.retry_for,
+                )
                 time.sleep(delay)
 
 
@@ -236,8 +258,9 @@ def rpc_timeout() -> float:
     return value
 
 
-def connect(rpc_url: str, *, expected_chain_id: int | None = None, timeout: float | None = None,
-            retry_for: float | None = None) -> Web3:
+def connect(
+    rpc_url: str, *, expected_chain_id: int | None = None, timeout: float | None = None, retry_for: float | None = None
+) -> Web3:
     """A Web3 on ``rpc_url`` whose every request is retried for up to ``retry_for`` seconds (default:
     ``timeout``, default :func:`rpc_timeout`) before :class:`ChainUnavailable`; checks the chain id
     when one is expected."""
@@ -340,8 +363,14 @@ def _rpc_error(exc: Web3RPCError, what: str, address: str) -> ChainError:
 
 
 _REVERTS = (ContractCustomError, ContractPanicError, ContractLogicError)
-_NONCE_CLASH = ("nonce too low", "already known", "already imported", "replacement transaction underpriced",
-                "nonce has already been used", "known transaction")
+_NONCE_CLASH = (
+    "nonce too low",
+    "already known",
+    "already imported",
+    "replacement transaction underpriced",
+    "nonce has already been used",
+    "known transaction",
+)
 
 
 # ------------------------------------------------------------------------------------------- nonces
@@ -403,9 +432,17 @@ class Signer:
     """One account sending transactions: nonces safe across threads, processes and restarts; stuck
     transactions replaced with higher fees; reverts decoded (see the module docstring)."""
 
-    def __init__(self, w3: Web3, account: LocalAccount, *, replace_after: float = 60.0,
-                 receipt_timeout: float = 300.0, max_replacements: int = 5, poll_interval: float = 0.05,
-                 priority_fee: int | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        *,
+        replace_after: float = 60.0,
+        receipt_timeout: float = 300.0,
+        max_replacements: int = 5,
+        poll_interval: float = 0.05,
+        priority_fee: int | None = None,
+    ) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
@@ -428,8 +465,9 @@ class Signer:
 
     # -- public
 
-    def send(self, tx: dict[str, Any], *, abi: list[dict[str, Any]] | None = None,
-             what: str = "transaction") -> TxReceipt:
+    def send(
+        self, tx: dict[str, Any], *, abi: list[dict[str, Any]] | None = None, what: str = "transaction"
+    ) -> TxReceipt:
         """Sign, send and wait for the receipt; a revert raises ChainError carrying the custom error's
         name and args; no receipt within ``receipt_timeout`` (replacements included) raises ChainError."""
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
@@ -480,15 +518,21 @@ class Signer:
                     if fixed:
                         raise ChainError(f"{what}: nonce {tx['nonce']} of {self.address} is already used") from None
                     floor = int(tx["nonce"]) + 1
-                    log.info("nonce %d of %s is taken (another process with this key?); trying %d",
-                             tx["nonce"], self.address, floor)
+                    log.info(
+                        "nonce %d of %s is taken (another process with this key?); trying %d",
+                        tx["nonce"],
+                        self.address,
+                        floor,
+                    )
                     continue
                 except Web3RPCError as exc:
                     raise _rpc_error(exc, what, self.address) from None
                 self.nonces.accepted(int(tx["nonce"]))
                 return attempt
-        raise ChainError(f"{what}: every nonce tried was already taken; is another process sending with "
-                         f"the key of {self.address} at the same time?")
+        raise ChainError(
+            f"{what}: every nonce tried was already taken; is another process sending with "
+            f"the key of {self.address} at the same time?"
+        )
 
     def _submit(self, tx: dict[str, Any]) -> _Attempt:
         signed = self.account.sign_transaction(tx)
@@ -562,9 +606,14 @@ class Signer:
             base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
             tx["maxPriorityFeePerGas"] = prio
             tx["maxFeePerGas"] = max(-(-int(tx["maxFeePerGas"]) * num // den), 2 * base + prio)
-        log.warning("%s (nonce %d, tx %s) has no receipt after %.0fs: re-sending with fees raised to %s",
-                    what, tx["nonce"], previous.tx_hash.hex(), self.replace_after,
-                    tx.get("maxFeePerGas", tx.get("gasPrice")))
+        log.warning(
+            "%s (nonce %d, tx %s) has no receipt after %.0fs: re-sending with fees raised to %s",
+            what,
+            tx["nonce"],
+            previous.tx_hash.hex(),
+            self.replace_after,
+            tx.get("maxFeePerGas", tx.get("gasPrice")),
+        )
         with self.nonces.lock:
             try:
                 return self._submit(tx)
@@ -573,8 +622,9 @@ class Signer:
             except Web3RPCError as exc:
                 raise _rpc_error(exc, f"replacement of {what}", self.address) from None
 
-    def _reverted(self, attempt: _Attempt, receipt: TxReceipt, abi: list[dict[str, Any]] | None,
-                  what: str) -> ChainError:
+    def _reverted(
+        self, attempt: _Attempt, receipt: TxReceipt, abi: list[dict[str, Any]] | None, what: str
+    ) -> ChainError:
         """Why a mined transaction reverted: replay it as a call on the state before its block."""
         where = f"in block {receipt['blockNumber']} (tx {receipt['transactionHash'].hex()})"
         call = {k: attempt.tx[k] for k in ("from", "to", "data", "value", "gas") if k in attempt.tx}
@@ -627,8 +677,7 @@ class ContractClient:
     def transact(self, fn: str, *args: Any, value: int = 0, gas: int | None = None) -> TxReceipt:
         if self.signer is None:
             raise ConfigError(f"{fn} needs a key: this client is read-only")
-        tx: dict[str, Any] = {"to": self.address, "value": value,
-                              "data": self.contract.encode_abi(fn, args=list(args))}
+        tx: dict[str, Any] = {"to": self.address, "value": value, "data": self.contract.encode_abi(fn, args=list(args))}
         if gas is not None:
             tx["gas"] = gas
         return self.signer.send(tx, abi=self.artifact.abi, what=f"{self.artifact.name}.{fn}")

@@ -255,9 +255,16 @@ class Manifest(BaseModel):
                 return c
         raise KeyError(f"no checkpoint at step {step}")
 
-    def compare_commitments(self, *, trace_root: bytes, final_state_hash: bytes, spec_cid: str,
-                            checkpoint_interval: int, total_steps: int,
-                            final_model_cid: str) -> dict[str, tuple[str, str]]:
+    def compare_commitments(
+        self,
+        *,
+        trace_root: bytes,
+        final_state_hash: bytes,
+        spec_cid: str,
+        checkpoint_interval: int,
+        total_steps: int,
+        final_model_cid: str,
+    ) -> dict[str, tuple[str, str]]:
         """Every field the result on chain commits this manifest to, as (this manifest's value, the
         committed value), both as text. A manifest describes the committed trace only if each pair is
         equal; the verifier and the oracle's Manifest rule use this one comparison."""

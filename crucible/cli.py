@@ -17,7 +17,9 @@ from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
 from worker.cli import app as worker_app
 
-app = typer.Typer(no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
+)
 devnet_app = typer.Typer(no_args_is_help=True, help="A local chain + IPFS node with the contracts deployed.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Compile the contracts and check the ABI snapshots.")
 app.add_typer(devnet_app, name="devnet")
@@ -65,8 +67,10 @@ def devnet_up(
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
-    console.print(f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
-                  f"IPFS API at {deployment.ipfs_api}")
+    console.print(
+        f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
+        f"IPFS API at {deployment.ipfs_api}"
+    )
     console.print(f"CrucibleMarket at {deployment.market}; deployment file {devnet.deployment_path}")
 
 
@@ -82,7 +86,9 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
         table.add_column("state")
         for name, (daemon, alive) in status.daemons.items():
             table.add_row(f"{name} (pid {daemon.pid})", "[green]running[/green]" if alive else "[red]gone[/red]")
-        table.add_row("chain", f"block {status.chain_block}" if status.chain_block is not None else "[red]no answer[/red]")
+        table.add_row(
+            "chain", f"block {status.chain_block}" if status.chain_block is not None else "[red]no answer[/red]"
+        )
         table.add_row("ipfs", f"version {status.ipfs_version}" if status.ipfs_version else "[red]no answer[/red]")
         if status.deployment:
             table.add_row("market", status.deployment.market)
@@ -116,8 +122,10 @@ def contracts_build(
     if check and drifted:
         err_console.print(f"[red]ABI snapshots out of date[/red]: {', '.join(drifted)}; run `crucible contracts build`")
         raise typer.Exit(code=1)
-    console.print(f"compiled into {BUILD_DIR}; snapshots in {SNAPSHOTS} "
-                  + ("match" if not drifted else f"updated: {', '.join(drifted)}"))
+    console.print(
+        f"compiled into {BUILD_DIR}; snapshots in {SNAPSHOTS} "
+        + ("match" if not drifted else f"updated: {', '.join(drifted)}")
+    )
 
 
 @app.command()
@@ -147,8 +155,10 @@ def data_digits(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, tensors in (("train", train), ("test", test)):
         (out_dir / f"digits-{name}.safetensors").write_bytes(dataset_bytes(tensors))
-    console.print(f"wrote {out_dir}/digits-train.safetensors ({len(train['labels'])} examples) and "
-                  f"digits-test.safetensors ({len(test['labels'])})")
+    console.print(
+        f"wrote {out_dir}/digits-train.safetensors ({len(train['labels'])} examples) and "
+        f"digits-test.safetensors ({len(test['labels'])})"
+    )
 
 
 if __name__ == "__main__":

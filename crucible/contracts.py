@@ -56,7 +56,9 @@ def compile_sources(sources_dir: Path = SOURCES) -> dict[str, Artifact]:
     """Compile every contract under ``sources_dir`` with the pinned solc (through the wrapper)."""
     try:
         output = solcx.compile_standard(
-            standard_input(sources_dir), solc_binary=solc_wrapper(), allow_paths=[str(sources_dir)],
+            standard_input(sources_dir),
+            solc_binary=solc_wrapper(),
+            allow_paths=[str(sources_dir)],
         )
     except SolcError as exc:
         # py-solc-x raises on any error diagnostic; the JSON it got still says which.

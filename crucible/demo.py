@@ -21,11 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crucible.artifacts import ArtifactStore
 from crucible.chain import Deployment, connect, dev_account
 from crucible.devnet import Devnet
 from crucible.errors import CrucibleError
-from crucible.ipfs import IpfsStore
 from crucible.market import DisputeStatus, JobStatus, Market
 from crucible.processes import free_port
 from crucible.tools import REPO_ROOT
@@ -59,16 +57,27 @@ class Demo:
         return {**os.environ, "CRUCIBLE_DEPLOYMENT": str(self.home / "deployment.json"), "PYTHONUNBUFFERED": "1"}
 
     def crucible(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "crucible.cli", *args], env=self._env(), capture_output=True,
-                             text=True, stdin=subprocess.DEVNULL, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )
         if out.returncode != 0:
             raise CrucibleError(f"`crucible {' '.join(args)}` failed:\n{out.stderr}")
         return out.stdout
 
     def start(self, name: str, *args: str) -> None:
         log = open(self.home / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "crucible.cli", *args], env=self._env(),
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self._env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
@@ -90,8 +99,10 @@ class Demo:
             while not done():
                 for name, proc in self.procs.items():
                     if proc.poll() is not None:
-                        raise CrucibleError(f"the {name} process exited (code {proc.returncode}); "
-                                            f"see {self.home / 'logs' / (name + '.log')}")
+                        raise CrucibleError(
+                            f"the {name} process exited (code {proc.returncode}); "
+                            f"see {self.home / 'logs' / (name + '.log')}"
+                        )
                 if time.monotonic() > deadline:
                     raise CrucibleError(f"timed out: {what}")
                 time.sleep(0.3)
@@ -105,45 +116,81 @@ class Demo:
         (self.home / "logs").mkdir(exist_ok=True)
         w3 = connect(deployment.rpc_url)
         market = Market(w3, deployment.market)
-        store = ArtifactStore(IpfsStore(deployment.ipfs_api))
         accounts = {r: dev_account(r).address for r in ROLES}
         balances_before = {r: w3.eth.get_balance(a) for r, a in accounts.items()}
-        c.print(f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
-                f"market {deployment.market}")
+        c.print(
+            f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
+            f"market {deployment.market}"
+        )
         self.phases.mark("devnet up")
 
         self.crucible("data", "digits", str(self.home / "data"))
         self.crucible("worker", "stake", "1", "--dev-account", "provider")
         self.crucible("worker", "stake", "1", "--dev-account", "cheater")
         oracle_port = free_port()
-        self.start("oracle", "oracle", "serve", "--port", str(oracle_port), "--dev-account", "oracle",
-                   "--state-dir", str(self.home / "oracle"))
+        self.start(
+            "oracle",
+            "oracle",
+            "serve",
+            "--port",
+            str(oracle_port),
+            "--dev-account",
+            "oracle",
+            "--state-dir",
+            str(self.home / "oracle"),
+        )
         self.start("verifier", "verifier", "run", "--state-dir", str(self.home / "verifier"))
-        self.start("worker", "worker", "run", "--dev-account", "provider", "--max-jobs", "1",
-                   "--state-dir", str(self.home / "worker"))
+        self.start(
+            "worker",
+            "worker",
+            "run",
+            "--dev-account",
+            "provider",
+            "--max-jobs",
+            "1",
+            "--state-dir",
+            str(self.home / "worker"),
+        )
         self.phases.mark("roles started")
 
         # ---- act 1: the honest job
         c.rule("Act 1: an honest provider trains a job and is paid")
         job1 = self.post()
         c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 1 ETH")
-        self.wait("provider claims and trains", lambda: market.job_status(job1) not in (JobStatus.OPEN, JobStatus.CLAIMED))
+        self.wait(
+            "provider claims and trains", lambda: market.job_status(job1) not in (JobStatus.OPEN, JobStatus.CLAIMED)
+        )
         c.print(f"job {job1} submitted by the provider; the verifier replays it during the {WINDOW}s window")
         self.phases.mark("act 1: train + submit")
-        self.wait("challenge window, then finalization and payout",
-                  lambda: market.job_status(job1) == JobStatus.FINALIZED and market.credits(accounts["provider"]) == 0)
+        self.wait(
+            "challenge window, then finalization and payout",
+            lambda: market.job_status(job1) == JobStatus.FINALIZED and market.credits(accounts["provider"]) == 0,
+        )
         self.phases.mark("act 1: window + payout")
         fetched = self.crucible("requester", "fetch", str(job1), str(self.home / "model.safetensors"), "--json")
         accuracy = json.loads(fetched)["value"]
-        c.print(f"requester fetched the model (checked against the committed final state): "
-                f"test accuracy [bold]{accuracy:.1%}[/bold]")
+        c.print(
+            f"requester fetched the model (checked against the committed final state): "
+            f"test accuracy [bold]{accuracy:.1%}[/bold]"
+        )
         self.phases.mark("act 1: fetch + eval")
         self.stop("worker")
 
         # ---- act 2: the cheater
         c.rule("Act 2: a cheating provider forges one step and is slashed")
-        self.start("cheater", "worker", "run", "--dev-account", "cheater", "--max-jobs", "1",
-                   "--behaviour", f"poison-step:{POISONED_STEP}", "--state-dir", str(self.home / "cheater"))
+        self.start(
+            "cheater",
+            "worker",
+            "run",
+            "--dev-account",
+            "cheater",
+            "--max-jobs",
+            "1",
+            "--behaviour",
+            f"poison-step:{POISONED_STEP}",
+            "--state-dir",
+            str(self.home / "cheater"),
+        )
         job2 = self.post()
         dispute_started = [0.0]
 
@@ -157,30 +204,58 @@ class Demo:
         self.wait("cheater trains, verifier audits and challenges", disputed)
         self.phases.mark("act 2: train + audit")
         dispute_id = market.job(job2).dispute_id
-        self.wait("bisection, then the oracle replays the one disputed step",
-                  lambda: market.dispute(dispute_id).status not in (DisputeStatus.BISECTING,
-                                                                     DisputeStatus.AWAITING_ORACLE))
+        self.wait(
+            "bisection, then the oracle replays the one disputed step",
+            lambda: market.dispute(dispute_id).status not in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE),
+        )
         dispute_wall = time.monotonic() - dispute_started[0]
         self.wait("the verifier withdraws its winnings", lambda: market.credits(accounts["verifier"]) == 0)
         self.crucible("requester", "withdraw")
         self.phases.mark("act 2: dispute + slash")
         dispute = market.dispute(dispute_id)
-        c.print(f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
-                f"job {job2} is {market.job_status(job2).name.lower()}")
+        c.print(
+            f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
+            f"job {job2} is {market.job_status(job2).name.lower()}"
+        )
         self.stop_all()
         self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
 
     def post(self) -> int:
         out = self.crucible(
-            "requester", "post", str(SPEC), "--reward", "1", "--stake", "0.5", "--bond", "0.05",
-            "--duration", "300", "--window", str(WINDOW), "--dataset", str(self.home / "data" / "digits-train.safetensors"),
-            "--eval", str(self.home / "data" / "digits-test.safetensors"), "--json")
+            "requester",
+            "post",
+            str(SPEC),
+            "--reward",
+            "1",
+            "--stake",
+            "0.5",
+            "--bond",
+            "0.05",
+            "--duration",
+            "300",
+            "--window",
+            str(WINDOW),
+            "--dataset",
+            str(self.home / "data" / "digits-train.safetensors"),
+            "--eval",
+            str(self.home / "data" / "digits-test.safetensors"),
+            "--json",
+        )
         return int(json.loads(out)["job_id"])
 
     # ------------------------------------------------------------------ the report
 
-    def summary(self, w3, market: Market, deployment: Deployment, accounts: dict[str, str],  # type: ignore[no-untyped-def]
-                before: dict[str, int], accuracy: float, dispute_id: int, dispute_wall: float) -> None:
+    def summary(
+        self,
+        w3,
+        market: Market,
+        deployment: Deployment,
+        accounts: dict[str, str],  # type: ignore[no-untyped-def]
+        before: dict[str, int],
+        accuracy: float,
+        dispute_id: int,
+        dispute_wall: float,
+    ) -> None:
         gas, dispute_gas, dispute_txs = _gas_by_sender(w3, deployment.deploy_block, market, dispute_id)
         table = Table(title="Crucible demo: who holds what")
         for col in ("role", "balance before (ETH)", "after (ETH)", "change", "free stake", "reputation", "gas used"):
@@ -190,8 +265,15 @@ class Demo:
             info = market.provider_info(address)
             rep = f"{info.finalized} ok / {info.slashed} slashed" if role in ("provider", "cheater") else "-"
             stake = format_eth(info.free) if role in ("provider", "cheater") else "-"
-            table.add_row(role, f"{before[role] / 1e18:.4f}", f"{after / 1e18:.4f}",
-                          f"{(after - before[role]) / 1e18:+.4f}", stake, rep, f"{gas.get(address, 0):,}")
+            table.add_row(
+                role,
+                f"{before[role] / 1e18:.4f}",
+                f"{after / 1e18:.4f}",
+                f"{(after - before[role]) / 1e18:+.4f}",
+                stake,
+                rep,
+                f"{gas.get(address, 0):,}",
+            )
         self.console.print(table)
         facts = Table(title="figures", show_header=False)
         facts.add_row("test accuracy of the honest job's model", f"{accuracy:.1%}")
@@ -199,8 +281,10 @@ class Demo:
         facts.add_row("dispute outcome", f"{d.status.name.lower()} at step {d.a} (forged step {POISONED_STEP})")
         facts.add_row("dispute transactions / gas", f"{dispute_txs} / {dispute_gas:,}")
         facts.add_row("dispute wall time (challenge to verdict)", f"{dispute_wall:.1f}s")
-        facts.add_row("market balance = liabilities", f"{format_eth(w3.eth.get_balance(market.address))} ETH = "
-                      f"{format_eth(market.call('totalLiabilities'))} ETH")
+        facts.add_row(
+            "market balance = liabilities",
+            f"{format_eth(w3.eth.get_balance(market.address))} ETH = {format_eth(market.call('totalLiabilities'))} ETH",
+        )
         for name, seconds in self.phases.times.items():
             facts.add_row(f"time: {name}", f"{seconds:.1f}s")
         facts.add_row("total", f"{sum(self.phases.times.values()):.1f}s")

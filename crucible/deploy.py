@@ -33,15 +33,29 @@ class MarketParams:
 
 # Realistic defaults for a public deployment: windows and move clocks in hours and days.
 DEFAULT_PARAMS = MarketParams(
-    min_challenge_window=DAY, max_challenge_window=14 * DAY, min_duration=3_600, max_duration=30 * DAY,
-    move_timeout=DAY, oracle_timeout=2 * DAY, max_segments=65_536,
-    challenger_share_bps=5_000, requester_share_bps=3_000, provider_bond_share_bps=5_000, expiry_slash_bps=2_000,
-    min_stake=ETHER // 10, min_bond=ETHER // 100,
+    min_challenge_window=DAY,
+    max_challenge_window=14 * DAY,
+    min_duration=3_600,
+    max_duration=30 * DAY,
+    move_timeout=DAY,
+    oracle_timeout=2 * DAY,
+    max_segments=65_536,
+    challenger_share_bps=5_000,
+    requester_share_bps=3_000,
+    provider_bond_share_bps=5_000,
+    expiry_slash_bps=2_000,
+    min_stake=ETHER // 10,
+    min_bond=ETHER // 100,
 )
 # The devnet's clocks are seconds so a demo finishes in minutes.
 DEVNET_PARAMS = replace(
-    DEFAULT_PARAMS, min_challenge_window=5, min_duration=10, move_timeout=20, oracle_timeout=60,
-    min_stake=ETHER // 100, min_bond=ETHER // 1000,
+    DEFAULT_PARAMS,
+    min_challenge_window=5,
+    min_duration=10,
+    move_timeout=20,
+    oracle_timeout=60,
+    min_stake=ETHER // 100,
+    min_bond=ETHER // 1000,
 )
 PROFILES = {"default": DEFAULT_PARAMS, "devnet": DEVNET_PARAMS}
 

@@ -36,8 +36,10 @@ class DevnetStatus:
     @property
     def healthy(self) -> bool:
         return (
-            bool(self.daemons) and all(alive for _, alive in self.daemons.values())
-            and self.chain_block is not None and self.ipfs_version is not None
+            bool(self.daemons)
+            and all(alive for _, alive in self.daemons.values())
+            and self.chain_block is not None
+            and self.ipfs_version is not None
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -71,8 +73,7 @@ class Devnet:
         payload = {"daemons": {n: d.to_json() for n, d in daemons.items()}, "ports": ports}
         (self.home / STATE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
-    def up(self, *, anvil_port: int | None = None, ipfs_port: int | None = None,
-           persist: bool = False) -> Deployment:
+    def up(self, *, anvil_port: int | None = None, ipfs_port: int | None = None, persist: bool = False) -> Deployment:
         """Start anvil and IPFS, deploy, write the deployment file. Harmless if already up."""
         status = self.status()
         if status.healthy and status.deployment is not None:
@@ -109,7 +110,10 @@ class Devnet:
         oracles = [dev_account("oracle").address]
         address, receipt = deploy_market(signer, settings, oracles, quorum=1)
         return Deployment(
-            chain_id=DEV_CHAIN_ID, rpc_url=anvil.url, ipfs_api=ipfs.url, market=address,
+            chain_id=DEV_CHAIN_ID,
+            rpc_url=anvil.url,
+            ipfs_api=ipfs.url,
+            market=address,
             deploy_block=int(receipt["blockNumber"]),
             accounts={role: dev_account(role).address for role in DEV_ACCOUNTS},
         )
@@ -146,4 +150,3 @@ class Devnet:
 
 def _port(node: RunningNode) -> int:
     return int(node.url.rsplit(":", 1)[1])
-

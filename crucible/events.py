@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
 from web3.contract import Contract
+
+from crucible.errors import CrucibleError
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,17 @@ class Event:
     tx_hash: str
 
 
+def poll_forever(tick: Callable[[], None], stop: threading.Event, interval: float, log: logging.Logger) -> None:
+    """Call ``tick`` every ``interval`` seconds until ``stop``; a failed transaction or fetch is logged
+    and retried on the next round, never allowed to kill the daemon."""
+    while not stop.is_set():
+        try:
+            tick()
+        except CrucibleError as exc:
+            log.warning("%s", exc)
+        stop.wait(interval)
+
+
 class EventLog:
     """Pages through the contract's logs in order, remembering how far it read.
 
@@ -27,8 +43,15 @@ class EventLog:
     re-reads events); ``confirmations`` keeps it that many blocks behind the head.
     """
 
-    def __init__(self, contract: Contract, start_block: int, *, cursor_path: Path | None = None,
-                 confirmations: int = 0, page: int = 2_000) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        start_block: int,
+        *,
+        cursor_path: Path | None = None,
+        confirmations: int = 0,
+        page: int = 2_000,
+    ) -> None:
         self.contract = contract
         self.cursor_path = cursor_path
         self.confirmations = confirmations
@@ -38,7 +61,8 @@ class EventLog:
             self.next_block = max(start_block, int(json.loads(cursor_path.read_text())["next_block"]))
         self._by_topic = {
             event_abi_to_log_topic(item): getattr(contract.events, item["name"])
-            for item in contract.abi if item.get("type") == "event"
+            for item in contract.abi
+            if item.get("type") == "event"
         }
 
     def poll(self) -> list[Event]:
@@ -55,8 +79,15 @@ class EventLog:
                 if event_type is None:
                     continue
                 decoded = event_type().process_log(log)
-                out.append(Event(decoded["event"], dict(decoded["args"]), int(log["blockNumber"]),
-                                 int(log["logIndex"]), log["transactionHash"].hex()))
+                out.append(
+                    Event(
+                        decoded["event"],
+                        dict(decoded["args"]),
+                        int(log["blockNumber"]),
+                        int(log["logIndex"]),
+                        log["transactionHash"].hex(),
+                    )
+                )
             self.next_block = to_block + 1
         self._save()
         return out

@@ -7,6 +7,7 @@ CIDv0 (dag-pb, sha256), so the 32-byte digest stored on chain maps back to exact
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -99,10 +100,8 @@ class IpfsStore:
 
     def remove(self, cid: str) -> None:
         """Unpin ``cid`` and garbage-collect, so this node stops serving it (and anything else unpinned)."""
-        try:
+        with contextlib.suppress(ipfs_exc.ErrorResponse):  # not pinned: gc drops it all the same
             self._client.pin.rm(cid)
-        except ipfs_exc.ErrorResponse:
-            pass  # not pinned: gc drops it all the same
         self._call("garbage-collect", self._client.repo.gc, quiet=True)
 
     def pinned(self, cid: str) -> bool:
@@ -118,8 +117,9 @@ class IpfsStore:
         """Fetch ``cid`` whole; refuses (without keeping any of it) if it exceeds ``max_bytes``."""
         cid_to_digest(cid)  # reject malformed CIDs before asking the node
         try:
-            data: bytes = self._call(f"fetch {cid}", self._client.cat, cid, length=max_bytes + 1,
-                                     timeout=self.fetch_timeout)
+            data: bytes = self._call(
+                f"fetch {cid}", self._client.cat, cid, length=max_bytes + 1, timeout=self.fetch_timeout
+            )
         except StoreError as exc:
             if "timed out" not in str(exc):
                 raise

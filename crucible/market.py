@@ -12,6 +12,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from crucible.chain import ContractClient, Deployment, Signer, connect, market_artifact
+from crucible.errors import ChainError
 from crucible.ipfs import cid_to_digest, digest_to_cid
 
 
@@ -150,7 +151,8 @@ class Market(ContractClient):
         self._structs = {
             item["name"]: item["outputs"][0]["components"]
             for item in self.artifact.abi
-            if item.get("type") == "function" and len(item.get("outputs", [])) == 1
+            if item.get("type") == "function"
+            and len(item.get("outputs", [])) == 1
             and item["outputs"][0].get("components")
         }
 
@@ -168,13 +170,17 @@ class Market(ContractClient):
 
     def result(self, job_id: int) -> SubmittedResult | None:
         """The latest result submitted for ``job_id`` (None if none was)."""
-        logs = self.contract.events.ResultSubmitted().get_logs(
-            from_block=0, argument_filters={"jobId": job_id})
+        logs = self.contract.events.ResultSubmitted().get_logs(from_block=0, argument_filters={"jobId": job_id})
         if not logs:
             return None
         args = logs[-1]["args"]
-        return SubmittedResult(args["traceRoot"], args["finalStateHash"], digest_to_cid(args["manifestCid"]),
-                               digest_to_cid(args["finalModelCid"]), int(logs[-1]["blockNumber"]))
+        return SubmittedResult(
+            args["traceRoot"],
+            args["finalStateHash"],
+            digest_to_cid(args["manifestCid"]),
+            digest_to_cid(args["finalModelCid"]),
+            int(logs[-1]["blockNumber"]),
+        )
 
     def job_status(self, job_id: int) -> JobStatus:
         return JobStatus(self.call("jobStatus", job_id))
@@ -195,10 +201,31 @@ class Market(ContractClient):
         return int(self.call("disputeDeadline", dispute_id))
 
     # -- requester
-    def post_job(self, *, spec_cid: str, reward: int, stake: int, bond: int, duration: int,
-                 challenge_window: int, interval: int, total_steps: int, refund_on_expiry: bool = True) -> int:
-        receipt = self.transact("postJob", cid_to_digest(spec_cid), stake, bond, duration, challenge_window,
-                                interval, total_steps, refund_on_expiry, value=reward)
+    def post_job(
+        self,
+        *,
+        spec_cid: str,
+        reward: int,
+        stake: int,
+        bond: int,
+        duration: int,
+        challenge_window: int,
+        interval: int,
+        total_steps: int,
+        refund_on_expiry: bool = True,
+    ) -> int:
+        receipt = self.transact(
+            "postJob",
+            cid_to_digest(spec_cid),
+            stake,
+            bond,
+            duration,
+            challenge_window,
+            interval,
+            total_steps,
+            refund_on_expiry,
+            value=reward,
+        )
         return int(self.events("JobPosted", receipt)[0]["jobId"])
 
     def cancel_job(self, job_id: int) -> TxReceipt:
@@ -217,10 +244,17 @@ class Market(ContractClient):
     def claim_job(self, job_id: int) -> TxReceipt:
         return self.transact("claimJob", job_id)
 
-    def submit_result(self, job_id: int, *, trace_root: bytes, final_state_hash: bytes, manifest_cid: str,
-                      final_model_cid: str) -> TxReceipt:
-        return self.transact("submitResult", job_id, trace_root, final_state_hash, cid_to_digest(manifest_cid),
-                             cid_to_digest(final_model_cid))
+    def submit_result(
+        self, job_id: int, *, trace_root: bytes, final_state_hash: bytes, manifest_cid: str, final_model_cid: str
+    ) -> TxReceipt:
+        return self.transact(
+            "submitResult",
+            job_id,
+            trace_root,
+            final_state_hash,
+            cid_to_digest(manifest_cid),
+            cid_to_digest(final_model_cid),
+        )
 
     def finalize_job(self, job_id: int) -> TxReceipt:
         return self.transact("finalizeJob", job_id)
@@ -229,8 +263,16 @@ class Market(ContractClient):
         return self.transact("bisect", dispute_id, mid_hash, cid_to_digest(mid_state_cid))
 
     # -- challenger
-    def challenge(self, job_id: int, segment: int, hash_j: bytes, hash_j1: bytes, proof_j: list[bytes],
-                  proof_j1: list[bytes], bond: int) -> int:
+    def challenge(
+        self,
+        job_id: int,
+        segment: int,
+        hash_j: bytes,
+        hash_j1: bytes,
+        proof_j: list[bytes],
+        proof_j1: list[bytes],
+        bond: int,
+    ) -> int:
         receipt = self.transact("challenge", job_id, segment, hash_j, hash_j1, proof_j, proof_j1, value=bond)
         return int(self.events("DisputeOpened", receipt)[0]["disputeId"])
 
@@ -261,3 +303,25 @@ class Market(ContractClient):
     # -- everyone
     def withdraw_credit(self) -> TxReceipt:
         return self.transact("withdrawCredit")
+
+    def collect_credit(self) -> int:
+        """Withdraw whatever the market owes this account; returns the wei withdrawn (0 if none)."""
+        assert self.signer is not None
+        credit = self.credits(self.signer.address)
+        if credit:
+            self.withdraw_credit()
+        return credit
+
+    def now(self) -> int:
+        """The chain's current time: the pending block's timestamp, which moves even when no block is mined."""
+        return int(self.w3.eth.get_block("pending")["timestamp"])
+
+    def timeout_if_due(self, dispute_id: int, dispute: Dispute) -> bool:
+        """End a live dispute whose move (or oracle) deadline passed; True if this call ended it."""
+        if self.now() <= dispute.deadline:
+            return False
+        try:
+            self.timeout(dispute_id)
+        except ChainError:  # someone else was first, or the clock has not quite passed on chain
+            return False
+        return True

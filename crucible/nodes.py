@@ -42,14 +42,26 @@ def _answers(url: str) -> bool:
     return True
 
 
-def start_anvil(home: Path, port: int | None = None, *, state_file: Path | None = None,
-                accounts: int = 20) -> RunningNode:
+def start_anvil(
+    home: Path, port: int | None = None, *, state_file: Path | None = None, accounts: int = 20
+) -> RunningNode:
     """Start anvil on ``127.0.0.1:port`` (a free port if None); ``state_file`` persists the chain."""
     port = port or free_port()
     ensure_port_free(port, "anvil")
     argv = [
-        str(tool("anvil")), "--host", LOOPBACK, "--port", str(port), "--chain-id", str(DEV_CHAIN_ID),
-        "--mnemonic", DEV_MNEMONIC, "--accounts", str(accounts), "--balance", "10000",
+        str(tool("anvil")),
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--chain-id",
+        str(DEV_CHAIN_ID),
+        "--mnemonic",
+        DEV_MNEMONIC,
+        "--accounts",
+        str(accounts),
+        "--balance",
+        "10000",
     ]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +81,10 @@ def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) 
         env = {**os.environ, "IPFS_PATH": str(repo)}
         result = subprocess.run(
             [str(tool("jsipfs")), "init", "--profile", "test", "--emptyRepo"],
-            env=env, capture_output=True, text=True, timeout=120,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if result.returncode != 0:
             raise DevnetError(f"jsipfs init failed:\n{result.stdout}{result.stderr}")
@@ -77,7 +92,9 @@ def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) 
     config = json.loads(config_path.read_text())
     config["Bootstrap"] = []
     config["Addresses"].update(
-        Swarm=[], Announce=[], Delegates=[],
+        Swarm=[],
+        Announce=[],
+        Delegates=[],
         API=f"/ip4/{LOOPBACK}/tcp/{api_port}",
         Gateway=f"/ip4/{LOOPBACK}/tcp/{gateway_port}",
         RPC=f"/ip4/{LOOPBACK}/tcp/{rpc_port}",

@@ -88,8 +88,12 @@ class Daemon:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Daemon:
-        return cls(name=str(data["name"]), pid=int(str(data["pid"])), start_time=int(str(data["start_time"])),
-                   log=str(data["log"]))
+        return cls(
+            name=str(data["name"]),
+            pid=int(str(data["pid"])),
+            start_time=int(str(data["start_time"])),
+            log=str(data["log"]),
+        )
 
 
 def _is_zombie(pid: int) -> bool:
@@ -118,8 +122,12 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
     start = _start_time(proc.pid)
     daemon = Daemon(name=name, pid=proc.pid, start_time=start or 0, log=str(log_path))

@@ -41,8 +41,7 @@ class RoleSettings(BaseSettings):
         """The role's key: keystore or private key (never both), else (devnet only) a named dev account."""
         if self.keystore is not None and self.private_key is not None:
             raise ConfigError(
-                "both CRUCIBLE_KEYSTORE and CRUCIBLE_PRIVATE_KEY are set: unset one, so it is clear which "
-                "account signs"
+                "both CRUCIBLE_KEYSTORE and CRUCIBLE_PRIVATE_KEY are set: unset one, so it is clear which account signs"
             )
         if self.keystore is not None:
             return read_keystore(self.keystore, self.keystore_password)

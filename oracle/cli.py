@@ -24,10 +24,12 @@ def main() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8700,
-    dev_account: Annotated[str, typer.Option("--dev-account",
-                                             help="Devnet account name (only on chain 31337).")] = "oracle",
-    state_dir: Annotated[Path | None, typer.Option(
-        help="Where evidence is kept (default: CRUCIBLE_ORACLE_STATE_DIR or .devnet/oracle).")] = None,
+    dev_account: Annotated[
+        str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")
+    ] = "oracle",
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where evidence is kept (default: CRUCIBLE_ORACLE_STATE_DIR or .devnet/oracle).")
+    ] = None,
     poll_interval: Annotated[float | None, typer.Option(help="Seconds between event polls.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:

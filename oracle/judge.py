@@ -84,14 +84,18 @@ class Evidence(BaseModel):
     kind: str = Field(description="SEGMENT, INITIAL_STATE, FINAL_MODEL or MANIFEST")
     a: int = Field(description="the disputed step: step a -> a+1 is replayed (Segment)")
     b: int
-    agreed_hash: str | None = Field(description="hashA: H(a) both parties agree on (FinalModel: committed C_n; "
-                                   "Manifest: committed trace root)")
+    agreed_hash: str | None = Field(
+        description="hashA: H(a) both parties agree on (FinalModel: committed C_n; Manifest: committed trace root)"
+    )
     claimed_hash: str = Field(description="hashB: what the provider claims (H(a+1), C_0 hash, final stateHash)")
     replayed_hash: str | None = Field(
-        default=None, description="what the oracle computed: H(S_a replayed one step), S_0's hash, C_n's hash, or "
-                                  "the fetched manifest's trace root")
-    verdict: str | None = Field(default=None, description="PROVIDER_CORRECT, PROVIDER_WRONG, "
-                                "PROVIDER_DATA_UNAVAILABLE; None when refused")
+        default=None,
+        description="what the oracle computed: H(S_a replayed one step), S_0's hash, C_n's hash, or "
+        "the fetched manifest's trace root",
+    )
+    verdict: str | None = Field(
+        default=None, description="PROVIDER_CORRECT, PROVIDER_WRONG, PROVIDER_DATA_UNAVAILABLE; None when refused"
+    )
     outcome: Outcome = "judged"
     reason: str
     replay_seconds: float | None = None
@@ -109,8 +113,20 @@ class Evidence(BaseModel):
     judged_at: str
 
     def summary(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in ("dispute_id", "job_id", "kind", "verdict", "outcome", "reason",
-                                              "tx_hash", "dispute_outcome", "judged_at")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "dispute_id",
+                "job_id",
+                "kind",
+                "verdict",
+                "outcome",
+                "reason",
+                "tx_hash",
+                "dispute_outcome",
+                "judged_at",
+            )
+        }
 
 
 def _hex(digest: bytes | None) -> str | None:
@@ -144,9 +160,16 @@ class Judge:
         Raises only on chain errors (:class:`~crucible.errors.ChainError`): those are retried."""
         d = self.market.dispute(dispute_id)
         facts: dict[str, Any] = {
-            "dispute_id": dispute_id, "job_id": d.job_id, "market": self.market.address, "kind": d.kind.name,
-            "a": d.a, "b": d.b, "agreed_hash": _hex(d.hash_a) if d.kind != DisputeKind.INITIAL_STATE else None,
-            "claimed_hash": _hex(d.hash_b), "oracle": self.oracle, "details": {},
+            "dispute_id": dispute_id,
+            "job_id": d.job_id,
+            "market": self.market.address,
+            "kind": d.kind.name,
+            "a": d.a,
+            "b": d.b,
+            "agreed_hash": _hex(d.hash_a) if d.kind != DisputeKind.INITIAL_STATE else None,
+            "claimed_hash": _hex(d.hash_b),
+            "oracle": self.oracle,
+            "details": {},
         }
         try:
             if d.status != DisputeStatus.AWAITING_ORACLE:
@@ -161,29 +184,41 @@ class Judge:
         except _Decided as decided:
             verdict, reason = decided.verdict, decided.reason
         except Refused as refused:
-            return Evidence(**facts, verdict=None, outcome="refused", retryable=refused.retryable,
-                            reason=f"refused: {refused.reason}", judged_at=_now())
+            return Evidence(
+                **facts,
+                verdict=None,
+                outcome="refused",
+                retryable=refused.retryable,
+                reason=f"refused: {refused.reason}",
+                judged_at=_now(),
+            )
         except ChainError:
             raise
         except Exception as exc:  # a bug or a fault of this host must never turn into a verdict
             log.exception("dispute %d: judging failed", dispute_id)
-            return Evidence(**facts, verdict=None, outcome="refused", retryable=True,
-                            reason=f"refused: internal error while judging ({type(exc).__name__}: {exc})",
-                            judged_at=_now())
+            return Evidence(
+                **facts,
+                verdict=None,
+                outcome="refused",
+                retryable=True,
+                reason=f"refused: internal error while judging ({type(exc).__name__}: {exc})",
+                judged_at=_now(),
+            )
         return Evidence(**facts, verdict=verdict.name, reason=reason, judged_at=_now())
 
     # ------------------------------------------------------------------ the rules
 
-    def _decide(self, facts: dict[str, Any], d: Dispute, job: Job,
-                result: SubmittedResult) -> tuple[Verdict, str]:
+    def _decide(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
         if d.kind == DisputeKind.MANIFEST:  # chain + manifest only: no spec, no replay
             return self._manifest_kind(facts, job, result)
         spec = self._requester_data(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
         facts["profile"] = spec.profile
         if (spec.train.total_steps, spec.train.checkpoint_interval) != (job.total_steps, job.interval):
-            raise Refused(f"the spec's total_steps/checkpoint_interval ({spec.train.total_steps}/"
-                          f"{spec.train.checkpoint_interval}) differ from the job's on-chain terms "
-                          f"({job.total_steps}/{job.interval})")
+            raise Refused(
+                f"the spec's total_steps/checkpoint_interval ({spec.train.total_steps}/"
+                f"{spec.train.checkpoint_interval}) differ from the job's on-chain terms "
+                f"({job.total_steps}/{job.interval})"
+            )
         if d.kind == DisputeKind.SEGMENT:
             return self._segment(facts, d, job, result, spec)
         if d.kind == DisputeKind.INITIAL_STATE:
@@ -192,16 +227,18 @@ class Judge:
             return self._final_model(facts, d, job, result)
         raise Refused(f"unknown dispute kind {d.kind!r}")
 
-    def _segment(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult,
-                 spec: JobSpec) -> tuple[Verdict, str]:
+    def _segment(
+        self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult, spec: JobSpec
+    ) -> tuple[Verdict, str]:
         if d.b != d.a + 1:
             raise Refused(f"segment dispute is on [{d.a}, {d.b}], not a single step")
         try:  # before any download: a profile this process cannot honour is refused, never guessed
             ensure_profile(spec.profile, required=spec.environment.model_dump() if spec.environment else None)
         except ProfileError as exc:
             raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
-        dataset = self._requester_data(lambda: self.store.fetch_dataset(spec.dataset.cid),
-                                       f"dataset {spec.dataset.cid}")
+        dataset = self._requester_data(
+            lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}"
+        )
         if d.state_cid_a != ZERO32:
             cid = digest_to_cid(bytes(d.state_cid_a))
             source = f"S_{d.a} at {cid} (posted by the provider during bisection)"
@@ -210,22 +247,27 @@ class Judge:
             try:
                 entry = manifest.entry(d.a)
             except KeyError:
-                raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
-                               f"the manifest lists no checkpoint at step {d.a}") from None
+                raise _Decided(
+                    Verdict.PROVIDER_DATA_UNAVAILABLE, f"the manifest lists no checkpoint at step {d.a}"
+                ) from None
             if entry.digest != bytes(d.hash_a):
-                raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
-                               f"the manifest's checkpoint at step {d.a} has hash {entry.state_hash}, not the agreed "
-                               f"{_hex(d.hash_a)}")
+                raise _Decided(
+                    Verdict.PROVIDER_DATA_UNAVAILABLE,
+                    f"the manifest's checkpoint at step {d.a} has hash {entry.state_hash}, not the agreed "
+                    f"{_hex(d.hash_a)}",
+                )
             cid, source = entry.cid, f"S_{d.a} at {entry.cid} (manifest checkpoint {d.a // job.interval})"
         facts["state_cid"] = cid
-        tensors = self._provider_data(lambda: self.store.fetch_checkpoint(cid, expected_hash=bytes(d.hash_a),
-                                                                          expected_step=d.a), source)
+        tensors = self._provider_data(
+            lambda: self.store.fetch_checkpoint(cid, expected_hash=bytes(d.hash_a), expected_step=d.a), source
+        )
         state_a = TrainState(tensors)
         try:
             check_state(spec, state_a)
         except InvalidState as exc:
-            raise _Decided(Verdict.PROVIDER_WRONG, f"the agreed state {source} is not a valid state of this job: "
-                                                   f"{exc}") from None
+            raise _Decided(
+                Verdict.PROVIDER_WRONG, f"the agreed state {source} is not a valid state of this job: {exc}"
+            ) from None
         started = time.perf_counter()
         try:
             replayed = replay_segment(spec, dataset, state_a, d.a, d.a + 1)
@@ -237,10 +279,13 @@ class Judge:
         digest = replayed.hash()
         facts["replayed_hash"] = _hex(digest)
         if digest == bytes(d.hash_b):
-            return Verdict.PROVIDER_CORRECT, (f"replayed step {d.a} -> {d.a + 1} from {source}: the result matches "
-                                              f"the provider's H({d.a + 1})")
-        return Verdict.PROVIDER_WRONG, (f"replayed step {d.a} -> {d.a + 1} from {source}: the result hashes to "
-                                        f"{_hex(digest)}, the provider claimed {_hex(d.hash_b)}")
+            return Verdict.PROVIDER_CORRECT, (
+                f"replayed step {d.a} -> {d.a + 1} from {source}: the result matches the provider's H({d.a + 1})"
+            )
+        return Verdict.PROVIDER_WRONG, (
+            f"replayed step {d.a} -> {d.a + 1} from {source}: the result hashes to "
+            f"{_hex(digest)}, the provider claimed {_hex(d.hash_b)}"
+        )
 
     def _initial_state(self, facts: dict[str, Any], d: Dispute, spec: JobSpec) -> tuple[Verdict, str]:
         # S_0 is built on the CPU whatever the profile (engine.step.initial_state_from), so no profile check.
@@ -257,11 +302,11 @@ class Judge:
         facts["replayed_hash"] = _hex(digest)
         if digest == bytes(d.hash_b):
             return Verdict.PROVIDER_CORRECT, "the committed C_0 is the spec's S_0"
-        return Verdict.PROVIDER_WRONG, (f"the spec's S_0 hashes to {_hex(digest)}, the provider committed C_0 = "
-                                        f"{_hex(d.hash_b)}")
+        return Verdict.PROVIDER_WRONG, (
+            f"the spec's S_0 hashes to {_hex(digest)}, the provider committed C_0 = {_hex(d.hash_b)}"
+        )
 
-    def _final_model(self, facts: dict[str, Any], d: Dispute, job: Job,
-                     result: SubmittedResult) -> tuple[Verdict, str]:
+    def _final_model(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
         manifest = self._manifest(job, result)
         T = job.total_steps
         try:
@@ -269,17 +314,22 @@ class Judge:
         except KeyError:
             raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE, f"the manifest lists no checkpoint at step {T}") from None
         if entry.digest != bytes(d.hash_a):
-            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
-                           f"the manifest's C_n hash {entry.state_hash} is not the committed {_hex(d.hash_a)}")
+            raise _Decided(
+                Verdict.PROVIDER_DATA_UNAVAILABLE,
+                f"the manifest's C_n hash {entry.state_hash} is not the committed {_hex(d.hash_a)}",
+            )
         facts["state_cid"] = entry.cid
-        cn = self._provider_data(lambda: self.store.fetch_checkpoint(entry.cid, expected_hash=bytes(d.hash_a),
-                                                                     expected_step=T), f"C_n at {entry.cid}")
+        cn = self._provider_data(
+            lambda: self.store.fetch_checkpoint(entry.cid, expected_hash=bytes(d.hash_a), expected_step=T),
+            f"C_n at {entry.cid}",
+        )
         facts["replayed_hash"] = _hex(hashing.state_hash(cn))
         cn_params = hashing.params_hash(cn)
         facts["details"] = {"cn_params_hash": hashing.to_hex(cn_params)}
         if bytes(d.hash_b) != bytes(d.hash_a):
-            return Verdict.PROVIDER_WRONG, (f"the submitted final stateHash {_hex(d.hash_b)} is not the committed "
-                                            f"C_n hash {_hex(d.hash_a)}")
+            return Verdict.PROVIDER_WRONG, (
+                f"the submitted final stateHash {_hex(d.hash_b)} is not the committed C_n hash {_hex(d.hash_a)}"
+            )
         cid = result.final_model_cid
         try:
             self.store.fetch_final_model(cid, expected_params_hash=cn_params)
@@ -288,7 +338,8 @@ class Judge:
         except StoreError as exc:
             self._check_node(exc)
             return Verdict.PROVIDER_DATA_UNAVAILABLE, (
-                f"the final model {cid} could not be fetched ({exc}); keeping it available is the provider's duty")
+                f"the final model {cid} could not be fetched ({exc}); keeping it available is the provider's duty"
+            )
         return Verdict.PROVIDER_CORRECT, f"the final model {cid} holds exactly C_n's parameters"
 
     def _manifest_kind(self, facts: dict[str, Any], job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
@@ -301,30 +352,45 @@ class Judge:
             self._check_node(exc)
             return Verdict.PROVIDER_DATA_UNAVAILABLE, (
                 f"the manifest {cid} could not be fetched ({exc}); keeping the trace available during the "
-                "challenge window is the provider's duty")
+                "challenge window is the provider's duty"
+            )
         facts["replayed_hash"] = manifest.trace_root
         facts["profile"] = manifest.environment.profile
         compared = manifest.compare_commitments(  # field: (the manifest's, the chain's)
-            trace_root=job.trace_root, final_state_hash=job.final_state_hash, spec_cid=job.spec_cid_str,
-            checkpoint_interval=job.interval, total_steps=job.total_steps, final_model_cid=result.final_model_cid)
-        facts["details"] = {f"{side}.{name}": value for name, pair in compared.items()
-                            for side, value in zip(("manifest", "chain"), pair, strict=True)}
+            trace_root=job.trace_root,
+            final_state_hash=job.final_state_hash,
+            spec_cid=job.spec_cid_str,
+            checkpoint_interval=job.interval,
+            total_steps=job.total_steps,
+            final_model_cid=result.final_model_cid,
+        )
+        facts["details"] = {
+            f"{side}.{name}": value
+            for name, pair in compared.items()
+            for side, value in zip(("manifest", "chain"), pair, strict=True)
+        }
         differ = [f"{name} {ours} (chain: {theirs})" for name, (ours, theirs) in compared.items() if ours != theirs]
         if differ:
-            return Verdict.PROVIDER_WRONG, (f"the manifest {cid} does not match the result committed on chain: "
-                                            + "; ".join(differ))
-        return Verdict.PROVIDER_CORRECT, (f"the manifest {cid} is available and matches the trace root, final "
-                                          "stateHash, spec, schedule and final model committed on chain")
+            return Verdict.PROVIDER_WRONG, (
+                f"the manifest {cid} does not match the result committed on chain: " + "; ".join(differ)
+            )
+        return Verdict.PROVIDER_CORRECT, (
+            f"the manifest {cid} is available and matches the trace root, final "
+            "stateHash, spec, schedule and final model committed on chain"
+        )
 
     # ------------------------------------------------------------------ fetching, and whose fault a failure is
 
     def _manifest(self, job: Job, result: SubmittedResult) -> Manifest:
-        manifest = self._provider_data(lambda: self.store.fetch_manifest(result.manifest_cid),
-                                       f"manifest {result.manifest_cid}")
+        manifest = self._provider_data(
+            lambda: self.store.fetch_manifest(result.manifest_cid), f"manifest {result.manifest_cid}"
+        )
         if manifest.root() != bytes(job.trace_root):
-            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
-                           f"the manifest {result.manifest_cid} has trace root {manifest.trace_root}, "
-                           f"not the committed {_hex(job.trace_root)}: the committed trace is not available")
+            raise _Decided(
+                Verdict.PROVIDER_DATA_UNAVAILABLE,
+                f"the manifest {result.manifest_cid} has trace root {manifest.trace_root}, "
+                f"not the committed {_hex(job.trace_root)}: the committed trace is not available",
+            )
         return manifest
 
     def _provider_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
@@ -333,9 +399,11 @@ class Judge:
             return fetch()
         except StoreError as exc:
             self._check_node(exc)
-            raise _Decided(Verdict.PROVIDER_DATA_UNAVAILABLE,
-                           f"{what} is unavailable or not what was committed ({exc}); keeping the trace "
-                           f"available during the challenge window is the provider's duty") from None
+            raise _Decided(
+                Verdict.PROVIDER_DATA_UNAVAILABLE,
+                f"{what} is unavailable or not what was committed ({exc}); keeping the trace "
+                f"available during the challenge window is the provider's duty",
+            ) from None
 
     def _requester_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
         """The requester's data (spec, dataset): the provider is not to blame, so refuse if missing."""
@@ -343,8 +411,10 @@ class Judge:
             return fetch()
         except StoreError as exc:
             self._check_node(exc)
-            raise Refused(f"{what} is unavailable or invalid ({exc}); the oracle cannot judge without it",
-                          retryable=not isinstance(exc, ArtifactRejected)) from None
+            raise Refused(
+                f"{what} is unavailable or invalid ({exc}); the oracle cannot judge without it",
+                retryable=not isinstance(exc, ArtifactRejected),
+            ) from None
         except CrucibleError as exc:  # InvalidJobSpec, InvalidDataset
             raise Refused(f"{what} is invalid: {exc}") from None
 
@@ -355,5 +425,4 @@ class Judge:
         try:
             self.store.blobs.version()  # type: ignore[attr-defined]
         except StoreError:
-            raise Refused(f"this oracle's IPFS node is unreachable ({exc}); will retry",
-                          retryable=True) from None
+            raise Refused(f"this oracle's IPFS node is unreachable ({exc}); will retry", retryable=True) from None

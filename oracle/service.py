@@ -70,8 +70,16 @@ class EvidenceStore:
 class OracleService:
     """One oracle key on one market. ``tick()`` does one round; ``run()`` loops until stopped."""
 
-    def __init__(self, market: Market, judge: Judge, state_dir: Path, *, poll_interval: float = 1.0,
-                 retry_interval: float = 15.0, metrics: OracleMetrics | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        judge: Judge,
+        state_dir: Path,
+        *,
+        poll_interval: float = 1.0,
+        retry_interval: float = 15.0,
+        metrics: OracleMetrics | None = None,
+    ) -> None:
         if market.signer is None:
             raise CrucibleError("an oracle needs a signing key")
         self.market = market
@@ -99,8 +107,12 @@ class OracleService:
             if self.market.dispute(dispute_id).status == DisputeStatus.AWAITING_ORACLE:
                 self._pending.setdefault(dispute_id, 0.0)
         self.events = EventLog(self.market.contract, head)
-        log.info("oracle %s on market %s: %d dispute(s) awaiting oracles at start", self.address,
-                 self.market.address, len(self._pending))
+        log.info(
+            "oracle %s on market %s: %d dispute(s) awaiting oracles at start",
+            self.address,
+            self.market.address,
+            len(self._pending),
+        )
 
     def tick(self) -> None:
         if self.events is None:
@@ -203,8 +215,9 @@ class OracleService:
             self.evidence.put(ev)
             return ev
         tx = receipt["transactionHash"]
-        ev = ev.model_copy(update={"outcome": "posted", "tx_hash": tx.to_0x_hex() if hasattr(tx, "to_0x_hex")
-                                   else str(tx)})
+        ev = ev.model_copy(
+            update={"outcome": "posted", "tx_hash": tx.to_0x_hex() if hasattr(tx, "to_0x_hex") else str(tx)}
+        )
         self.metrics.posted.inc()
         log.info("dispute %d: verdict %s posted in tx %s", ev.dispute_id, verdict.name, ev.tx_hash)
         status = self.market.dispute(ev.dispute_id).status
@@ -227,5 +240,6 @@ def build_service(settings: OracleSettings | None = None, role: RoleSettings | N
     market = Market.from_deployment(deployment, role.signer_account(deployment, "oracle"))
     store = ArtifactStore(IpfsStore(deployment.ipfs_api, fetch_timeout=settings.ipfs_fetch_timeout))
     judge = Judge(market, store, market.signer.address)  # type: ignore[union-attr]
-    return OracleService(market, judge, settings.state_dir, poll_interval=settings.poll_interval,
-                         retry_interval=settings.retry_interval)
+    return OracleService(
+        market, judge, settings.state_dir, poll_interval=settings.poll_interval, retry_interval=settings.retry_interval
+    )

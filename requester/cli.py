@@ -45,9 +45,15 @@ def post(
     bond: Annotated[str, typer.Option(help="Bond a challenger must post, in ETH.")] = "0.01",
     duration: Annotated[int, typer.Option(help="Seconds from claim to the submission deadline.")] = 3600,
     window: Annotated[int, typer.Option(help="Challenge window after submission, seconds.")] = 86_400,
-    reopen_on_expiry: Annotated[bool, typer.Option(help="Reopen (instead of refund) if a provider misses the deadline.")] = False,
-    dataset: Annotated[Path | None, typer.Option(help="Training data (safetensors) to upload; sets dataset.cid.")] = None,
-    eval_data: Annotated[Path | None, typer.Option("--eval", help="Held-out data (safetensors); sets eval.cid.")] = None,
+    reopen_on_expiry: Annotated[
+        bool, typer.Option(help="Reopen (instead of refund) if a provider misses the deadline.")
+    ] = False,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Training data (safetensors) to upload; sets dataset.cid.")
+    ] = None,
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval", help="Held-out data (safetensors); sets eval.cid.")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="Initial weights (safetensors); sets model.init.")] = None,
     dev_account: Account = "requester",
     json_out: JsonOut = False,
@@ -58,8 +64,14 @@ def post(
     try:
         req = _requester(dev_account)
         spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
-        terms = JobTerms(reward=parse_eth(reward), stake=parse_eth(stake), bond=parse_eth(bond), duration=duration,
-                         challenge_window=window, refund_on_expiry=not reopen_on_expiry)
+        terms = JobTerms(
+            reward=parse_eth(reward),
+            stake=parse_eth(stake),
+            bond=parse_eth(bond),
+            duration=duration,
+            challenge_window=window,
+            refund_on_expiry=not reopen_on_expiry,
+        )
         job_id = req.post(spec, spec_cid, terms)
     except CrucibleError as exc:
         raise _fail(exc) from None
@@ -67,8 +79,10 @@ def post(
         print(json.dumps({"job_id": job_id, "spec_cid": spec_cid}))
         return
     console.print(f"posted job [bold]{job_id}[/bold] (spec {spec_cid}), {reward} ETH escrowed.")
-    console.print(f"Next: a provider claims and trains it; follow with `crucible requester watch {job_id}`, "
-                  f"then `crucible requester fetch {job_id} model.safetensors` once it is submitted.")
+    console.print(
+        f"Next: a provider claims and trains it; follow with `crucible requester watch {job_id}`, "
+        f"then `crucible requester fetch {job_id} model.safetensors` once it is submitted."
+    )
 
 
 def _table(views) -> Table:  # type: ignore[no-untyped-def]
@@ -77,9 +91,15 @@ def _table(views) -> Table:  # type: ignore[no-untyped-def]
         table.add_column(col)
     for v in views:
         d = v.to_json()
-        table.add_row(str(v.job_id), d["status"], (d["provider"] or "-")[:10], format_eth(v.job.reward),
-                      str(v.job.total_steps), "-" if v.seconds_left is None else str(v.seconds_left),
-                      str(d["dispute_id"] or "-"))
+        table.add_row(
+            str(v.job_id),
+            d["status"],
+            (d["provider"] or "-")[:10],
+            format_eth(v.job.reward),
+            str(v.job.total_steps),
+            "-" if v.seconds_left is None else str(v.seconds_left),
+            str(d["dispute_id"] or "-"),
+        )
     return table
 
 
@@ -97,8 +117,11 @@ def status(job_id: int, dev_account: Account = "requester", json_out: JsonOut = 
 
 
 @app.command()
-def jobs(all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's.")] = False,
-         dev_account: Account = "requester", json_out: JsonOut = False) -> None:
+def jobs(
+    all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's.")] = False,
+    dev_account: Account = "requester",
+    json_out: JsonOut = False,
+) -> None:
     """List jobs (this account's by default)."""
     try:
         views = _requester(dev_account).jobs(mine_only=not all_jobs)
@@ -111,8 +134,11 @@ def jobs(all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not on
 
 
 @app.command()
-def watch(job_id: int, dev_account: Account = "requester",
-          until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True) -> None:
+def watch(
+    job_id: int,
+    dev_account: Account = "requester",
+    until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True,
+) -> None:
     """Follow a job live: status, provider, countdowns, disputes."""
     from crucible.market import JobStatus
 
@@ -131,15 +157,23 @@ def watch(job_id: int, dev_account: Account = "requester",
 
 
 @app.command()
-def fetch(job_id: int, out: Annotated[Path, typer.Argument(help="Where to write the model (safetensors).")],
-          dev_account: Account = "requester", json_out: JsonOut = False) -> None:
+def fetch(
+    job_id: int,
+    out: Annotated[Path, typer.Argument(help="Where to write the model (safetensors).")],
+    dev_account: Account = "requester",
+    json_out: JsonOut = False,
+) -> None:
     """Download the final model, check it against the committed final state, report the eval metric."""
     try:
         result = _requester(dev_account, read_only=True).fetch(job_id, out)
     except CrucibleError as exc:
         raise _fail(exc) from None
-    data = {"path": str(result.path), "params_hash": "0x" + result.params_hash.hex(), "metric": result.metric,
-            "value": result.value}
+    data = {
+        "path": str(result.path),
+        "params_hash": "0x" + result.params_hash.hex(),
+        "metric": result.metric,
+        "value": result.value,
+    }
     if json_out:
         print(json.dumps(data))
     else:

@@ -45,10 +45,17 @@ class JobView:
     def to_json(self) -> dict[str, Any]:
         j = self.job
         return {
-            "job_id": self.job_id, "status": self.status.name.lower(), "requester": j.requester,
-            "provider": j.provider if int(j.provider, 16) else None, "reward_wei": j.reward,
-            "stake_wei": j.stake, "bond_wei": j.bond, "total_steps": j.total_steps, "interval": j.interval,
-            "spec_cid": j.spec_cid_str, "seconds_left": self.seconds_left,
+            "job_id": self.job_id,
+            "status": self.status.name.lower(),
+            "requester": j.requester,
+            "provider": j.provider if int(j.provider, 16) else None,
+            "reward_wei": j.reward,
+            "stake_wei": j.stake,
+            "bond_wei": j.bond,
+            "total_steps": j.total_steps,
+            "interval": j.interval,
+            "spec_cid": j.spec_cid_str,
+            "seconds_left": self.seconds_left,
             "trace_root": to_hex(j.trace_root) if any(j.trace_root) else None,
             "manifest_cid": self.result.manifest_cid if self.result else None,
             "final_model_cid": self.result.final_model_cid if self.result else None,
@@ -71,8 +78,14 @@ class Requester:
 
     # ------------------------------------------------------------------ posting
 
-    def prepare_spec(self, spec_file: Path, *, dataset: Path | None = None, eval_data: Path | None = None,
-                     weights: Path | None = None) -> tuple[JobSpec, str]:
+    def prepare_spec(
+        self,
+        spec_file: Path,
+        *,
+        dataset: Path | None = None,
+        eval_data: Path | None = None,
+        weights: Path | None = None,
+    ) -> tuple[JobSpec, str]:
         """Upload the local files a spec names and return the completed spec and its CID.
 
         ``dataset``/``eval_data``/``weights`` are safetensors files; each is validated, uploaded, and
@@ -115,9 +128,15 @@ class Requester:
     def post(self, spec: JobSpec, spec_cid: str, terms: JobTerms) -> int:
         """Escrow ``terms.reward`` and post the job; returns its id."""
         return self.market.post_job(
-            spec_cid=spec_cid, reward=terms.reward, stake=terms.stake, bond=terms.bond, duration=terms.duration,
-            challenge_window=terms.challenge_window, interval=spec.train.checkpoint_interval,
-            total_steps=spec.train.total_steps, refund_on_expiry=terms.refund_on_expiry,
+            spec_cid=spec_cid,
+            reward=terms.reward,
+            stake=terms.stake,
+            bond=terms.bond,
+            duration=terms.duration,
+            challenge_window=terms.challenge_window,
+            interval=spec.train.checkpoint_interval,
+            total_steps=spec.train.total_steps,
+            refund_on_expiry=terms.refund_on_expiry,
         )
 
     # ------------------------------------------------------------------ watching
@@ -163,16 +182,21 @@ class Requester:
         assert result is not None
         manifest = self.store.fetch_manifest(result.manifest_cid)
         if manifest.root() != job.trace_root or manifest.checkpoints[-1].digest != job.final_state_hash:
-            raise CrucibleError(f"job {job_id}: the manifest does not match the commitment on chain; "
-                                "do not use this model and challenge the result")
+            raise CrucibleError(
+                f"job {job_id}: the manifest does not match the commitment on chain; "
+                "do not use this model and challenge the result"
+            )
         last = manifest.checkpoints[-1]
         final_state = self.store.fetch_checkpoint(last.cid, expected_hash=last.digest, expected_step=last.step)
         expected = params_hash(final_state)
         params = self.store.fetch_final_model(result.final_model_cid, expected_params_hash=expected)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_bytes(write_safetensors(params, {"format": "crucible-model", "job_id": str(job_id),
-                                                   "params_hash": to_hex(expected)}))
+        tmp.write_bytes(
+            write_safetensors(
+                params, {"format": "crucible-model", "job_id": str(job_id), "params_hash": to_hex(expected)}
+            )
+        )
         tmp.replace(out)
         spec = self.store.fetch_spec(job.spec_cid_str)
         metric, value = None, None
@@ -199,10 +223,4 @@ class Requester:
         return self.withdraw()
 
     def withdraw(self) -> int:
-        me = self.market.signer.address if self.market.signer else ""
-        credit = self.market.credits(me)
-        if credit:
-            self.market.withdraw_credit()
-        return credit
-
-
+        return self.market.collect_credit()

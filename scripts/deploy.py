@@ -31,7 +31,10 @@ def cli(profile: str, ipfs_api: str) -> None:
     oracles = [o for o in os.environ.get("CRUCIBLE_ORACLES", signer.address).split(",") if o]
     address, receipt = deploy_market(signer, market_settings(profile), oracles, quorum=1)
     deployment = Deployment(
-        chain_id=w3.eth.chain_id, rpc_url=chain.provider.uri, ipfs_api=ipfs_api, market=address,
+        chain_id=w3.eth.chain_id,
+        rpc_url=chain.provider.uri,
+        ipfs_api=ipfs_api,
+        market=address,
         deploy_block=int(receipt["blockNumber"]),
     )
     out = Path(os.environ.get("CRUCIBLE_DEPLOYMENT", "deployment.json"))

@@ -7,6 +7,10 @@ cd "$root"
 bash scripts/bootstrap.sh
 export PATH="$root/.venv/bin:$root/tools/node_modules/.bin:$PATH"
 
+echo "== ruff (lint and format)"
+ruff check .
+ruff format --check .
+
 echo "== forge test (contracts/test)"
 forge test --root "$root"
 

@@ -38,8 +38,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 T, K = 32, 8  # 4 segments of 8 steps: 3 bisection rounds
 DEPOSIT = parse_eth("1")
-TERMS = JobTerms(reward=parse_eth("1"), stake=parse_eth("0.5"), bond=parse_eth("0.05"), duration=300,
-                 challenge_window=30)
+TERMS = JobTerms(
+    reward=parse_eth("1"), stake=parse_eth("0.5"), bond=parse_eth("0.05"), duration=300, challenge_window=30
+)
 SHARES = DEVNET_PARAMS
 
 
@@ -68,27 +69,50 @@ class Arena:
         self.requester = Requester(market_as(self.chain, self.market_address, "requester"), self.store)
         self.provider = market_as(self.chain, self.market_address, "cheater")
         self.provider.deposit_stake(DEPOSIT)
-        self.worker = Worker(self.provider, self.store, WorkerConfig(state_dir=self.tmp / "worker", poll_interval=0),
-                             start_block=0, behaviour=self.behaviour)
-        self.verifier = Verifier(market_as(self.chain, self.market_address, "verifier"), self.store,
-                                 VerifierConfig(state_dir=self.tmp / "verifier", poll_interval=0), start_block=0)
+        self.worker = Worker(
+            self.provider,
+            self.store,
+            WorkerConfig(state_dir=self.tmp / "worker", poll_interval=0),
+            start_block=0,
+            behaviour=self.behaviour,
+        )
+        self.verifier = Verifier(
+            market_as(self.chain, self.market_address, "verifier"),
+            self.store,
+            VerifierConfig(state_dir=self.tmp / "verifier", poll_interval=0),
+            start_block=0,
+        )
         oracle_market = market_as(self.chain, self.market_address, "oracle")
-        self.oracle = OracleService(oracle_market, Judge(oracle_market, self.store, oracle_market.signer.address),  # type: ignore[union-attr]
-                                    self.tmp / "oracle", poll_interval=0)
+        self.oracle = OracleService(
+            oracle_market,
+            Judge(oracle_market, self.store, oracle_market.signer.address),  # type: ignore[union-attr]
+            self.tmp / "oracle",
+            poll_interval=0,
+        )
 
     def post(self, seed: int) -> int:
         train, _ = build_digits()
-        spec = validate_spec({
-            "version": 1, "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-            "dataset": {"kind": "classification", "cid": self.store.put(dataset_bytes(train))},
-            "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
-                      "batch_size": 16, "total_steps": T, "checkpoint_interval": K, "seed": seed},
-        })
+        spec = validate_spec(
+            {
+                "version": 1,
+                "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
+                "dataset": {"kind": "classification", "cid": self.store.put(dataset_bytes(train))},
+                "train": {
+                    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                    "loss": "cross_entropy",
+                    "batch_size": 16,
+                    "total_steps": T,
+                    "checkpoint_interval": K,
+                    "seed": seed,
+                },
+            }
+        )
         self.job_id = self.requester.post(spec, self.store.put_spec(spec), TERMS)
         return self.job_id
 
-    def drive(self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"),
-              ticks: int = 300) -> None:
+    def drive(
+        self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"), ticks: int = 300
+    ) -> None:
         for _ in range(ticks):
             for name in roles:
                 getattr(self, name).tick()
@@ -150,13 +174,18 @@ CHEATS = [
 
 
 @pytest.mark.parametrize(("cheat", "kind"), CHEATS)
-def test_cheating_provider_is_caught_and_slashed(arena_for, cheat: b.Honest, kind: DisputeKind,  # type: ignore[no-untyped-def]
-                                                 request: pytest.FixtureRequest) -> None:
+def test_cheating_provider_is_caught_and_slashed(
+    arena_for,
+    cheat: b.Honest,
+    kind: DisputeKind,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+) -> None:
     arena = arena_for(cheat)
     arena.post(seed_of(request.node.name))
 
-    arena.drive(lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases
-                and arena.verifier.report.withdrawn > 0)
+    arena.drive(
+        lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases and arena.verifier.report.withdrawn > 0
+    )
 
     assert arena.dispute().kind == kind
     assert_cheater_slashed(arena)
@@ -224,8 +253,14 @@ def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> No
 def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.SilentInDispute(at_step=13, moves=1))
     arena.post(seed_of("silent-provider"))
-    arena.drive(lambda: arena.status() == JobStatus.DISPUTED and arena.dispute().a + 1 < arena.dispute().b
-                and not arena.dispute().awaiting_response and arena.worker.held[arena.job_id].moves)
+    arena.drive(
+        lambda: (
+            arena.status() == JobStatus.DISPUTED
+            and arena.dispute().a + 1 < arena.dispute().b
+            and not arena.dispute().awaiting_response
+            and arena.worker.held[arena.job_id].moves
+        )
+    )
 
     advance_time(arena.chain, SHARES.move_timeout + 2)
     arena.drive(lambda: arena.status() == JobStatus.SLASHED and arena.verifier.report.withdrawn > 0)
@@ -272,8 +307,12 @@ def test_provider_that_claims_and_vanishes_compensates_the_requester(arena_for) 
 def test_forged_and_replayed_oracle_verdicts_are_rejected(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.PoisonStep(13))
     arena.post(seed_of("verdicts"))
-    arena.drive(lambda: arena.dispute().status == DisputeStatus.AWAITING_ORACLE if arena.status() == JobStatus.DISPUTED
-                else False, roles=("worker", "verifier"))
+    arena.drive(
+        lambda: (
+            arena.dispute().status == DisputeStatus.AWAITING_ORACLE if arena.status() == JobStatus.DISPUTED else False
+        ),
+        roles=("worker", "verifier"),
+    )
     dispute_id = arena.requester.market.job(arena.job_id).dispute_id
 
     # The cheater forges a verdict in its own favour; the requester tries too.
@@ -338,16 +377,28 @@ def test_reentrant_withdrawal_pays_once(chain: RunningNode, market_address: str,
 def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.PoisonStep(13))
     arena.post(seed_of("restarts"))
-    arena.drive(lambda: arena.status() == JobStatus.DISPUTED and bool(arena.worker.held[arena.job_id].moves),
-                roles=("worker", "verifier"))
+    arena.drive(
+        lambda: arena.status() == JobStatus.DISPUTED and bool(arena.worker.held[arena.job_id].moves),
+        roles=("worker", "verifier"),
+    )
 
     # Both processes die; new ones start from nothing but the chain, IPFS and the worker's disk.
-    arena.verifier = Verifier(arena.verifier.market, arena.store,
-                              VerifierConfig(state_dir=arena.tmp / "verifier", poll_interval=0), start_block=0)
-    arena.worker = Worker(arena.provider, arena.store, WorkerConfig(state_dir=arena.tmp / "worker", poll_interval=0),
-                          start_block=0, behaviour=arena.behaviour)
-    arena.drive(lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases
-                and arena.verifier.report.withdrawn > 0)
+    arena.verifier = Verifier(
+        arena.verifier.market,
+        arena.store,
+        VerifierConfig(state_dir=arena.tmp / "verifier", poll_interval=0),
+        start_block=0,
+    )
+    arena.worker = Worker(
+        arena.provider,
+        arena.store,
+        WorkerConfig(state_dir=arena.tmp / "worker", poll_interval=0),
+        start_block=0,
+        behaviour=arena.behaviour,
+    )
+    arena.drive(
+        lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases and arena.verifier.report.withdrawn > 0
+    )
 
     assert (arena.dispute().a, arena.dispute().b) == (13, 14)
     assert_cheater_slashed(arena)

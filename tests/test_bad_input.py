@@ -42,8 +42,14 @@ def one_line(text: str) -> str:
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRUCIBLE_")}
-    return subprocess.run([sys.executable, "-m", "crucible.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, env={**clean, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "crucible.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**clean, **env},
+    )
 
 
 def refused(result: subprocess.CompletedProcess[str], *expected: str) -> str:
@@ -60,8 +66,9 @@ def refused(result: subprocess.CompletedProcess[str], *expected: str) -> str:
 def env(tmp_path: Path, chain: RunningNode, ipfs_node: RunningNode, market_address: str) -> dict[str, str]:
     """The environment of a requester whose deployment file names this test's anvil, market and IPFS."""
     path = tmp_path / "deployment.json"
-    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_node.url, market=market_address,
-               deploy_block=0).save(path)
+    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_node.url, market=market_address, deploy_block=0).save(
+        path
+    )
     return {"CRUCIBLE_DEPLOYMENT": str(path), "CRUCIBLE_RPC_TIMEOUT": "5"}
 
 
@@ -89,8 +96,21 @@ def mutated(**changes: Any) -> dict[str, Any]:
 
 
 def post(tmp_path: Path, env: dict[str, str], spec: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("requester", "post", str(spec), "--reward", "1", "--stake", "0.1", "--duration", "600",
-                   "--window", "60", *extra, env=env)
+    return run_cli(
+        "requester",
+        "post",
+        str(spec),
+        "--reward",
+        "1",
+        "--stake",
+        "0.1",
+        "--duration",
+        "600",
+        "--window",
+        "60",
+        *extra,
+        env=env,
+    )
 
 
 def jobs_on_chain(env: dict[str, str]) -> int:
@@ -109,19 +129,33 @@ def test_post_with_valid_input_succeeds(tmp_path: Path, env: dict[str, str], dig
     assert jobs_on_chain(env) == 1
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("model: {arch: mlp\n  - nonsense: [", ("job spec is neither valid JSON nor valid YAML",)),
-    ('{"version": 1, "version": 1}', ("duplicate key 'version'",)),
-    ("- just\n- a list\n", ("a job spec is a mapping",)),
-    (mutated(model__arch="resnet"), ("model:", "'resnet'", "expected tags: 'mlp', 'cnn', 'gpt'")),
-    (mutated(train__total_steps=405), ("total_steps (405) must be a multiple of checkpoint_interval (20)",
-                                       "e.g. total_steps 400 or 420")),
-    (mutated(train__batch_size=0), ("train.batch_size:", "greater than or equal to 1")),
-    (mutated(train__learning_rate=0.1), ("train.learning_rate: unknown field", "allowed here:")),
-], ids=["not-yaml", "duplicate-key", "not-a-mapping", "unknown-arch", "steps-not-multiple", "batch-zero",
-        "unknown-field"])
-def test_malformed_spec_is_refused_before_posting(tmp_path: Path, env: dict[str, str], digits: Path,
-                                                  spec: Any, expected: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("model: {arch: mlp\n  - nonsense: [", ("job spec is neither valid JSON nor valid YAML",)),
+        ('{"version": 1, "version": 1}', ("duplicate key 'version'",)),
+        ("- just\n- a list\n", ("a job spec is a mapping",)),
+        (mutated(model__arch="resnet"), ("model:", "'resnet'", "expected tags: 'mlp', 'cnn', 'gpt'")),
+        (
+            mutated(train__total_steps=405),
+            ("total_steps (405) must be a multiple of checkpoint_interval (20)", "e.g. total_steps 400 or 420"),
+        ),
+        (mutated(train__batch_size=0), ("train.batch_size:", "greater than or equal to 1")),
+        (mutated(train__learning_rate=0.1), ("train.learning_rate: unknown field", "allowed here:")),
+    ],
+    ids=[
+        "not-yaml",
+        "duplicate-key",
+        "not-a-mapping",
+        "unknown-arch",
+        "steps-not-multiple",
+        "batch-zero",
+        "unknown-field",
+    ],
+)
+def test_malformed_spec_is_refused_before_posting(
+    tmp_path: Path, env: dict[str, str], digits: Path, spec: Any, expected: tuple[str, ...]
+) -> None:
     result = post(tmp_path, env, spec_file(tmp_path, spec), "--dataset", str(digits))
 
     refused(result, *expected)
@@ -148,14 +182,19 @@ def test_pickle_as_dataset_is_refused_without_unpickling(tmp_path: Path, env: di
     path = tmp_path / "data.pkl"
     path.write_bytes(pickle.dumps({"inputs": [1.0, 2.0], "labels": [0, 1]}))
 
-    refused(post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(path)),
-            "dataset is a Python pickle, not safetensors; refused without unpickling it")
+    refused(
+        post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(path)),
+        "dataset is a Python pickle, not safetensors; refused without unpickling it",
+    )
     assert jobs_on_chain(env) == 0
 
 
 def test_dataset_file_missing_is_named(tmp_path: Path, env: dict[str, str]) -> None:
-    refused(post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(tmp_path / "gone.safetensors")),
-            "dataset file", "gone.safetensors does not exist")
+    refused(
+        post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(tmp_path / "gone.safetensors")),
+        "dataset file",
+        "gone.safetensors does not exist",
+    )
 
 
 def test_dataset_with_wrong_dtype_is_refused_at_post(tmp_path: Path, env: dict[str, str]) -> None:
@@ -171,16 +210,30 @@ def test_dataset_with_wrong_dtype_is_refused_at_post(tmp_path: Path, env: dict[s
 
 
 def test_negative_reward_is_refused(tmp_path: Path, env: dict[str, str], digits: Path) -> None:
-    result = run_cli("requester", "post", str(spec_file(tmp_path, SPEC)), "--reward", "-1", "--dataset",
-                     str(digits), env=env)
+    result = run_cli(
+        "requester", "post", str(spec_file(tmp_path, SPEC)), "--reward", "-1", "--dataset", str(digits), env=env
+    )
 
     refused(result, "'-1' is not a non-negative amount of ETH")
 
 
-def test_terms_the_market_rejects_show_the_decoded_custom_error(tmp_path: Path, env: dict[str, str],
-                                                                digits: Path) -> None:
-    result = run_cli("requester", "post", str(spec_file(tmp_path, SPEC)), "--reward", "1", "--duration", "1",
-                     "--window", "60", "--dataset", str(digits), env=env)
+def test_terms_the_market_rejects_show_the_decoded_custom_error(
+    tmp_path: Path, env: dict[str, str], digits: Path
+) -> None:
+    result = run_cli(
+        "requester",
+        "post",
+        str(spec_file(tmp_path, SPEC)),
+        "--reward",
+        "1",
+        "--duration",
+        "1",
+        "--window",
+        "60",
+        "--dataset",
+        str(digits),
+        env=env,
+    )
 
     refused(result, "CrucibleMarket.postJob reverted: DurationOutOfBounds(1, 10, 2592000)")
     assert jobs_on_chain(env) == 0
@@ -189,44 +242,65 @@ def test_terms_the_market_rejects_show_the_decoded_custom_error(tmp_path: Path, 
 # -------------------------------------------------------------- deployment files, through the CLI
 
 
-def test_deployment_file_for_another_chain_is_refused(tmp_path: Path, chain: RunningNode,
-                                                      market_address: str) -> None:
+def test_deployment_file_for_another_chain_is_refused(tmp_path: Path, chain: RunningNode, market_address: str) -> None:
     path = tmp_path / "mainnet.json"
-    Deployment(chain_id=1, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market=market_address,
-               deploy_block=0).save(path)
+    Deployment(
+        chain_id=1, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market=market_address, deploy_block=0
+    ).save(path)
 
     result = run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path)})
 
-    refused(result, f"the RPC at {chain.url} serves chain id 31337, but the deployment file is for chain id 1",
-            "use the deployment file of this chain")
+    refused(
+        result,
+        f"the RPC at {chain.url} serves chain id 31337, but the deployment file is for chain id 1",
+        "use the deployment file of this chain",
+    )
 
 
-@pytest.mark.parametrize(("market", "expected"), [
-    ("0x1234", "market address '0x1234' is not an Ethereum address (0x followed by 40 hex digits)"),
-    ("0x8464135c8F25Da09e49BC8782676a84730C318bC".replace("c8F", "C8f"), "has a wrong EIP-55 checksum"),
-], ids=["short", "bad-checksum"])
-def test_deployment_file_with_a_malformed_address_is_refused(tmp_path: Path, chain: RunningNode, market: str,
-                                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("market", "expected"),
+    [
+        ("0x1234", "market address '0x1234' is not an Ethereum address (0x followed by 40 hex digits)"),
+        ("0x8464135c8F25Da09e49BC8782676a84730C318bC".replace("c8F", "C8f"), "has a wrong EIP-55 checksum"),
+    ],
+    ids=["short", "bad-checksum"],
+)
+def test_deployment_file_with_a_malformed_address_is_refused(
+    tmp_path: Path, chain: RunningNode, market: str, expected: str
+) -> None:
     path = tmp_path / "deployment.json"
-    path.write_text(f'{{"chain_id": 31337, "rpc_url": "{chain.url}", "ipfs_api": "http://127.0.0.1:9", '
-                    f'"market": "{market}", "deploy_block": 0}}')
+    path.write_text(
+        f'{{"chain_id": 31337, "rpc_url": "{chain.url}", "ipfs_api": "http://127.0.0.1:9", '
+        f'"market": "{market}", "deploy_block": 0}}'
+    )
 
-    refused(run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path)}),
-            "deployment file", "is invalid", expected)
+    refused(
+        run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path)}),
+        "deployment file",
+        "is invalid",
+        expected,
+    )
 
 
 def test_deployment_file_naming_no_contract_is_refused(tmp_path: Path, chain: RunningNode) -> None:
     path = tmp_path / "stale.json"
-    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market="0x" + "ab" * 20,
-               deploy_block=0).save(path)
+    Deployment(
+        chain_id=31337, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market="0x" + "ab" * 20, deploy_block=0
+    ).save(path)
 
-    refused(run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path)}),
-            "there is no contract at", "use the current one")
+    refused(
+        run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path)}),
+        "there is no contract at",
+        "use the current one",
+    )
 
 
 def test_missing_deployment_file_says_how_to_make_one(tmp_path: Path) -> None:
-    refused(run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(tmp_path / "none.json")}),
-            "no deployment file at", "crucible devnet up")
+    refused(
+        run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(tmp_path / "none.json")}),
+        "no deployment file at",
+        "crucible devnet up",
+    )
 
 
 def test_chain_rpc_down_is_reported_in_bounded_time(tmp_path: Path) -> None:
@@ -236,8 +310,13 @@ def test_chain_rpc_down_is_reported_in_bounded_time(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     path = tmp_path / "deployment.json"
-    Deployment(chain_id=31337, rpc_url=f"http://127.0.0.1:{port}", ipfs_api="http://127.0.0.1:9",
-               market="0x" + "ab" * 20, deploy_block=0).save(path)
+    Deployment(
+        chain_id=31337,
+        rpc_url=f"http://127.0.0.1:{port}",
+        ipfs_api="http://127.0.0.1:9",
+        market="0x" + "ab" * 20,
+        deploy_block=0,
+    ).save(path)
 
     start = time.monotonic()
     result = run_cli("requester", "status", "1", env={"CRUCIBLE_DEPLOYMENT": str(path), "CRUCIBLE_RPC_TIMEOUT": "2"})
@@ -250,13 +329,16 @@ def test_chain_rpc_down_is_reported_in_bounded_time(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- library-level: addresses
 
 
-@pytest.mark.parametrize(("address", "expected"), [
-    ("0x123", "is not an Ethereum address"),
-    ("8464135c8f25da09e49bc8782676a84730c318bc", None),  # no 0x, lower case: accepted
-    ("0xZZ64135c8f25da09e49bc8782676a84730c318bc", "is not an Ethereum address"),
-    ("0x8464135c8F25Da09e49BC8782676a84730C318BC", "wrong EIP-55 checksum"),
-    ("", "is not an Ethereum address"),
-])
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("0x123", "is not an Ethereum address"),
+        ("8464135c8f25da09e49bc8782676a84730c318bc", None),  # no 0x, lower case: accepted
+        ("0xZZ64135c8f25da09e49bc8782676a84730c318bc", "is not an Ethereum address"),
+        ("0x8464135c8F25Da09e49BC8782676a84730C318BC", "wrong EIP-55 checksum"),
+        ("", "is not an Ethereum address"),
+    ],
+)
 def test_address_format(address: str, expected: str | None) -> None:
     if expected is None:
         assert checksum(address) == "0x8464135c8F25Da09e49BC8782676a84730C318bC"
@@ -267,8 +349,9 @@ def test_address_format(address: str, expected: str | None) -> None:
 
 def test_deployment_load_refuses_another_chain_id(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
-    Deployment(chain_id=11155111, rpc_url="http://x", ipfs_api="http://y", market="0x" + "ab" * 20,
-               deploy_block=0).save(path)
+    Deployment(
+        chain_id=11155111, rpc_url="http://x", ipfs_api="http://y", market="0x" + "ab" * 20, deploy_block=0
+    ).save(path)
 
     with pytest.raises(ConfigError, match="is for chain id 11155111, not 31337"):
         Deployment.load(path, expected_chain_id=31337)
@@ -283,8 +366,15 @@ def test_connect_refuses_an_rpc_of_another_chain(chain: RunningNode) -> None:
 
 
 def test_dataset_with_wrong_dtype_or_shape_says_what_the_spec_requires() -> None:
-    spec = load_spec(yaml.safe_dump({**SPEC, "dataset": {"kind": "classification", "cid": digest_to_cid(b"\1" * 32)},
-                                      "eval": {"cid": digest_to_cid(b"\2" * 32)}}))
+    spec = load_spec(
+        yaml.safe_dump(
+            {
+                **SPEC,
+                "dataset": {"kind": "classification", "cid": digest_to_cid(b"\1" * 32)},
+                "eval": {"cid": digest_to_cid(b"\2" * 32)},
+            }
+        )
+    )
     train, _ = build_digits()
 
     with pytest.raises(InvalidDataset) as dtype:
@@ -315,7 +405,9 @@ def test_cid_that_does_not_resolve_is_reported_with_the_providers_duty(ipfs_node
 
 def test_malformed_cid_is_refused_before_asking_the_node(ipfs_node: RunningNode) -> None:
     with pytest.raises(ArtifactRejected, match="is not a .*CIDv0"):
-        ArtifactStore(IpfsStore(ipfs_node.url)).fetch_dataset("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")
+        ArtifactStore(IpfsStore(ipfs_node.url)).fetch_dataset(
+            "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+        )
 
 
 def test_artifact_over_the_size_limit_is_refused(ipfs_store: IpfsStore) -> None:
@@ -328,8 +420,9 @@ def test_artifact_over_the_size_limit_is_refused(ipfs_store: IpfsStore) -> None:
         ArtifactStore(ipfs_store).fetch_spec(huge_spec)
 
 
-def test_pickle_as_checkpoint_or_weights_is_refused_and_never_unpickled(ipfs_store: IpfsStore,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pickle_as_checkpoint_or_weights_is_refused_and_never_unpickled(
+    ipfs_store: IpfsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def never(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("something tried to unpickle untrusted data")
 

@@ -30,16 +30,26 @@ def test_gas_section_writes_a_sane_report(anvil: RunningNode, tmp_path: Path) ->
     results = suite.run(["gas"], quick=True, out=tmp_path / "out", ctx=ctx, params={"gas": {"ks": [16]}})
 
     report = (tmp_path / "out" / "REPORT.md").read_text()
-    for heading in ("# Crucible benchmarks", "## Machine", "## Headlines",
-                    "## 2. Gas: lifecycle calls and a whole dispute vs segment length k", "## 7. GPU"):
+    for heading in (
+        "# Crucible benchmarks",
+        "## Machine",
+        "## Headlines",
+        "## 2. Gas: lifecycle calls and a whole dispute vs segment length k",
+        "## 7. GPU",
+    ):
         assert heading in report
     assert "happy path gas" in report and "OP Stack" in report
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     gas = saved["sections"]["gas"]
     (row,) = gas["by_k"]
     assert row["k"] == 16 and gas["deterministic"] is True
-    assert [c["call"] for c in row["happy"]["calls"]] == ["postJob", "claimJob", "submitResult", "finalizeJob",
-                                                          "withdrawCredit"]
+    assert [c["call"] for c in row["happy"]["calls"]] == [
+        "postJob",
+        "claimJob",
+        "submitResult",
+        "finalizeJob",
+        "withdrawCredit",
+    ]
     assert all(21_000 < c["gas"] < 1_000_000 for c in row["happy"]["calls"])
     for outcome in ("provider_wrong", "provider_right"):
         d = row[outcome]

@@ -80,17 +80,27 @@ def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path) 
     from crucible.chain import Deployment
     from crucible.tools import REPO_ROOT, tools_dir
 
-    env = {**os.environ, "SOLCX_BINARY_PATH": str(tools_dir() / "solcx"),
-           "PATH": f"{Path(sys.executable).parent}:{tools_dir() / 'node_modules' / '.bin'}:{os.environ['PATH']}",
-           "CRUCIBLE_DEPLOYMENT": str(tmp_path / "deployment.json")}
+    env = {
+        **os.environ,
+        "SOLCX_BINARY_PATH": str(tools_dir() / "solcx"),
+        "PATH": f"{Path(sys.executable).parent}:{tools_dir() / 'node_modules' / '.bin'}:{os.environ['PATH']}",
+        "CRUCIBLE_DEPLOYMENT": str(tmp_path / "deployment.json"),
+    }
     ape = str(Path(sys.executable).parent / "ape")
 
-    compiled = subprocess.run([ape, "compile", "--force"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                              timeout=300)
+    compiled = subprocess.run(
+        [ape, "compile", "--force"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     assert "compiled" in compiled.stdout + compiled.stderr
-    deployed = subprocess.run([ape, "run", "deploy", "--network", "ethereum:local:foundry"], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+    deployed = subprocess.run(
+        [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     deployment = Deployment.load(tmp_path / "deployment.json")
     assert deployment.chain_id == 31337 and deployment.rpc_url.startswith("http://127.0.0.1:")

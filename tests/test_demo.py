@@ -17,8 +17,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_demo_pays_the_honest_worker_and_slashes_the_cheater(tmp_path: Path) -> None:
     home = tmp_path / "demo"
 
-    out = subprocess.run([sys.executable, "-m", "crucible.cli", "demo", "--home", str(home)], capture_output=True,
-                         text=True, timeout=600, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "crucible.cli", "demo", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout

@@ -17,8 +17,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def crucible(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crucible.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "crucible.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def recorded_daemons(home: Path) -> list[Daemon]:

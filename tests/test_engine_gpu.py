@@ -35,8 +35,7 @@ print(json.dumps(out))
 def test_cuda_profile_reproduces_across_processes():
     runs = []
     for _ in range(2):
-        result = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT,
-                                timeout=600)
+        result = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT, timeout=600)
         assert result.returncode == 0, result.stderr
         runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
     assert runs[0] == runs[1]

@@ -20,8 +20,9 @@ from worker.provider import Worker, WorkerConfig
 
 pytestmark = pytest.mark.integration
 
-TERMS = JobTerms(reward=parse_eth("1"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600,
-                 challenge_window=30)
+TERMS = JobTerms(
+    reward=parse_eth("1"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600, challenge_window=30
+)
 
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
@@ -51,15 +52,17 @@ def run_until(worker: Worker, done, ticks: int = 400) -> None:  # type: ignore[n
     raise AssertionError("worker did not get there in time")
 
 
-def test_job_is_trained_paid_and_fetched(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
-                                         digits_files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_job_is_trained_paid_and_fetched(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, digits_files: tuple[Path, Path], tmp_path: Path
+) -> None:
     store = ArtifactStore(ipfs_store)
     requester = Requester(role(chain, market_address, "requester"), store)
     provider = role(chain, market_address, "provider")
     w3 = provider.w3
     provider.deposit_stake(parse_eth("1"))
-    spec, spec_cid = requester.prepare_spec(REPO / "examples" / "digits-mlp.yaml", dataset=digits_files[0],
-                                            eval_data=digits_files[1])
+    spec, spec_cid = requester.prepare_spec(
+        REPO / "examples" / "digits-mlp.yaml", dataset=digits_files[0], eval_data=digits_files[1]
+    )
     requester_before = w3.eth.get_balance(requester.market.signer.address)  # type: ignore[union-attr]
     provider_before = w3.eth.get_balance(provider.signer.address)  # type: ignore[union-attr]
 

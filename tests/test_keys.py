@@ -31,27 +31,35 @@ def leaks(secret: str, text: str) -> bool:
     """Whether ``text`` shows ``secret`` or any 12-character piece of its hex."""
     body = secret.removeprefix("0x").lower()
     text = text.lower()
-    return any(body[i:i + 12] in text for i in range(len(body) - 11))
+    return any(body[i : i + 12] in text for i in range(len(body) - 11))
 
 
 def deployment(tmp_path: Path, chain_id: int = 31337, rpc_url: str = "http://127.0.0.1:9") -> Path:
     path = tmp_path / "deployment.json"
-    Deployment(chain_id=chain_id, rpc_url=rpc_url, ipfs_api="http://127.0.0.1:9", market=MARKET,
-               deploy_block=0).save(path)
+    Deployment(chain_id=chain_id, rpc_url=rpc_url, ipfs_api="http://127.0.0.1:9", market=MARKET, deploy_block=0).save(
+        path
+    )
     return path
 
 
 def crucible(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRUCIBLE_")}
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL, env={**clean, **env})
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**clean, **env},
+    )
 
 
 # --------------------------------------------------------------------------------- private key (env)
 
 
-def test_private_key_from_the_environment_signs_and_is_never_shown(monkeypatch: pytest.MonkeyPatch,
-                                                                     tmp_path: Path) -> None:
+def test_private_key_from_the_environment_signs_and_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     key, address = fresh_key()
     monkeypatch.setenv("CRUCIBLE_PRIVATE_KEY", key)
 
@@ -70,15 +78,22 @@ def test_key_with_surrounding_whitespace_or_no_prefix_is_accepted() -> None:
     assert load_key(key.removeprefix("0x")).address == address
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda k: k[:-1],                 # one digit short
-    lambda k: k + "0",                # one digit too many
-    lambda k: k[:10] + "g" + k[11:],  # not hex
-    lambda k: k[2:34],                # half a key
-    lambda k: "",                     # empty
-], ids=["short", "long", "not-hex", "half", "empty"])
-def test_malformed_key_is_refused_without_echoing_it(mangle, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
-                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda k: k[:-1],  # one digit short
+        lambda k: k + "0",  # one digit too many
+        lambda k: k[:10] + "g" + k[11:],  # not hex
+        lambda k: k[2:34],  # half a key
+        lambda k: "",  # empty
+    ],
+    ids=["short", "long", "not-hex", "half", "empty"],
+)
+def test_malformed_key_is_refused_without_echoing_it(
+    mangle,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     key, _ = fresh_key()
     bad = mangle(key)
     monkeypatch.setenv("CRUCIBLE_PRIVATE_KEY", bad)
@@ -96,8 +111,12 @@ def test_signing_with_debug_logging_never_logs_the_key(chain: RunningNode, caplo
     key = "0x" + dev_account("cheater").key.hex().removeprefix("0x")
     caplog.set_level(logging.DEBUG)
 
-    signer = Signer(connect(chain.url), RoleSettings(private_key=SecretStr(key)).signer_account(
-        Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market=MARKET, deploy_block=0)))
+    signer = Signer(
+        connect(chain.url),
+        RoleSettings(private_key=SecretStr(key)).signer_account(
+            Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api="http://127.0.0.1:9", market=MARKET, deploy_block=0)
+        ),
+    )
     receipt = signer.send({"to": dev_account("verifier").address, "value": 1})
 
     assert receipt["status"] == 1
@@ -109,8 +128,12 @@ def test_signing_with_debug_logging_never_logs_the_key(chain: RunningNode, caplo
 def test_malformed_key_through_the_cli_is_reported_without_echo_or_traceback(tmp_path: Path) -> None:
     key, _ = fresh_key()
 
-    result = crucible("crucible.cli", "requester", "jobs", env={
-        "CRUCIBLE_DEPLOYMENT": str(deployment(tmp_path)), "CRUCIBLE_PRIVATE_KEY": key[:-3]})
+    result = crucible(
+        "crucible.cli",
+        "requester",
+        "jobs",
+        env={"CRUCIBLE_DEPLOYMENT": str(deployment(tmp_path)), "CRUCIBLE_PRIVATE_KEY": key[:-3]},
+    )
 
     assert result.returncode == 1
     assert "the private key is malformed" in result.stderr
@@ -120,8 +143,7 @@ def test_malformed_key_through_the_cli_is_reported_without_echo_or_traceback(tmp
 
 def test_both_keystore_and_private_key_set_is_refused(tmp_path: Path) -> None:
     key, _ = fresh_key()
-    settings = RoleSettings(private_key=SecretStr(key), keystore=tmp_path / "k.json",
-                            keystore_password=SecretStr("pw"))
+    settings = RoleSettings(private_key=SecretStr(key), keystore=tmp_path / "k.json", keystore_password=SecretStr("pw"))
 
     with pytest.raises(ConfigError, match="both CRUCIBLE_KEYSTORE and CRUCIBLE_PRIVATE_KEY are set"):
         settings.signer_account(Deployment.load(deployment(tmp_path)))
@@ -140,7 +162,8 @@ def test_keystore_round_trip_is_owner_only_and_holds_no_plain_key(tmp_path: Path
     path = write_keystore(tmp_path / "keys" / "provider.json", load_key(key), "correct horse")
 
     account = RoleSettings(keystore=path, keystore_password=SecretStr("correct horse")).signer_account(
-        Deployment.load(deployment(tmp_path, chain_id=1)))
+        Deployment.load(deployment(tmp_path, chain_id=1))
+    )
 
     assert account.address == address
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -149,15 +172,20 @@ def test_keystore_round_trip_is_owner_only_and_holds_no_plain_key(tmp_path: Path
         write_keystore(path, Account.create(), "x")
 
 
-@pytest.mark.parametrize(("content", "password", "expected"), [
-    (None, "pw", "no keystore file at"),
-    ("not json", "pw", "is not JSON"),
-    ('{"hello": 1}', "pw", "not an Ethereum V3 keystore"),
-    ("KEYSTORE", "wrong password", "cannot decrypt keystore .*: wrong password or damaged file"),
-    ("KEYSTORE", None, "needs its password in CRUCIBLE_KEYSTORE_PASSWORD"),
-], ids=["missing", "not-json", "not-keystore", "wrong-password", "no-password"])
-def test_bad_keystore_is_refused_with_what_to_fix(tmp_path: Path, content: str | None, password: str | None,
-                                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "password", "expected"),
+    [
+        (None, "pw", "no keystore file at"),
+        ("not json", "pw", "is not JSON"),
+        ('{"hello": 1}', "pw", "not an Ethereum V3 keystore"),
+        ("KEYSTORE", "wrong password", "cannot decrypt keystore .*: wrong password or damaged file"),
+        ("KEYSTORE", None, "needs its password in CRUCIBLE_KEYSTORE_PASSWORD"),
+    ],
+    ids=["missing", "not-json", "not-keystore", "wrong-password", "no-password"],
+)
+def test_bad_keystore_is_refused_with_what_to_fix(
+    tmp_path: Path, content: str | None, password: str | None, expected: str
+) -> None:
     key, _ = fresh_key()
     path = tmp_path / "key.json"
     if content == "KEYSTORE":

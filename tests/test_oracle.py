@@ -42,11 +42,18 @@ BOND = parse_eth("0.01")
 
 def spec_dict(dataset_cid: str, profile: str = "cpu-portable") -> dict[str, object]:
     return {
-        "version": 1, "profile": profile,
+        "version": 1,
+        "profile": profile,
         "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
         "dataset": {"kind": "classification", "cid": dataset_cid},
-        "train": {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "loss": "cross_entropy",
-                  "batch_size": 16, "total_steps": T, "checkpoint_interval": K, "seed": 7},
+        "train": {
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            "loss": "cross_entropy",
+            "batch_size": 16,
+            "total_steps": T,
+            "checkpoint_interval": K,
+            "seed": 7,
+        },
     }
 
 
@@ -92,29 +99,53 @@ def role(chain: RunningNode, market_address: str, name: str) -> Market:
     return Market(w3, market_address, Signer(w3, dev_account(name)))
 
 
-def make_oracle(chain: RunningNode, market_address: str, ipfs_store: IpfsStore, state_dir: Path,
-                name: str = "oracle") -> OracleService:
+def make_oracle(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, state_dir: Path, name: str = "oracle"
+) -> OracleService:
     market = role(chain, market_address, name)
     store = ArtifactStore(IpfsStore(ipfs_store.api, fetch_timeout=2))  # a missing CID costs 2 s, not 30
-    return OracleService(market, Judge(market, store, market.signer.address),  # type: ignore[union-attr]
-                         state_dir, poll_interval=0.1)
+    return OracleService(
+        market,
+        Judge(market, store, market.signer.address),  # type: ignore[union-attr]
+        state_dir,
+        poll_interval=0.1,
+    )
 
 
-def submit_job(chain: RunningNode, market_address: str, trace: Trace, *,
-               checkpoint_hashes: Sequence[bytes] | None = None, final_model_cid: str | None = None,
-               spec_cid: str | None = None, manifest_cid: str | None = None) -> int:
+def submit_job(
+    chain: RunningNode,
+    market_address: str,
+    trace: Trace,
+    *,
+    checkpoint_hashes: Sequence[bytes] | None = None,
+    final_model_cid: str | None = None,
+    spec_cid: str | None = None,
+    manifest_cid: str | None = None,
+) -> int:
     """Post, claim and submit a job; by default the honest result, else with forged commitments."""
     requester = role(chain, market_address, "requester")
-    job_id = requester.post_job(spec_cid=spec_cid or trace.spec_cid, reward=parse_eth("1"), stake=parse_eth("0.1"),
-                                bond=BOND, duration=600, challenge_window=300, interval=K, total_steps=T)
+    job_id = requester.post_job(
+        spec_cid=spec_cid or trace.spec_cid,
+        reward=parse_eth("1"),
+        stake=parse_eth("0.1"),
+        bond=BOND,
+        duration=600,
+        challenge_window=300,
+        interval=K,
+        total_steps=T,
+    )
     provider = role(chain, market_address, "provider")
     provider.deposit_stake(parse_eth("1"))
     provider.claim_job(job_id)
     hashes = list(checkpoint_hashes or trace.checkpoint_hashes())
     root = merkle.root([merkle.leaf(i * K, h) for i, h in enumerate(hashes)])
-    provider.submit_result(job_id, trace_root=root, final_state_hash=hashes[-1],
-                           manifest_cid=manifest_cid or trace.result.manifest_cid,
-                           final_model_cid=final_model_cid or trace.result.final_model_cid)
+    provider.submit_result(
+        job_id,
+        trace_root=root,
+        final_state_hash=hashes[-1],
+        manifest_cid=manifest_cid or trace.result.manifest_cid,
+        final_model_cid=final_model_cid or trace.result.final_model_cid,
+    )
     return job_id
 
 
@@ -124,14 +155,20 @@ def leaves_of(market: Market, job_id: int, hashes: Sequence[bytes]) -> list[byte
     return leaves
 
 
-def segment_dispute(chain: RunningNode, market_address: str, job_id: int, hashes: Sequence[bytes],
-                    moves: Sequence[tuple[bytes, str, bool]]) -> int:
+def segment_dispute(
+    chain: RunningNode,
+    market_address: str,
+    job_id: int,
+    hashes: Sequence[bytes],
+    moves: Sequence[tuple[bytes, str, bool]],
+) -> int:
     """Challenge segment 0, then play (mid hash, mid state CID, challenger agrees?) moves to one step."""
     challenger = role(chain, market_address, "verifier")
     provider = role(chain, market_address, "provider")
     leaves = leaves_of(challenger, job_id, hashes)
-    dispute_id = challenger.challenge(job_id, 0, hashes[0], hashes[1], merkle.proof(leaves, 0),
-                                      merkle.proof(leaves, 1), BOND)
+    dispute_id = challenger.challenge(
+        job_id, 0, hashes[0], hashes[1], merkle.proof(leaves, 0), merkle.proof(leaves, 1), BOND
+    )
     for mid_hash, mid_cid, agree in moves:
         provider.bisect(dispute_id, mid_hash, mid_cid)
         challenger.respond(dispute_id, agree)
@@ -149,14 +186,15 @@ def random_cid() -> str:
 # ---------------------------------------------------------------------------------------------- segment
 
 
-def test_segment_honest_provider_wins_via_watcher_and_http(chain: RunningNode, market_address: str,
-                                                           ipfs_store: IpfsStore, trace: Trace,
-                                                           tmp_path: Path) -> None:
+def test_segment_honest_provider_wins_via_watcher_and_http(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
     # A false challenger: agrees with H(2), then rejects the honest H(3) -> the oracle replays 2 -> 3.
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(h[2], c[2], True), (h[3], c[3], False)])
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], True), (h[3], c[3], False)]
+    )
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
 
     with TestClient(create_app(service)) as client:  # the lifespan runs the watcher thread
@@ -208,13 +246,15 @@ def test_segment_honest_provider_wins_via_watcher_and_http(chain: RunningNode, m
 
 
 def test_segment_forged_step_from_manifest_checkpoint_slashes_provider(
-        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
     forged = os.urandom(32)
     # The challenger rejects both moves: [0, 4] -> [0, 2] -> [0, 1]; S_0 comes from the manifest.
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(h[2], c[2], False), (forged, c[1], False)])
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], False), (forged, c[1], False)]
+    )
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
     service.tick()
 
@@ -228,12 +268,14 @@ def test_segment_forged_step_from_manifest_checkpoint_slashes_provider(
 
 
 def test_segment_unavailable_state_is_provider_data_unavailable(
-        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
     # H(2) is right but its state was never uploaded; the challenger agrees, then rejects H(3).
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(h[2], random_cid(), True), (h[3], c[3], False)])
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], random_cid(), True), (h[3], c[3], False)]
+    )
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
     service.tick()
 
@@ -244,10 +286,16 @@ def test_segment_unavailable_state_is_provider_data_unavailable(
 
 
 def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
-        chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path) -> None:
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     job_id = submit_job(chain, market_address, trace, spec_cid=trace.cuda_spec_cid)
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(os.urandom(32), random_cid(), False), (os.urandom(32), random_cid(), False)])
+    dispute_id = segment_dispute(
+        chain,
+        market_address,
+        job_id,
+        trace.checkpoint_hashes(),
+        [(os.urandom(32), random_cid(), False), (os.urandom(32), random_cid(), False)],
+    )
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
     service.tick()
     service.tick()
@@ -264,17 +312,23 @@ def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
 
 
 def test_own_ipfs_node_down_is_retried_not_blamed_on_the_provider(
-        chain: RunningNode, market_address: str, trace: Trace, tmp_path: Path) -> None:
+    chain: RunningNode, market_address: str, trace: Trace, tmp_path: Path
+) -> None:
     from crucible.processes import free_port
 
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(h[2], c[2], True), (h[3], c[3], False)])
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], True), (h[3], c[3], False)]
+    )
     market = role(chain, market_address, "oracle")
     dead = ArtifactStore(IpfsStore(f"http://127.0.0.1:{free_port()}", timeout=2))
-    service = OracleService(market, Judge(market, dead, market.signer.address),  # type: ignore[union-attr]
-                            tmp_path / "oracle", retry_interval=60)
+    service = OracleService(
+        market,
+        Judge(market, dead, market.signer.address),  # type: ignore[union-attr]
+        tmp_path / "oracle",
+        retry_interval=60,
+    )
     service.tick()
 
     ev = service.evidence.get(dispute_id)
@@ -287,17 +341,20 @@ def test_own_ipfs_node_down_is_retried_not_blamed_on_the_provider(
 # ---------------------------------------------------------------------------------------------- direct kinds
 
 
-def test_initial_state_honest_and_forged(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
-                                         trace: Trace, tmp_path: Path) -> None:
+def test_initial_state_honest_and_forged(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     challenger = role(chain, market_address, "verifier")
     honest_job = submit_job(chain, market_address, trace)
     honest = trace.checkpoint_hashes()
     honest_dispute = challenger.challenge_initial_state(
-        honest_job, honest[0], merkle.proof(leaves_of(challenger, honest_job, honest), 0), BOND)
+        honest_job, honest[0], merkle.proof(leaves_of(challenger, honest_job, honest), 0), BOND
+    )
     forged = [os.urandom(32), *honest[1:]]
     forged_job = submit_job(chain, market_address, trace, checkpoint_hashes=forged)
     forged_dispute = challenger.challenge_initial_state(
-        forged_job, forged[0], merkle.proof(leaves_of(challenger, forged_job, forged), 0), BOND)
+        forged_job, forged[0], merkle.proof(leaves_of(challenger, forged_job, forged), 0), BOND
+    )
 
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
     service.tick()
@@ -309,18 +366,21 @@ def test_initial_state_honest_and_forged(chain: RunningNode, market_address: str
     assert challenger.dispute(forged_dispute).status == DisputeStatus.CHALLENGER_WON
 
 
-def test_final_model_honest_and_wrong_model(chain: RunningNode, market_address: str, ipfs_store: IpfsStore,
-                                            trace: Trace, tmp_path: Path) -> None:
+def test_final_model_honest_and_wrong_model(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     challenger = role(chain, market_address, "verifier")
     hashes = trace.checkpoint_hashes()
     honest_job = submit_job(chain, market_address, trace)
     honest_dispute = challenger.challenge_final_model(
-        honest_job, hashes[-1], merkle.proof(leaves_of(challenger, honest_job, hashes), len(hashes) - 1), BOND)
+        honest_job, hashes[-1], merkle.proof(leaves_of(challenger, honest_job, hashes), len(hashes) - 1), BOND
+    )
     # The provider's final model is really C_1's parameters, not C_n's.
     stale = ArtifactStore(ipfs_store).put(encode_final_model(trace.states[K].tensors, trace.spec_cid))
     wrong_job = submit_job(chain, market_address, trace, final_model_cid=stale)
     wrong_dispute = challenger.challenge_final_model(
-        wrong_job, hashes[-1], merkle.proof(leaves_of(challenger, wrong_job, hashes), len(hashes) - 1), BOND)
+        wrong_job, hashes[-1], merkle.proof(leaves_of(challenger, wrong_job, hashes), len(hashes) - 1), BOND
+    )
 
     service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
     service.tick()
@@ -333,9 +393,9 @@ def test_final_model_honest_and_wrong_model(chain: RunningNode, market_address: 
     assert challenger.dispute(wrong_dispute).status == DisputeStatus.CHALLENGER_WON
 
 
-def test_manifest_honest_unavailable_invalid_and_mismatching(chain: RunningNode, market_address: str,
-                                                              ipfs_store: IpfsStore, trace: Trace,
-                                                              tmp_path: Path) -> None:
+def test_manifest_honest_unavailable_invalid_and_mismatching(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     challenger = role(chain, market_address, "verifier")
     hashes = trace.checkpoint_hashes()
     store = ArtifactStore(ipfs_store)
@@ -346,8 +406,9 @@ def test_manifest_honest_unavailable_invalid_and_mismatching(chain: RunningNode,
         # something is stored there, but it is not a manifest
         "invalid": submit_job(chain, market_address, trace, manifest_cid=store.put(b'{"not": "a manifest"}')),
         # the honest manifest next to another trace root (a forged C_1)
-        "other-root": submit_job(chain, market_address, trace, checkpoint_hashes=[hashes[0], os.urandom(32),
-                                                                                  hashes[2]]),
+        "other-root": submit_job(
+            chain, market_address, trace, checkpoint_hashes=[hashes[0], os.urandom(32), hashes[2]]
+        ),
         # the honest manifest and root, but another final-model CID on chain
         "other-model": submit_job(chain, market_address, trace, final_model_cid=random_cid()),
     }
@@ -377,8 +438,10 @@ def test_manifest_honest_unavailable_invalid_and_mismatching(chain: RunningNode,
     assert model.verdict == "PROVIDER_WRONG" and "final_model_cid" in model.reason, model  # type: ignore[union-attr]
     assert "trace_root" not in model.reason  # type: ignore[union-attr]
     outcomes = {name: challenger.dispute(dispute_id).status for name, dispute_id in disputes.items()}
-    assert outcomes == {"honest": DisputeStatus.PROVIDER_WON, **{name: DisputeStatus.CHALLENGER_WON
-                                                                   for name in jobs if name != "honest"}}
+    assert outcomes == {
+        "honest": DisputeStatus.PROVIDER_WON,
+        **{name: DisputeStatus.CHALLENGER_WON for name in jobs if name != "honest"},
+    }
     assert challenger.job_status(jobs["honest"]) == JobStatus.SUBMITTED
     assert challenger.job_status(jobs["unavailable"]) == JobStatus.SLASHED
 
@@ -386,14 +449,16 @@ def test_manifest_honest_unavailable_invalid_and_mismatching(chain: RunningNode,
 # ---------------------------------------------------------------------------------------------- quorum
 
 
-def test_two_oracles_quorum_two(chain: RunningNode, deployer: Signer, ipfs_store: IpfsStore, trace: Trace,
-                                tmp_path: Path) -> None:
+def test_two_oracles_quorum_two(
+    chain: RunningNode, deployer: Signer, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
     oracles = [dev_account("oracle").address, dev_account("oracle-2").address]
     market_address, _ = deploy_market(deployer, DEVNET_PARAMS, oracles, quorum=2)
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
-    dispute_id = segment_dispute(chain, market_address, job_id, trace.checkpoint_hashes(),
-                                 [(h[2], c[2], True), (os.urandom(32), c[3], False)])
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], True), (os.urandom(32), c[3], False)]
+    )
     first = make_oracle(chain, market_address, ipfs_store, tmp_path / "o1", "oracle")
     second = make_oracle(chain, market_address, ipfs_store, tmp_path / "o2", "oracle-2")
     market = role(chain, market_address, "verifier")
@@ -417,8 +482,9 @@ def test_two_oracles_quorum_two(chain: RunningNode, deployer: Signer, ipfs_store
 # ---------------------------------------------------------------------------------------------- the CLI
 
 
-def test_serve_cli_starts_the_service_on_loopback(chain: RunningNode, market_address: str,
-                                                 ipfs_store: IpfsStore, tmp_path: Path) -> None:
+def test_serve_cli_starts_the_service_on_loopback(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -428,14 +494,28 @@ def test_serve_cli_starts_the_service_on_loopback(chain: RunningNode, market_add
     from crucible.processes import free_port
 
     deployment = tmp_path / "deployment.json"
-    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_store.api, market=market_address,
-               deploy_block=0).save(deployment)
+    Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_store.api, market=market_address, deploy_block=0).save(
+        deployment
+    )
     port = free_port()
     env = {**os.environ, "CRUCIBLE_DEPLOYMENT": str(deployment)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from oracle.cli import app; app()", "serve", "--port", str(port),
-         "--state-dir", str(tmp_path / "state"), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-c",
+            "from oracle.cli import app; app()",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         body = None
         for _ in range(200):

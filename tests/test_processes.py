@@ -33,15 +33,26 @@ class Cli:
         self.daemons: list[subprocess.Popen[bytes]] = []
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([sys.executable, "-m", "crucible.cli", *args], env=self.env, capture_output=True,
-                             text=True, timeout=300, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
         if check and out.returncode != 0:
             raise AssertionError(f"crucible {' '.join(args)} failed:\n{out.stderr}")
         return out
 
     def start(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "crucible.cli", *args], env=self.env, cwd=self.home,
-                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self.env,
+            cwd=self.home,
+            stdout=open(log, "wb"),  # noqa: SIM115 (open as long as the process runs)
+            stderr=subprocess.STDOUT,
+        )
         self.daemons.append(proc)
         return proc
 
@@ -80,9 +91,27 @@ def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int
 
 
 def post(cli: Cli, spec: Path, *extra: str) -> int:
-    out = cli("requester", "post", str(spec), "--reward", "0.5", "--stake", "0.1", "--bond", "0.01",
-              "--duration", "120", "--window", "5", "--dataset", str(cli.home / "data" / "digits-train.safetensors"),
-              "--eval", str(cli.home / "data" / "digits-test.safetensors"), "--json", *extra)
+    out = cli(
+        "requester",
+        "post",
+        str(spec),
+        "--reward",
+        "0.5",
+        "--stake",
+        "0.1",
+        "--bond",
+        "0.01",
+        "--duration",
+        "120",
+        "--window",
+        "5",
+        "--dataset",
+        str(cli.home / "data" / "digits-train.safetensors"),
+        "--eval",
+        str(cli.home / "data" / "digits-test.safetensors"),
+        "--json",
+        *extra,
+    )
     return int(json.loads(out.stdout)["job_id"])
 
 
@@ -160,8 +189,17 @@ def test_expired_claim_refunds_the_requester_with_part_of_the_stake(devnet, tmp_
     cli, deployment, market = devnet
     cli("worker", "stake", "1", "--dev-account", "cheater")
     job = post(cli, small_spec(tmp_path))
-    cli.start(tmp_path / "vanish.log", "worker", "run", "--dev-account", "cheater", "--behaviour", "claim-and-vanish",
-              "--state-dir", str(tmp_path / "vanish"))
+    cli.start(
+        tmp_path / "vanish.log",
+        "worker",
+        "run",
+        "--dev-account",
+        "cheater",
+        "--behaviour",
+        "claim-and-vanish",
+        "--state-dir",
+        str(tmp_path / "vanish"),
+    )
     wait_for("claimed", lambda: market.job_status(job) == JobStatus.CLAIMED)
     cli.stop_all()
 

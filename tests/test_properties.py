@@ -20,8 +20,7 @@ from crucible.hashing import state_hash
 from crucible.ipfs import digest_to_cid
 from crucible.spec import JobSpec, canonical_json, load_spec, parse_document, validate_spec
 
-settings.register_profile("default", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -29,8 +28,14 @@ VALID: dict[str, Any] = {
     "version": 1,
     "model": {"arch": "mlp", "input_dim": 64, "hidden": [64, 32], "num_classes": 10},
     "dataset": {"kind": "classification", "cid": digest_to_cid(b"\x01" * 32)},
-    "train": {"optimizer": {"name": "adamw", "lr": 0.001, "betas": [0.9, 0.999]}, "loss": "cross_entropy",
-              "batch_size": 32, "total_steps": 100, "checkpoint_interval": 10, "seed": 7},
+    "train": {
+        "optimizer": {"name": "adamw", "lr": 0.001, "betas": [0.9, 0.999]},
+        "loss": "cross_entropy",
+        "batch_size": 32,
+        "total_steps": 100,
+        "checkpoint_interval": 10,
+        "seed": 7,
+    },
     "eval": {"cid": digest_to_cid(b"\x02" * 32), "metric": "accuracy"},
 }
 
@@ -50,15 +55,22 @@ def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
     st.sampled_from(["mlp", "cnn", "gpt", "sgd", "adamw", "tokens", "weights", "cuda", "Qm", "0x00"]),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=8,
+)
 
-mutation = st.tuples(st.sampled_from(["set", "delete", "add"]), st.integers(min_value=0), json_values,
-                     st.text(min_size=1, max_size=12))
+mutation = st.tuples(
+    st.sampled_from(["set", "delete", "add"]), st.integers(min_value=0), json_values, st.text(min_size=1, max_size=12)
+)
 
 
 def apply(spec: dict[str, Any], op: str, where: int, value: Any, key: str) -> dict[str, Any]:
@@ -101,8 +113,7 @@ def test_any_document_parses_or_raises_invalid_job_spec(document: bytes | str) -
 
 
 @given(st.lists(mutation, max_size=2), st.randoms(use_true_random=False))
-def test_canonical_json_round_trips_and_ignores_key_order(mutations: list[tuple[str, int, Any, str]],
-                                                          rnd: Any) -> None:
+def test_canonical_json_round_trips_and_ignores_key_order(mutations: list[tuple[str, int, Any, str]], rnd: Any) -> None:
     spec: Any = VALID
     for op, where, value, key in mutations:
         spec = apply(spec, op, where, value, key)
@@ -169,7 +180,7 @@ def test_merkle_any_bit_flip_in_leaf_or_proof_fails(tree: tuple[list[bytes], int
     level = bit % len(proof)
     sibling = bytearray(proof[level])
     sibling[bit // 8] ^= 1 << (bit % 8)
-    assert not merkle.verify(root, leaves[i], i, [*proof[:level], bytes(sibling), *proof[level + 1:]])
+    assert not merkle.verify(root, leaves[i], i, [*proof[:level], bytes(sibling), *proof[level + 1 :]])
 
 
 @given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70), st.data())
@@ -177,13 +188,21 @@ def test_merkle_root_changes_with_any_leaf(leaves: list[bytes], data: st.DataObj
     i = data.draw(st.integers(min_value=0, max_value=len(leaves) - 1))
     other = data.draw(st.binary(min_size=32, max_size=32).filter(lambda b: b != leaves[i]))
 
-    assert merkle.root(leaves) != merkle.root([*leaves[:i], other, *leaves[i + 1:]])
+    assert merkle.root(leaves) != merkle.root([*leaves[:i], other, *leaves[i + 1 :]])
 
 
 # ------------------------------------------------------------------------------------ canonical hash
 
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.uint8,
-          torch.int8]
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.int8,
+]
 
 
 @st.composite

@@ -49,8 +49,11 @@ VALUE = 12_345  # wei per test transfer: small and recognisable
 
 
 def signer(url: str, name: str = "requester", **kwargs: Any) -> Signer:
-    return Signer(connect(url, retry_for=kwargs.pop("retry_for", None), timeout=kwargs.pop("timeout", 10.0)),
-                  dev_account(name), **kwargs)
+    return Signer(
+        connect(url, retry_for=kwargs.pop("retry_for", None), timeout=kwargs.pop("timeout", 10.0)),
+        dev_account(name),
+        **kwargs,
+    )
 
 
 def transfer(s: Signer, to: str, value: int = VALUE) -> dict[str, Any]:
@@ -225,8 +228,9 @@ def test_two_signers_of_one_key_in_one_process_share_the_nonce_counter(chain: Ru
         receipts = list(ex.map(lambda i: transfer(a if i % 2 else b, to), range(24)))
 
     assert a.nonces is b.nonces
-    assert sorted(int(a.w3.eth.get_transaction(r["transactionHash"])["nonce"]) for r in receipts) == \
-        list(range(first, first + 24))
+    assert sorted(int(a.w3.eth.get_transaction(r["transactionHash"])["nonce"]) for r in receipts) == list(
+        range(first, first + 24)
+    )
 
 
 RESTARTED = """
@@ -249,8 +253,12 @@ def test_restarted_process_with_the_same_key_continues_after_its_pending_transac
         wait_until(lambda: first in pool(chain.url, s.address), "the first transfer in the mempool")
 
         # Execute: a new process with the same key sends too
-        restarted = subprocess.Popen([sys.executable, "-c", RESTARTED, chain.url, to, str(2 * VALUE)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        restarted = subprocess.Popen(
+            [sys.executable, "-c", RESTARTED, chain.url, to, str(2 * VALUE)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_until(lambda: first + 1 in pool(chain.url, s.address), "the restarted process's transfer")
             assert pool(chain.url, s.address)[first]["value"] == hex(VALUE), "the pending one was not replaced"
@@ -278,9 +286,17 @@ def test_nonce_taken_by_another_process_is_skipped_not_overwritten(chain: Runnin
     n = nonce(w3, s.address)
     proxy.stale_pending = True
     with manual_mining(chain):
-        theirs = dev_account("requester").sign_transaction({
-            "to": other, "value": 777, "gas": 21_000, "nonce": n, "chainId": 31337,
-            "maxPriorityFeePerGas": 50 * GWEI, "maxFeePerGas": 100 * GWEI})
+        theirs = dev_account("requester").sign_transaction(
+            {
+                "to": other,
+                "value": 777,
+                "gas": 21_000,
+                "nonce": n,
+                "chainId": 31337,
+                "maxPriorityFeePerGas": 50 * GWEI,
+                "maxFeePerGas": 100 * GWEI,
+            }
+        )
         w3.eth.send_raw_transaction(theirs.raw_transaction)
 
         # Execute
@@ -370,8 +386,7 @@ def test_transaction_never_mined_fails_within_the_receipt_timeout(chain: Running
 # ---------------------------------------------------------------------------------------------- RPC
 
 
-def test_rpc_endpoint_down_fails_within_the_retry_budget_saying_what_to_check(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_rpc_endpoint_down_fails_within_the_retry_budget_saying_what_to_check(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     caplog.set_level(logging.WARNING, logger="crucible.chain")
 
@@ -390,7 +405,8 @@ def test_rpc_endpoint_down_fails_within_the_retry_budget_saying_what_to_check(
 
 
 def test_flaky_rpc_is_retried_with_backoff_and_the_transaction_goes_through(
-        chain: RunningNode, proxy: RpcProxy, caplog: pytest.LogCaptureFixture) -> None:
+    chain: RunningNode, proxy: RpcProxy, caplog: pytest.LogCaptureFixture
+) -> None:
     s = signer(proxy.url, retry_for=20)
     to = dev_account("verifier").address
     before = s.w3.eth.get_balance(to)

@@ -44,8 +44,13 @@ class Finding:
     def order(self) -> tuple[int, int]:
         """The manifest first (nothing else can be proven without it), then the earliest disputed
         step; the final model is checked last."""
-        rank = {FindingKind.MANIFEST: -1, FindingKind.INITIAL_STATE: 0, FindingKind.UNAVAILABLE: 1,
-                FindingKind.SEGMENT: 1, FindingKind.FINAL_MODEL: 2}[self.kind]
+        rank = {
+            FindingKind.MANIFEST: -1,
+            FindingKind.INITIAL_STATE: 0,
+            FindingKind.UNAVAILABLE: 1,
+            FindingKind.SEGMENT: 1,
+            FindingKind.FINAL_MODEL: 2,
+        }[self.kind]
         return (rank, self.segment)
 
 
@@ -81,9 +86,17 @@ def choose_segments(n: int, sample: int | None, rng: random.Random) -> list[int]
     return sorted(rng.sample(range(n), sample))
 
 
-def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore, result: SubmittedResult,  # type: ignore[type-arg]
-                 *, sample: int | None = None, rng: random.Random | None = None,
-                 job: Job | None = None) -> tuple[Audit, Manifest | None]:
+def audit_result(
+    job_id: int,
+    spec: JobSpec,
+    dataset: dict,
+    store: ArtifactStore,
+    result: SubmittedResult,  # type: ignore[type-arg]
+    *,
+    sample: int | None = None,
+    rng: random.Random | None = None,
+    job: Job | None = None,
+) -> tuple[Audit, Manifest | None]:
     """Check a result; returns the audit and the manifest (None if it could not be had, or does not
     describe the committed result: then the audit holds a MANIFEST finding, or says why it is
     unverifiable). ``job``: the job as on chain, whose spec CID and schedule the manifest must
@@ -100,8 +113,13 @@ def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore
         return audit, None
     differ = manifest_mismatches(manifest, result, spec, job)
     if differ:
-        audit.findings.append(Finding(FindingKind.MANIFEST, 0, f"manifest {result.manifest_cid} does not match the "
-                                      f"result committed on chain: {'; '.join(differ)}"))
+        audit.findings.append(
+            Finding(
+                FindingKind.MANIFEST,
+                0,
+                f"manifest {result.manifest_cid} does not match the result committed on chain: {'; '.join(differ)}",
+            )
+        )
         return audit, None
     started = time.monotonic()
     k = spec.train.checkpoint_interval
@@ -109,8 +127,11 @@ def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore
 
     s0 = initial_state(spec, store)
     if s0.hash() != hashes[0]:
-        audit.findings.append(Finding(FindingKind.INITIAL_STATE, 0,
-                                      f"C_0 hash {to_hex(hashes[0])} is not the spec's S_0 {to_hex(s0.hash())}"))
+        audit.findings.append(
+            Finding(
+                FindingKind.INITIAL_STATE, 0, f"C_0 hash {to_hex(hashes[0])} is not the spec's S_0 {to_hex(s0.hash())}"
+            )
+        )
     engine = Engine(spec, dataset)
     audit.sampled = choose_segments(n, sample, rng or random.Random())
     own: dict[int, TrainState] = {0: s0} if s0.hash() == hashes[0] else {}
@@ -129,10 +150,14 @@ def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore
         if end.hash() == hashes[j + 1]:
             own[j + 1] = end
         else:
-            audit.findings.append(Finding(
-                FindingKind.SEGMENT, j,
-                f"replaying steps {j * k}..{(j + 1) * k} gives {to_hex(end.hash())}, "
-                f"committed {to_hex(hashes[j + 1])}"))
+            audit.findings.append(
+                Finding(
+                    FindingKind.SEGMENT,
+                    j,
+                    f"replaying steps {j * k}..{(j + 1) * k} gives {to_hex(end.hash())}, "
+                    f"committed {to_hex(hashes[j + 1])}",
+                )
+            )
     audit.replay_seconds = time.monotonic() - started
 
     final_model = _check_final_model(store, manifest, result.final_model_cid, n, own.get(n))
@@ -144,16 +169,19 @@ def audit_result(job_id: int, spec: JobSpec, dataset: dict, store: ArtifactStore
 def manifest_mismatches(manifest: Manifest, result: SubmittedResult, spec: JobSpec, job: Job | None) -> list[str]:
     """The committed fields the manifest disagrees with (the oracle's Manifest rule), as text."""
     compared = manifest.compare_commitments(
-        trace_root=result.trace_root, final_state_hash=result.final_state_hash,
+        trace_root=result.trace_root,
+        final_state_hash=result.final_state_hash,
         spec_cid=job.spec_cid_str if job is not None else manifest.spec_cid,
         checkpoint_interval=job.interval if job is not None else spec.train.checkpoint_interval,
         total_steps=job.total_steps if job is not None else spec.train.total_steps,
-        final_model_cid=result.final_model_cid)
+        final_model_cid=result.final_model_cid,
+    )
     return [f"{name} {ours} (chain: {theirs})" for name, (ours, theirs) in compared.items() if ours != theirs]
 
 
-def _check_final_model(store: ArtifactStore, manifest: Manifest, final_model_cid: str, n: int,
-                       own_final: TrainState | None) -> Finding | None:
+def _check_final_model(
+    store: ArtifactStore, manifest: Manifest, final_model_cid: str, n: int, own_final: TrainState | None
+) -> Finding | None:
     """The model the provider committed on chain must hold exactly C_n's parameters."""
     last = manifest.checkpoints[-1]
     try:

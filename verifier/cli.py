@@ -21,7 +21,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 @app.command()
 def run(
-    dev_account: Annotated[str, typer.Option("--dev-account", help="Devnet account name (chain 31337 only).")] = "verifier",
+    dev_account: Annotated[
+        str, typer.Option("--dev-account", help="Devnet account name (chain 31337 only).")
+    ] = "verifier",
     sample: Annotated[int | None, typer.Option(help="Segments replayed per result (default: all).")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Local state (default: .devnet/verifier-<address>).")] = None,
     audit_only: Annotated[bool, typer.Option(help="Report findings without challenging.")] = False,
@@ -35,8 +37,9 @@ def run(
     try:
         ctx = role_context("verifier", settings=RoleSettings(dev_account=dev_account))
         me = ctx.market.signer.address  # type: ignore[union-attr]
-        config = VerifierConfig(state_dir=state_dir or Path(".devnet") / f"verifier-{me}", sample=sample,
-                                challenge=not audit_only)
+        config = VerifierConfig(
+            state_dir=state_dir or Path(".devnet") / f"verifier-{me}", sample=sample, challenge=not audit_only
+        )
         verifier = Verifier(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
     except CrucibleError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -45,5 +48,7 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     report = verifier.run(stop)
-    console.print(f"verifier stopped: audited {sorted(report.audits)}, disputes {report.disputes}, "
-                  f"withdrew {format_eth(report.withdrawn)} ETH")
+    console.print(
+        f"verifier stopped: audited {sorted(report.audits)}, disputes {report.disputes}, "
+        f"withdrew {format_eth(report.withdrawn)} ETH"
+    )

@@ -19,8 +19,8 @@ from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import Manifest
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
-from crucible.errors import ChainError, CrucibleError
-from crucible.events import Event, EventLog
+from crucible.errors import CrucibleError
+from crucible.events import Event, EventLog, poll_forever
 from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market
 from crucible.spec import JobSpec
 from verifier.audit import Audit, Finding, FindingKind, audit_result
@@ -54,8 +54,15 @@ class VerifierReport:
 
 
 class Verifier:
-    def __init__(self, market: Market, store: ArtifactStore, config: VerifierConfig, *, start_block: int,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        store: ArtifactStore,
+        config: VerifierConfig,
+        *,
+        start_block: int,
+        rng: random.Random | None = None,
+    ) -> None:
         if market.signer is None:
             raise CrucibleError("a verifier needs a signing key (and ETH for bonds)")
         self.market = market
@@ -71,12 +78,7 @@ class Verifier:
 
     def run(self, stop: threading.Event) -> VerifierReport:
         log.info("verifier %s watching market %s", self.address, self.market.address)
-        while not stop.is_set():
-            try:
-                self.tick()
-            except CrucibleError as exc:  # a failed transaction or fetch must not kill the daemon
-                log.warning("%s", exc)
-            stop.wait(self.config.poll_interval)
+        poll_forever(self.tick, stop, self.config.poll_interval, log)
         return self.report
 
     def tick(self) -> None:
@@ -96,7 +98,9 @@ class Verifier:
             self.challenged.add(job_id)
             self.report.disputes[dispute_id] = job_id
             if dispute_id not in self.cases and self.market.dispute(dispute_id).status in (
-                    DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
+                DisputeStatus.BISECTING,
+                DisputeStatus.AWAITING_ORACLE,
+            ):
                 self.cases[dispute_id] = self._rebuild_case(dispute_id, job_id)
 
     # ------------------------------------------------------------------ auditing
@@ -113,8 +117,16 @@ class Verifier:
             return
         try:
             spec, dataset = self._job_inputs(job_id)
-            audit, manifest = audit_result(job_id, spec, dataset, self.store, result, sample=self.config.sample,
-                                           rng=self.rng, job=self.market.job(job_id))
+            audit, manifest = audit_result(
+                job_id,
+                spec,
+                dataset,
+                self.store,
+                result,
+                sample=self.config.sample,
+                rng=self.rng,
+                job=self.market.job(job_id),
+            )
         except CrucibleError as exc:
             log.warning("job %d: cannot audit: %s", job_id, exc)
             return
@@ -124,8 +136,15 @@ class Verifier:
             log.warning("job %d: unverifiable: %s", job_id, audit.unverifiable)
             return
         if manifest is not None:
-            log.info("job %d: replayed %d of %d segments in %.2fs; a single forged segment escapes this sample "
-                     "with probability %.3f", job_id, q, n, audit.replay_seconds, audit.escape_probability)
+            log.info(
+                "job %d: replayed %d of %d segments in %.2fs; a single forged segment escapes this sample "
+                "with probability %.3f",
+                job_id,
+                q,
+                n,
+                audit.replay_seconds,
+                audit.escape_probability,
+            )
         finding = audit.first
         if finding is None:
             log.info("job %d: result checks out", job_id)
@@ -134,8 +153,14 @@ class Verifier:
         if self.config.challenge:
             self._challenge(job_id, spec, dataset, manifest, finding)
 
-    def _challenge(self, job_id: int, spec: JobSpec, dataset: dict, manifest: Manifest | None,  # type: ignore[type-arg]
-                   finding: Finding) -> None:
+    def _challenge(
+        self,
+        job_id: int,
+        spec: JobSpec,
+        dataset: dict,
+        manifest: Manifest | None,  # type: ignore[type-arg]
+        finding: Finding,
+    ) -> None:
         job = self.market.job(job_id)
         truth: dict[int, bytes] | None = {}  # direct kinds: nothing to bisect
         if finding.kind == FindingKind.MANIFEST:  # no manifest to prove anything from: the oracle decides
@@ -149,21 +174,25 @@ class Verifier:
         if finding.kind == FindingKind.INITIAL_STATE:
             dispute_id = self.market.challenge_initial_state(job_id, hashes[0], merkle.proof(leaves, 0), job.bond)
         elif finding.kind == FindingKind.FINAL_MODEL:
-            dispute_id = self.market.challenge_final_model(job_id, hashes[-1], merkle.proof(leaves, len(leaves) - 1),
-                                                           job.bond)
+            dispute_id = self.market.challenge_final_model(
+                job_id, hashes[-1], merkle.proof(leaves, len(leaves) - 1), job.bond
+            )
         else:
             truth = self._segment_truth(spec, dataset, manifest, j) if finding.kind == FindingKind.SEGMENT else None
-            dispute_id = self.market.challenge(job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j),
-                                               merkle.proof(leaves, j + 1), job.bond)
+            dispute_id = self.market.challenge(
+                job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j), merkle.proof(leaves, j + 1), job.bond
+            )
         self._open_case(job_id, dispute_id, truth, finding, job.bond)
 
-    def _open_case(self, job_id: int, dispute_id: int, truth: dict[int, bytes] | None, finding: Finding,
-                   bond: int) -> None:
+    def _open_case(
+        self, job_id: int, dispute_id: int, truth: dict[int, bytes] | None, finding: Finding, bond: int
+    ) -> None:
         self.challenged.add(job_id)
         self.report.disputes[dispute_id] = job_id
         self.cases[dispute_id] = Case(dispute_id, job_id, truth)
-        log.warning("job %d: challenged (%s, dispute %d) with a bond of %d wei", job_id, finding.kind.value,
-                    dispute_id, bond)
+        log.warning(
+            "job %d: challenged (%s, dispute %d) with a bond of %d wei", job_id, finding.kind.value, dispute_id, bond
+        )
 
     def _segment_truth(self, spec: JobSpec, dataset: dict, manifest: Manifest, j: int) -> dict[int, bytes] | None:  # type: ignore[type-arg]
         """The honest hash of every state in segment j, replayed from S_{j·k}."""
@@ -215,19 +244,11 @@ class Verifier:
             self.market.respond(case.dispute_id, agree)
             log.info("dispute %d: %s with H(%d)", case.dispute_id, "agreed" if agree else "disagreed", m)
             return
-        if self._now() > d.deadline:
-            try:
-                self.market.timeout(case.dispute_id)
-                log.info("dispute %d: claimed the timeout", case.dispute_id)
-            except ChainError as exc:
-                log.debug("timeout not yet possible: %s", exc)
-
-    def _now(self) -> int:
-        return int(self.market.w3.eth.get_block("pending")["timestamp"])
+        if self.market.timeout_if_due(case.dispute_id, d):
+            log.info("dispute %d: claimed the timeout", case.dispute_id)
 
     def _withdraw(self) -> None:
-        credit = self.market.credits(self.address)
+        credit = self.market.collect_credit()
         if credit:
-            self.market.withdraw_credit()
             self.report.withdrawn += credit
             log.info("withdrew %d wei", credit)

@@ -205,8 +205,12 @@ class MismatchedManifest(Honest):
         entries[self.segment] = entries[self.segment].model_copy(update={"state_hash": hashing.to_hex(forged)})
         other = _with_manifest(result, store, checkpoints=entries)
         # The other trace's manifest, submitted next to the honest commitments.
-        return replace(other, trace_root=result.trace_root, final_state_hash=result.final_state_hash,
-                       checkpoints=result.checkpoints)
+        return replace(
+            other,
+            trace_root=result.trace_root,
+            final_state_hash=result.final_state_hash,
+            checkpoints=result.checkpoints,
+        )
 
 
 class SilentInDispute(Honest):
@@ -238,16 +242,40 @@ def _with_manifest(result: TrainResult, store: ArtifactStore, **changes: object)
     """Re-issue the manifest with ``changes`` (checkpoints and/or final_model_cid) and upload it."""
     m = result.manifest
     entries = changes.get("checkpoints", list(m.checkpoints))
-    manifest = ckpt.build_manifest(m.spec_cid, m.checkpoint_interval, m.total_steps, entries,  # type: ignore[arg-type]
-                                   bytes.fromhex(m.final_params_hash[2:]),
-                                   str(changes.get("final_model_cid", m.final_model_cid)), m.environment)
-    return replace(result, manifest=manifest, manifest_cid=store.put(manifest.to_bytes()), trace_root=manifest.root(),
-                   final_state_hash=manifest.checkpoints[-1].digest, final_model_cid=manifest.final_model_cid,
-                   checkpoints=tuple(manifest.checkpoints))
+    manifest = ckpt.build_manifest(
+        m.spec_cid,
+        m.checkpoint_interval,
+        m.total_steps,
+        entries,  # type: ignore[arg-type]
+        bytes.fromhex(m.final_params_hash[2:]),
+        str(changes.get("final_model_cid", m.final_model_cid)),
+        m.environment,
+    )
+    return replace(
+        result,
+        manifest=manifest,
+        manifest_cid=store.put(manifest.to_bytes()),
+        trace_root=manifest.root(),
+        final_state_hash=manifest.checkpoints[-1].digest,
+        final_model_cid=manifest.final_model_cid,
+        checkpoints=tuple(manifest.checkpoints),
+    )
 
 
-_PLAIN = {b.name: b for b in (Honest, LazyProvider, SkipSteps, OtherData, WrongInitialState, FinalModelSwap,
-                               ClaimAndVanish, HiddenManifest, MismatchedManifest)}
+_PLAIN = {
+    b.name: b
+    for b in (
+        Honest,
+        LazyProvider,
+        SkipSteps,
+        OtherData,
+        WrongInitialState,
+        FinalModelSwap,
+        ClaimAndVanish,
+        HiddenManifest,
+        MismatchedManifest,
+    )
+}
 _AT = {b.name: b for b in (PoisonStep, ForgedRoot, WithheldCheckpoint)}
 
 

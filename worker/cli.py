@@ -30,8 +30,9 @@ def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def stake(amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")],
-          dev_account: Account = "provider") -> None:
+def stake(
+    amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")], dev_account: Account = "provider"
+) -> None:
     """Deposit free stake into the market."""
     try:
         ctx = _ctx(dev_account)
@@ -44,8 +45,10 @@ def stake(amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")]
 
 
 @app.command()
-def unstake(amount: Annotated[str, typer.Argument(help="Amount in ETH, or 'all' for all free stake")],
-            dev_account: Account = "provider") -> None:
+def unstake(
+    amount: Annotated[str, typer.Argument(help="Amount in ETH, or 'all' for all free stake")],
+    dev_account: Account = "provider",
+) -> None:
     """Withdraw free (unlocked) stake."""
     try:
         ctx = _ctx(dev_account)
@@ -69,8 +72,15 @@ def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Op
     except CrucibleError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    data = {"address": me, "free_stake_wei": info.free, "locked_stake_wei": info.locked, "credit_wei": credit,
-            "finalized": info.finalized, "slashed": info.slashed, "expired": info.expired}
+    data = {
+        "address": me,
+        "free_stake_wei": info.free,
+        "locked_stake_wei": info.locked,
+        "credit_wei": credit,
+        "finalized": info.finalized,
+        "slashed": info.slashed,
+        "expired": info.expired,
+    }
     if json_out:
         print(json.dumps(data, indent=2))
     else:
@@ -81,14 +91,19 @@ def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Op
 @app.command()
 def run(
     dev_account: Account = "provider",
-    state_dir: Annotated[Path | None, typer.Option(help="Local checkpoints (default: .devnet/worker-<address>).")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Local checkpoints (default: .devnet/worker-<address>).")
+    ] = None,
     price: Annotated[str, typer.Option(help="Minimum reward per training step, in ETH.")] = "0",
     max_jobs: Annotated[int | None, typer.Option(help="Stop claiming after this many jobs.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")] = None,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once max-jobs jobs are finalized.")] = False,
-    behaviour: Annotated[str, typer.Option(
-        hidden=True, help="A dishonest behaviour from worker.behaviour, for demonstrations (e.g. poison-step:137)."
-    )] = "honest",
+    behaviour: Annotated[
+        str,
+        typer.Option(
+            hidden=True, help="A dishonest behaviour from worker.behaviour, for demonstrations (e.g. poison-step:137)."
+        ),
+    ] = "honest",
 ) -> None:
     """Run the provider daemon until interrupted (SIGINT/SIGTERM finish the current tick cleanly)."""
     from worker.behaviour import parse_behaviour
@@ -98,10 +113,14 @@ def run(
     try:
         ctx = _ctx(dev_account)
         me = ctx.market.signer.address  # type: ignore[union-attr]
-        config = WorkerConfig(state_dir=state_dir or Path(".devnet") / f"worker-{me}",
-                              min_reward_per_step=parse_eth(price), max_jobs=max_jobs)
-        worker = Worker(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block,
-                        behaviour=parse_behaviour(behaviour))
+        config = WorkerConfig(
+            state_dir=state_dir or Path(".devnet") / f"worker-{me}",
+            min_reward_per_step=parse_eth(price),
+            max_jobs=max_jobs,
+        )
+        worker = Worker(
+            ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block, behaviour=parse_behaviour(behaviour)
+        )
     except CrucibleError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -113,8 +132,10 @@ def run(
     if exit_when_done and max_jobs is not None:
         threading.Thread(target=_stop_when_done, args=(worker, max_jobs, stop), daemon=True).start()
     report = worker.run(stop)
-    console.print(f"worker stopped: claimed {report.claimed}, finalized {report.finalized}, "
-                  f"withdrew {format_eth(report.withdrawn)} ETH")
+    console.print(
+        f"worker stopped: claimed {report.claimed}, finalized {report.finalized}, "
+        f"withdrew {format_eth(report.withdrawn)} ETH"
+    )
 
 
 def _stop_when_done(worker, max_jobs: int, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from crucible.checkpoint import CheckpointEntry, decode_checkpoint, encode_check
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ChainError, CrucibleError, ProfileError
-from crucible.events import Event, EventLog
+from crucible.events import Event, EventLog, poll_forever
 from crucible.hashing import to_hex
 from crucible.market import DisputeStatus, JobStatus, Market
 from crucible.profiles import ensure_profile
@@ -68,8 +68,16 @@ class WorkerReport:
 
 
 class Worker:
-    def __init__(self, market: Market, store: ArtifactStore, config: WorkerConfig, *, start_block: int,
-                 metrics: WorkerMetrics | None = None, behaviour: Honest | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        store: ArtifactStore,
+        config: WorkerConfig,
+        *,
+        start_block: int,
+        metrics: WorkerMetrics | None = None,
+        behaviour: Honest | None = None,
+    ) -> None:
         if market.signer is None:
             raise CrucibleError("a worker needs a signing key")
         self.market = market
@@ -88,12 +96,7 @@ class Worker:
 
     def run(self, stop: threading.Event) -> WorkerReport:
         log.info("worker %s watching market %s", self.address, self.market.address)
-        while not stop.is_set():
-            try:
-                self.tick()
-            except CrucibleError as exc:  # a failed transaction or fetch must not kill the daemon
-                log.warning("%s", exc)
-            stop.wait(self.config.poll_interval)
+        poll_forever(self.tick, stop, self.config.poll_interval, log)
         return self.report
 
     def tick(self) -> None:
@@ -151,8 +154,10 @@ class Worker:
         if info.free < job.stake:
             return f"needs stake {job.stake} wei, this provider has {info.free} free"
         if job.reward < self.config.min_reward_per_step * job.total_steps:
-            return (f"pays {job.reward // max(1, job.total_steps)} wei/step, below this provider's price "
-                    f"of {self.config.min_reward_per_step}")
+            return (
+                f"pays {job.reward // max(1, job.total_steps)} wei/step, below this provider's price "
+                f"of {self.config.min_reward_per_step}"
+            )
         try:
             spec = self.store.fetch_spec(job.spec_cid_str)
         except CrucibleError as exc:
@@ -165,7 +170,9 @@ class Worker:
             return f"cannot honour profile {spec.profile!r}: {exc}"
         state_bytes = _state_bytes(spec)
         if state_bytes > self.config.max_state_bytes:
-            return f"training state of {state_bytes} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
+            return (
+                f"training state of {state_bytes} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
+            )
         return None
 
     # ------------------------------------------------------------------ held jobs
@@ -179,8 +186,14 @@ class Worker:
             self.report.finalized.append(held.job_id)
             self.metrics.jobs_finalized.inc()
             log.info("job %d finalized", held.job_id)
-        elif status in (JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED,
-                        JobStatus.OPEN, JobStatus.EXPIRED):
+        elif status in (
+            JobStatus.FINALIZED,
+            JobStatus.SLASHED,
+            JobStatus.CANCELLED,
+            JobStatus.REFUNDED,
+            JobStatus.OPEN,
+            JobStatus.EXPIRED,
+        ):
             if status == JobStatus.EXPIRED:
                 log.warning("job %d expired before this worker submitted", held.job_id)
             del self.held[held.job_id]
@@ -202,8 +215,13 @@ class Worker:
             held.training.start()
             return
         result = held.result
-        self.market.submit_result(held.job_id, trace_root=result.trace_root, final_state_hash=result.final_state_hash,
-                                  manifest_cid=result.manifest_cid, final_model_cid=result.final_model_cid)
+        self.market.submit_result(
+            held.job_id,
+            trace_root=result.trace_root,
+            final_state_hash=result.final_state_hash,
+            manifest_cid=result.manifest_cid,
+            final_model_cid=result.final_model_cid,
+        )
         self.report.submitted.append(held.job_id)
         log.info("job %d submitted: trace root %s", held.job_id, to_hex(result.trace_root))
 
@@ -219,15 +237,24 @@ class Worker:
             started, last = time.monotonic(), [resume[0].step if resume else 0]
 
             def on_checkpoint(step: int, digest: bytes, state: TrainState) -> None:
-                _atomic_write(local / f"ckpt-{step:012d}.safetensors", encode_checkpoint(state.tensors, held.spec_cid, digest))
+                _atomic_write(
+                    local / f"ckpt-{step:012d}.safetensors", encode_checkpoint(state.tensors, held.spec_cid, digest)
+                )
                 self.metrics.steps.inc(step - last[0])
                 last[0] = step
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
                 log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
 
-            result = train_job(spec, held.dataset, self.store, spec_cid=held.spec_cid, on_checkpoint=on_checkpoint,
-                               resume_from=resume, engine=engine,
-                               state0=self.behaviour.initial_state(spec, self.store) if resume is None else None)
+            result = train_job(
+                spec,
+                held.dataset,
+                self.store,
+                spec_cid=held.spec_cid,
+                on_checkpoint=on_checkpoint,
+                resume_from=resume,
+                engine=engine,
+                state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
+            )
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
@@ -258,12 +285,10 @@ class Worker:
             self.market.bisect(dispute_id, digest, cid)
             held.moves[dispute_id] = moves + 1
             log.info("dispute %d: posted H(%d) = %s", dispute_id, m, to_hex(digest))
-        elif d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE) and self._now() > d.deadline:
-            try:
-                self.market.timeout(dispute_id)
-                log.info("dispute %d: claimed the timeout", dispute_id)
-            except ChainError as exc:
-                log.debug("timeout not yet possible: %s", exc)
+        elif d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE) and self.market.timeout_if_due(
+            dispute_id, d
+        ):
+            log.info("dispute %d: claimed the timeout", dispute_id)
 
     def _state_at(self, held: Held, step: int) -> TrainState:
         """S_step of this provider's trace: from its checkpoint at or before ``step``, replayed forward."""
@@ -280,10 +305,9 @@ class Worker:
             start = TrainState(self.store.fetch_checkpoint(entry.cid, expected_hash=entry.digest, expected_step=base))
         return engine.run(start, base, step)
 
-    def _now(self) -> int:
-        return int(self.market.w3.eth.get_block("pending")["timestamp"])
-
-    def _resume_point(self, spec: JobSpec, spec_cid: str, local: Path) -> tuple[TrainState, list[CheckpointEntry]] | None:
+    def _resume_point(
+        self, spec: JobSpec, spec_cid: str, local: Path
+    ) -> tuple[TrainState, list[CheckpointEntry]] | None:
         """The latest local checkpoint and entries for all before it (re-pinned: same bytes, same CIDs)."""
         files = sorted(local.glob("ckpt-*.safetensors"))
         k = spec.train.checkpoint_interval
@@ -307,9 +331,8 @@ class Worker:
         return path
 
     def _withdraw(self) -> None:
-        credit = self.market.credits(self.address)
-        if credit > 0:
-            self.market.withdraw_credit()
+        credit = self.market.collect_credit()
+        if credit:
             self.report.withdrawn += credit
             self.metrics.earnings_wei.inc(credit)
             log.info("withdrew %d wei", credit)

@@ -55,9 +55,19 @@ def health(service: ServiceDep, response: Response) -> Health:
     if not ok:
         response.status_code = 503
     return Health(
-        status="ok" if ok else "degraded", oracle=service.address, market=service.market.address,
-        chain_reachable=block is not None, chain_id=chain_id, block=block, ipfs_reachable=ipfs_version is not None,
-        ipfs_version=ipfs_version, registered=registered, quorum=quorum, profiles=profiles,
-        watching=service.watching, last_error=service.last_error, disputes_judged=len(service.evidence.all()),
+        status="ok" if ok else "degraded",
+        oracle=service.address,
+        market=service.market.address,
+        chain_reachable=block is not None,
+        chain_id=chain_id,
+        block=block,
+        ipfs_reachable=ipfs_version is not None,
+        ipfs_version=ipfs_version,
+        registered=registered,
+        quorum=quorum,
+        profiles=profiles,
+        watching=service.watching,
+        last_error=service.last_error,
+        disputes_judged=len(service.evidence.all()),
         problems=problems,
     )
