@@ -73,6 +73,7 @@ DEV_ACCOUNTS: dict[str, int] = {
     "oracle-2": 7,
     "cheater": 8,
     "requester-2": 9,
+    "verifier-2": 10,
 }
 
 DEFAULT_RPC_TIMEOUT = 30.0

@@ -7,6 +7,7 @@ requester made whole, no honest party ever slashed, and the market solvent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,23 +92,7 @@ class Arena:
         )
 
     def post(self, seed: int) -> int:
-        train, _ = build_digits()
-        spec = validate_spec(
-            {
-                "version": 1,
-                "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-                "dataset": {"kind": "classification", "cid": self.store.put(dataset_bytes(train))},
-                "train": {
-                    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-                    "loss": "cross_entropy",
-                    "batch_size": 16,
-                    "total_steps": T,
-                    "checkpoint_interval": K,
-                    "seed": seed,
-                },
-            }
-        )
-        self.job_id = self.requester.post(spec, self.store.put_spec(spec), TERMS)
+        self.job_id = post_tiny_job(self.requester, seed)
         return self.job_id
 
     def drive(
@@ -129,6 +114,27 @@ class Arena:
     def assert_solvent(self) -> None:
         market = self.requester.market
         assert market.w3.eth.get_balance(market.address) == market.call("totalLiabilities")
+
+
+def post_tiny_job(requester: Requester, seed: int) -> int:
+    """A 32-step MLP job on the digits, posted with TERMS."""
+    train, _ = build_digits()
+    spec = validate_spec(
+        {
+            "version": 1,
+            "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
+            "dataset": {"kind": "classification", "cid": requester.store.put(dataset_bytes(train))},
+            "train": {
+                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+                "loss": "cross_entropy",
+                "batch_size": 16,
+                "total_steps": T,
+                "checkpoint_interval": K,
+                "seed": seed,
+            },
+        }
+    )
+    return requester.post(spec, requester.store.put_spec(spec), TERMS)
 
 
 def seed_of(name: str) -> int:
@@ -402,3 +408,73 @@ def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_fo
 
     assert (arena.dispute().a, arena.dispute().b) == (13, 14)
     assert_cheater_slashed(arena)
+
+
+def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_once(
+    chain: RunningNode, deployer: Signer, ipfs_node: RunningNode, tmp_path: Path
+) -> None:
+    from crucible.deploy import deploy_market
+    from crucible.errors import CrucibleError
+
+    oracles = [dev_account("oracle").address, dev_account("oracle-2").address]
+    address, _ = deploy_market(deployer, DEVNET_PARAMS, oracles, quorum=2)
+    store = ArtifactStore(IpfsStore(ipfs_node.url, fetch_timeout=2))
+    requester = Requester(market_as(chain, address, "requester"), store)
+    workers = []
+    for name, behaviour in (("cheater", b.PoisonStep(13)), ("provider", b.Honest()), ("provider-2", b.Honest())):
+        market = market_as(chain, address, name)
+        market.deposit_stake(DEPOSIT)
+        workers.append(
+            Worker(
+                market,
+                store,
+                WorkerConfig(state_dir=tmp_path / name, poll_interval=0),
+                start_block=0,
+                behaviour=behaviour,
+            )
+        )
+    verifiers = [
+        Verifier(market_as(chain, address, name), store, VerifierConfig(state_dir=tmp_path / name), start_block=0)
+        for name in ("verifier", "verifier-2")
+    ]
+    oracle_services = []
+    for name in ("oracle", "oracle-2"):
+        market = market_as(chain, address, name)
+        oracle_services.append(
+            OracleService(market, Judge(market, store, market.signer.address), tmp_path / name, poll_interval=0)  # type: ignore[union-attr]
+        )
+    jobs = [post_tiny_job(requester, seed_of(f"crowd-{i}")) for i in range(5)]
+    final = {JobStatus.FINALIZED, JobStatus.SLASHED}
+
+    for _ in range(600):
+        for role in (*workers, *verifiers, *oracle_services):
+            with contextlib.suppress(CrucibleError):  # as in the daemons' loop: logged there, retried next round
+                role.tick()
+        statuses = [requester.market.job_status(j) for j in jobs]
+        if all(s in final for s in statuses):
+            break
+        if all(s in (JobStatus.SUBMITTED, JobStatus.ACCEPTED, *final) for s in statuses) and not any(
+            v.cases for v in verifiers
+        ):
+            advance_time(chain, TERMS.challenge_window + 1)  # nobody disputes what is left: let windows pass
+    market = requester.market
+    statuses = {j: market.job_status(j) for j in jobs}
+    assert set(statuses.values()) <= final, statuses
+    assert sorted(int(e["jobId"]) for e in _logs(market, "JobFinalized")) == sorted(
+        j for j, s in statuses.items() if s == JobStatus.FINALIZED
+    ), "every finalized job paid exactly once"
+    slashed = [j for j, s in statuses.items() if s == JobStatus.SLASHED]
+    assert slashed, "the cheater took some jobs and was caught"
+    assert all(market.job(j).provider == dev_account("cheater").address for j in slashed)
+    for name in ("provider", "provider-2"):
+        info = market.provider_info(dev_account(name).address)
+        assert info.slashed == 0 and info.locked == 0, f"honest {name} never slashed"
+    assert market.provider_info(dev_account("cheater").address).slashed == len(slashed)
+    assert all(
+        market.dispute(d).status == DisputeStatus.CHALLENGER_WON for d in range(1, market.call("disputeCount") + 1)
+    )
+    assert market.w3.eth.get_balance(address) == market.call("totalLiabilities")
+
+
+def _logs(market: Market, event: str) -> list[dict[str, object]]:
+    return [dict(e["args"]) for e in getattr(market.contract.events, event)().get_logs(from_block=0)]

@@ -19,7 +19,7 @@ from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import Manifest
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
-from crucible.errors import CrucibleError
+from crucible.errors import ChainError, CrucibleError
 from crucible.events import Event, EventLog, poll_forever
 from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market
 from crucible.spec import JobSpec
@@ -91,7 +91,7 @@ class Verifier:
         self._withdraw()
 
     def _on_event(self, event: Event) -> None:
-        if event.name == "ResultSubmitted":
+        if event.name in ("ResultSubmitted", "JobResumed"):
             self.to_audit.append(int(event.args["jobId"]))
         elif event.name == "DisputeOpened" and event.args["challenger"] == self.address:
             dispute_id, job_id = int(event.args["disputeId"]), int(event.args["jobId"])
@@ -150,8 +150,16 @@ class Verifier:
             log.info("job %d: result checks out", job_id)
             return
         log.warning("job %d: %s", job_id, finding.detail)
-        if self.config.challenge:
+        if not self.config.challenge:
+            return
+        try:
             self._challenge(job_id, spec, dataset, manifest, finding)
+        except ChainError:
+            if self.market.job_status(job_id) == JobStatus.SUBMITTED:
+                raise
+            # Another challenger was first (one live dispute per job); if its dispute ends without
+            # a slash, JobResumed brings the job back here.
+            log.info("job %d: already disputed by someone else", job_id)
 
     def _challenge(
         self,
