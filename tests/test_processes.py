@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crucible.chain import Deployment, connect, dev_account
 from crucible.devnet import Devnet
 from crucible.market import JobStatus, Market
 from crucible.nodes import rpc_call
+from crucible.processes import free_port
 from crucible.spec import parse_document
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -130,9 +132,14 @@ def events(market: Market, name: str) -> list[dict[str, object]]:
 def test_three_workers_five_jobs_each_finalized_exactly_once(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, deployment, market = devnet
     workers = ["provider", "provider-2", "provider-3"]
+    metrics_ports = {name: free_port() for name in workers}
     for name in workers:
         cli("worker", "stake", "1", "--dev-account", name)
-        cli.start(tmp_path / f"{name}.log", "worker", "run", "--dev-account", name, "--state-dir", str(tmp_path / name))
+        cli.start(
+            tmp_path / f"{name}.log",
+            *("worker", "run", "--dev-account", name, "--state-dir", str(tmp_path / name)),
+            *("--metrics-port", str(metrics_ports[name])),
+        )
 
     jobs = [post(cli, small_spec(tmp_path, seed=s)) for s in range(5)]
     wait_for("all jobs finalized", lambda: all(market.job_status(j) == JobStatus.FINALIZED for j in jobs))
@@ -146,6 +153,12 @@ def test_three_workers_five_jobs_each_finalized_exactly_once(devnet, tmp_path: P
     assert all(i.locked == 0 and i.slashed == 0 for i in infos.values())
     wait_for("rewards withdrawn", lambda: all(market.credits(dev_account(n).address) == 0 for n in workers))
     assert connect(deployment.rpc_url).eth.get_balance(deployment.market) == 3 * 10**18, "only the stakes remain"
+    for name, port in metrics_ports.items():  # each worker's Prometheus metrics agree with the chain
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        metrics = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("crucible_worker_"))
+        assert float(metrics["crucible_worker_jobs_finalized_total"]) == infos[name].finalized
+        assert float(metrics["crucible_worker_earnings_wei_total"]) == infos[name].finalized * 5 * 10**17
+        assert float(metrics["crucible_worker_steps_total"]) == infos[name].finalized * 40
 
 
 def test_worker_killed_mid_training_resumes_from_its_checkpoint(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
