@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_exc
 
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, StoreError
+
+# ipfshttpclient 0.7 passes urllib3 a parameter newer urllib3 deprecates; harmless, and not the user's concern.
+warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _CIDV0_PREFIX = b"\x12\x20"  # multihash: sha2-256, 32 bytes

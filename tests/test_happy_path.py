@@ -87,3 +87,25 @@ def test_job_is_trained_paid_and_fetched(
     assert last.digest == job.final_state_hash
     assert fetched.params_hash == params_hash(store.fetch_checkpoint(last.cid, expected_hash=last.digest))
     assert fetched.metric == "accuracy" and fetched.value is not None and fetched.value > 0.8
+
+
+def test_job_waits_for_stake_freed_by_an_earlier_job(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, digits_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    store = ArtifactStore(ipfs_store)
+    requester = Requester(role(chain, market_address, "requester"), store)
+    provider = role(chain, market_address, "provider-2")
+    provider.deposit_stake(TERMS.stake)  # enough for one job at a time
+    spec, spec_cid = requester.prepare_spec(
+        REPO / "examples" / "digits-mlp.yaml", dataset=digits_files[0], eval_data=digits_files[1]
+    )
+    first, second = requester.post(spec, spec_cid, TERMS), requester.post(spec, spec_cid, TERMS)
+    worker = Worker(provider, store, WorkerConfig(state_dir=tmp_path / "worker"), start_block=0)
+
+    run_until(worker, lambda: requester.view(first).status == JobStatus.SUBMITTED)
+    assert requester.view(second).status == JobStatus.OPEN, "no stake left for a second claim"
+    advance_time(chain, TERMS.challenge_window + 1)
+    run_until(worker, lambda: requester.view(second).status == JobStatus.SUBMITTED)
+
+    assert worker.report.claimed == [first, second]
+    assert worker.report.skipped == {}

@@ -22,7 +22,7 @@ from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState
-from crucible.errors import ChainError, CrucibleError, ProfileError
+from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
 from crucible.events import Event, EventLog, poll_forever
 from crucible.hashing import to_hex
 from crucible.market import DisputeStatus, JobStatus, Market
@@ -32,6 +32,9 @@ from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("crucible.worker")
+
+#: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
+RECHECK_MIN, RECHECK_MAX = 2.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Held:
     moves: dict[int, int] = field(default_factory=dict)  # dispute id -> bisection moves made
     training: threading.Thread | None = None
     error: BaseException | None = None
+    retry_at: float = 0.0  # monotonic time before which a failed training is not restarted
+    backoff: float = 0.0
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Worker:
         self.held: dict[int, Held] = {}
         self.report = WorkerReport()
         self._claims = 0
+        self._recheck: dict[int, tuple[float, float]] = {}  # job id -> (monotonic time to look again, backoff s)
 
     # ------------------------------------------------------------------ the loop
 
@@ -123,12 +129,22 @@ class Worker:
         if self.config.max_jobs is not None and self._claims >= self.config.max_jobs:
             return
         for job_id in sorted(self.open):
-            if job_id in self.report.skipped:
+            if job_id in self.report.skipped or self._recheck.get(job_id, (0.0, 0.0))[0] > time.monotonic():
                 continue
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
-            reason = self._why_not(job_id)
+            free = self.market.provider_info(self.address).free
+            if free < self.market.job(job_id).stake:  # not now: stake comes free again as jobs finish
+                continue
+            try:
+                reason = self._why_not(job_id)
+            except StoreError as exc:  # this provider's own IPFS node is down or slow: not the job's fault
+                backoff = min(RECHECK_MAX, 2 * self._recheck.get(job_id, (0.0, RECHECK_MIN / 2))[1])
+                self._recheck[job_id] = (time.monotonic() + backoff, backoff)
+                log.warning("job %d not looked at yet: %s; trying again in %.0fs", job_id, exc, backoff)
+                continue
+            self._recheck.pop(job_id, None)
             if reason:
                 self.report.skipped[job_id] = reason
                 log.info("job %d left alone: %s", job_id, reason)
@@ -150,9 +166,6 @@ class Worker:
     def _why_not(self, job_id: int) -> str | None:
         """Why this worker will not serve ``job_id`` (None: it will)."""
         job = self.market.job(job_id)
-        info = self.market.provider_info(self.address)
-        if info.free < job.stake:
-            return f"needs stake {job.stake} wei, this provider has {info.free} free"
         if job.reward < self.config.min_reward_per_step * job.total_steps:
             return (
                 f"pays {job.reward // max(1, job.total_steps)} wei/step, below this provider's price "
@@ -160,6 +173,10 @@ class Worker:
             )
         try:
             spec = self.store.fetch_spec(job.spec_cid_str)
+        except (ArtifactUnavailable, ArtifactRejected) as exc:  # the node answered: nobody serves it, or it is bad
+            return f"spec {job.spec_cid_str} unusable: {exc}"
+        except StoreError:
+            raise  # the node itself did not answer: _maybe_claim looks at the job again later
         except CrucibleError as exc:
             return f"spec {job.spec_cid_str} unusable: {exc}"
         if spec.train.total_steps != job.total_steps or spec.train.checkpoint_interval != job.interval:
@@ -204,9 +221,13 @@ class Worker:
     def _train_or_submit(self, held: Held) -> None:
         if held.training is not None and held.training.is_alive():
             return
-        if held.error is not None:
-            log.error("training job %d failed: %s", held.job_id, held.error)
+        if held.error is not None:  # e.g. IPFS down mid-training: retry with backoff, not every tick
+            held.backoff = min(RECHECK_MAX, 2 * held.backoff or RECHECK_MIN)
+            held.retry_at = time.monotonic() + held.backoff
+            log.error("training job %d failed: %s; retrying in %.0fs", held.job_id, held.error, held.backoff)
             held.error, held.training = None, None
+            return
+        if time.monotonic() < held.retry_at:
             return
         if held.result is None:
             if not self.behaviour.trains():
