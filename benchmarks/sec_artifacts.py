@@ -93,7 +93,7 @@ def one_size(ctx: Ctx, hidden: int, reps: int) -> dict[str, Any]:
 
 def run(ctx: Ctx) -> dict[str, Any]:
     from crucible.engine.examples import example_job
-    from crucible.engine.step import state_layout
+    from crucible.engine.step import state_bytes
 
     sizes = QUICK_HIDDEN if ctx.quick else FULL_HIDDEN
     reps = 2 if ctx.quick else 5
@@ -104,14 +104,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
     examples = {}
     for arch in ("mlp", "cnn", "gpt"):
         spec, _, _ = example_job(arch, "bench")
-        total = 0
-        for shape, dtype in state_layout(spec).values():
-            n = 1
-            for d in shape:
-                n *= d
-            total += n * dtype.itemsize
         n = spec.train.total_steps // spec.train.checkpoint_interval
-        examples[arch] = {"state_bytes": total, "checkpoints": n + 1}
+        examples[arch] = {"state_bytes": state_bytes(spec), "checkpoints": n + 1}
     return {"rows": rows, "reps": reps, "examples": examples}
 
 

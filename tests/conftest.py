@@ -3,14 +3,20 @@ exactly the processes they started, by PID, however the tests end."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import crucible  # noqa: F401  (sets the determinism environment before anything imports torch)
-from crucible.chain import Signer, connect, dev_account
+from crucible.chain import Deployment, Signer, connect, dev_account
+from crucible.devnet import Devnet
 from crucible.ipfs import IpfsStore
+from crucible.market import Market
 from crucible.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,3 +73,61 @@ def advance_time(node: RunningNode, seconds: int) -> None:
     """Move the chain's clock forward and mine a block (anvil)."""
     rpc_call(node.url, "evm_increaseTime", [seconds])
     rpc_call(node.url, "evm_mine")
+
+
+class Cli:
+    """Runs `crucible` against one devnet, as a user would, and the daemons it starts."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {**os.environ, "CRUCIBLE_DEPLOYMENT": str(home / "deployment.json"), "PYTHONUNBUFFERED": "1"}
+        self.daemons: list[subprocess.Popen[bytes]] = []
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"crucible {' '.join(args)} failed:\n{out.stderr}")
+        return out
+
+    def start(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crucible.cli", *args],
+            env=self.env,
+            cwd=self.home,
+            stdout=open(log, "wb"),  # noqa: SIM115 (open as long as the process runs)
+            stderr=subprocess.STDOUT,
+        )
+        self.daemons.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.daemons:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.daemons:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
+    """A fresh devnet from `crucible devnet up` (anvil + IPFS + market) and a Cli bound to it."""
+    home = tmp_path / "devnet"
+    deployment = Devnet(home).up()
+    cli = Cli(home)
+    cli("data", "digits", str(home / "data"))
+    try:
+        yield cli, deployment, Market(connect(deployment.rpc_url), deployment.market)
+    finally:
+        cli.stop_all()
+        Devnet(home).down()

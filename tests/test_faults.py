@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_processes import Cli, events, small_spec
+from conftest import Cli
+from test_processes import events, small_spec
 
 from crucible.artifacts import ArtifactStore
 from crucible.chain import Deployment, Signer, connect, dev_account
@@ -44,20 +45,6 @@ REWARD, STAKE, BOND = parse_eth("0.5"), parse_eth("0.1"), parse_eth("0.01")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
-    """A fresh devnet (anvil + IPFS + market, quorum-1 single oracle) and a Cli bound to it; as in test_processes."""
-    home = tmp_path / "devnet"
-    deployment = Devnet(home).up()
-    cli = Cli(home)
-    cli("data", "digits", str(home / "data"))
-    try:
-        yield cli, deployment, Market(connect(deployment.rpc_url), deployment.market)
-    finally:
-        cli.stop_all()
-        Devnet(home).down()
 
 
 def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120) -> int:

@@ -4,83 +4,22 @@ several workers at once, a worker killed mid-training, cancel and expiry, an uns
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, Cli
 
-from crucible.chain import Deployment, connect, dev_account
-from crucible.devnet import Devnet
+from crucible.chain import connect, dev_account
 from crucible.market import JobStatus, Market
 from crucible.nodes import rpc_call
 from crucible.processes import free_port
 from crucible.spec import parse_document
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-class Cli:
-    """Runs `crucible` against one devnet, as a user would, and the daemons it starts."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.env = {**os.environ, "CRUCIBLE_DEPLOYMENT": str(home / "deployment.json"), "PYTHONUNBUFFERED": "1"}
-        self.daemons: list[subprocess.Popen[bytes]] = []
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(
-            [sys.executable, "-m", "crucible.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
-        if check and out.returncode != 0:
-            raise AssertionError(f"crucible {' '.join(args)} failed:\n{out.stderr}")
-        return out
-
-    def start(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "crucible.cli", *args],
-            env=self.env,
-            cwd=self.home,
-            stdout=open(log, "wb"),  # noqa: SIM115 (open as long as the process runs)
-            stderr=subprocess.STDOUT,
-        )
-        self.daemons.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.daemons:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.daemons:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
-    home = tmp_path / "devnet"
-    deployment = Devnet(home).up()
-    cli = Cli(home)
-    cli("data", "digits", str(home / "data"))
-    try:
-        yield cli, deployment, Market(connect(deployment.rpc_url), deployment.market)
-    finally:
-        cli.stop_all()
-        Devnet(home).down()
 
 
 def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int = 1, **extra: object) -> Path:

@@ -21,7 +21,7 @@ import torch
 from crucible.artifacts import ArtifactStore
 from crucible.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.engine.job import TrainResult, train_job
-from crucible.engine.step import Engine, TrainState
+from crucible.engine.step import Engine, TrainState, state_bytes
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
 from crucible.events import Event, EventLog, poll_forever
 from crucible.hashing import to_hex
@@ -185,11 +185,9 @@ class Worker:
             ensure_profile(spec.profile, required=spec.environment.model_dump() if spec.environment else None)
         except ProfileError as exc:
             return f"cannot honour profile {spec.profile!r}: {exc}"
-        state_bytes = _state_bytes(spec)
-        if state_bytes > self.config.max_state_bytes:
-            return (
-                f"training state of {state_bytes} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
-            )
+        size = state_bytes(spec)
+        if size > self.config.max_state_bytes:
+            return f"training state of {size} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
         return None
 
     # ------------------------------------------------------------------ held jobs
@@ -357,18 +355,6 @@ class Worker:
             self.report.withdrawn += credit
             self.metrics.earnings_wei.inc(credit)
             log.info("withdrew %d wei", credit)
-
-
-def _state_bytes(spec: JobSpec) -> int:
-    from crucible.engine.step import state_layout
-
-    total = 0
-    for shape, dtype in state_layout(spec).values():
-        n = 1
-        for d in shape:
-            n *= d
-        total += n * dtype.itemsize
-    return total
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

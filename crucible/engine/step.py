@@ -18,6 +18,7 @@ This module imports neither the chain nor IPFS: worker, verifier and oracle shar
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -98,6 +99,11 @@ def state_layout(spec: JobSpec) -> dict[str, tuple[tuple[int, ...], torch.dtype]
         for slot in _opt_slots(spec):
             layout[f"opt/{name}/{slot}"] = spec_
     return layout
+
+
+def state_bytes(spec: JobSpec) -> int:
+    """Size of this job's training state (parameters, optimizer slots, step counter) in bytes."""
+    return sum(math.prod(shape) * dtype.itemsize for shape, dtype in state_layout(spec).values())
 
 
 def check_state(spec: JobSpec, state: TrainState) -> None:
