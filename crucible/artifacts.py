@@ -13,11 +13,12 @@ builds a manifest over checkpoints that did not all reach the node.
 
 from __future__ import annotations
 
+import enum
 import queue
 import threading
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 
@@ -103,7 +104,14 @@ class ArtifactStore:
         )
 
 
-_STOP = object()
+class _Stop(enum.Enum):
+    """The uploader queue's end marker (an enum member, so ``is _STOP`` narrows the item's type)."""
+
+    STOP = enum.auto()
+
+
+_STOP = _Stop.STOP
+_Upload = tuple[dict[str, torch.Tensor], bytes]
 
 
 class CheckpointUploader:
@@ -117,7 +125,7 @@ class CheckpointUploader:
     def __init__(self, store: ArtifactStore, spec_cid: str, *, queue_size: int = 4) -> None:
         self._store = store
         self._spec_cid = spec_cid
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
+        self._queue: queue.Queue[_Upload | Literal[_Stop.STOP]] = queue.Queue(maxsize=max(1, queue_size))
         self._entries: list[CheckpointEntry] = []
         self._error: BaseException | None = None
         self._closed = False
@@ -131,7 +139,7 @@ class CheckpointUploader:
                 return
             if self._error is not None:
                 continue  # drain without uploading once something failed
-            tensors, digest = item  # type: ignore[misc]
+            tensors, digest = item
             try:
                 data = ckpt.encode_checkpoint(tensors, self._spec_cid, digest)
                 cid = self._store.put(data)

@@ -32,13 +32,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, is_checksum_address, to_checksum_address
+from eth_typing import URI, ChecksumAddress
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import is_checksum_address, to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from web3 import HTTPProvider, Web3
@@ -90,7 +92,8 @@ def dev_account(role: str) -> LocalAccount:
     """The devnet key of a named role. Only for chain id 31337: these keys are public."""
     if role not in DEV_ACCOUNTS:
         raise ConfigError(f"unknown devnet account {role!r}; known: {', '.join(DEV_ACCOUNTS)}")
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{DEV_ACCOUNTS[role]}")
+    account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{DEV_ACCOUNTS[role]}")
+    return account
 
 
 def load_key(private_key: str) -> LocalAccount:
@@ -101,7 +104,8 @@ def load_key(private_key: str) -> LocalAccount:
         if not isinstance(text, str) or len(text.removeprefix("0x")) != 64:
             raise ValueError
         int(text.removeprefix("0x"), 16)
-        return Account.from_key(text)
+        account: LocalAccount = Account.from_key(text)
+        return account
     except (ValueError, TypeError):
         length = len(text.removeprefix("0x")) if isinstance(text, str) else 0
         raise ConfigError(
@@ -111,13 +115,13 @@ def load_key(private_key: str) -> LocalAccount:
         ) from None
 
 
-def checksum(address: str, what: str = "address") -> str:
+def checksum(address: str, what: str = "address") -> ChecksumAddress:
     """``address`` in EIP-55 form; refuses non-addresses and mixed-case addresses with a bad checksum."""
     if not isinstance(address, str) or not Web3.is_address(address):
         raise ConfigError(f"{what} {address!r} is not an Ethereum address (0x followed by 40 hex digits)")
     if address != address.lower() and not is_checksum_address(address):
         raise ConfigError(f"{what} {address!r} has a wrong EIP-55 checksum; copy it again")
-    return str(to_checksum_address(address))
+    return to_checksum_address(address)
 
 
 class Deployment(BaseModel):
@@ -201,8 +205,10 @@ class RetryingHTTPProvider(HTTPProvider):
             attempt += 1
             kwargs = self.get_request_kwargs()
             kwargs["timeout"] = max(0.2, min(self.timeout, deadline - time.monotonic()))
+            # HTTPProvider declares endpoint_uri Optional, but __init__ always sets it (we pass one).
+            uri = cast(URI, self.endpoint_uri)
             try:
-                return self._request_session_manager.make_post_request(self.endpoint_uri, request_data, **kwargs)
+                return self._request_session_manager.make_post_request(uri, request_data, **kwargs)
             except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
                 reason = _transport_reason(exc)
                 if isinstance(exc, requests.HTTPError) and not _retryable_status(exc):
@@ -580,7 +586,7 @@ class Signer:
                     f"produces blocks and that {self.address} can pay the fees; it may still be mined later"
                 )
             if now - last_sent >= self.replace_after and len(attempts) <= self.max_replacements:
-                mined_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))  # type: ignore[arg-type]
+                mined_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
                 if mined_nonce > nonce:
                     # The nonce is used: either one of ours was just mined (next poll sees it) or another
                     # transaction from this key took it.
@@ -653,8 +659,8 @@ class ContractClient:
         self.signer = signer
 
     @property
-    def address(self) -> str:
-        return str(self.contract.address)
+    def address(self) -> ChecksumAddress:
+        return self.contract.address
 
     def call(self, fn: str, *args: Any) -> Any:
         """A view call against the pending block, so time-derived views use the current time even

@@ -63,7 +63,7 @@ def compile_sources(sources_dir: Path = SOURCES) -> dict[str, Artifact]:
     except SolcError as exc:
         # py-solc-x raises on any error diagnostic; the JSON it got still says which.
         try:
-            output = json.loads(exc.stdout_data)
+            output = json.loads(exc.stdout_data or "")  # no stdout fails to parse like bad stdout
         except (TypeError, ValueError):
             raise CompileError(f"solc failed:\n{exc.stderr_data or exc}") from None
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]

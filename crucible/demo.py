@@ -14,12 +14,16 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
+from eth_typing import ChecksumAddress
 from rich.console import Console
 from rich.table import Table
+from web3 import Web3
+from web3.types import TxData
 
 from crucible.chain import Deployment, connect, dev_account
 from crucible.devnet import Devnet
@@ -247,11 +251,11 @@ class Demo:
 
     def summary(
         self,
-        w3,
+        w3: Web3,
         market: Market,
         deployment: Deployment,
-        accounts: dict[str, str],  # type: ignore[no-untyped-def]
-        before: dict[str, int],
+        accounts: Mapping[str, ChecksumAddress],
+        before: Mapping[str, int],
         accuracy: float,
         dispute_id: int,
         dispute_wall: float,
@@ -291,14 +295,15 @@ class Demo:
         self.console.print(facts)
 
 
-def _gas_by_sender(w3, first_block: int, market: Market, dispute_id: int) -> tuple[dict[str, int], int, int]:  # type: ignore[no-untyped-def]
+def _gas_by_sender(w3: Web3, first_block: int, market: Market, dispute_id: int) -> tuple[dict[str, int], int, int]:
     """Gas used per sending address since ``first_block``, and the dispute's own gas and tx count."""
     per_sender: dict[str, int] = {}
     dispute_gas = dispute_txs = 0
     dispute_fns = {"challenge", "bisect", "respond", "submitVerdict", "timeout"}
     for number in range(first_block, w3.eth.block_number + 1):
         block = w3.eth.get_block(number, full_transactions=True)
-        for tx in block["transactions"]:
+        # web3 types the list as hashes or transactions whatever full_transactions says.
+        for tx in cast(Sequence[TxData], block["transactions"]):
             used = int(w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
             per_sender[tx["from"]] = per_sender.get(tx["from"], 0) + used
             if tx["to"] == market.address:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, replace
 
 from web3.types import TxReceipt
@@ -66,6 +67,6 @@ def market_settings(profile: str) -> MarketParams:
     return PROFILES[profile]
 
 
-def deploy_market(signer: Signer, params: MarketParams, oracles: list[str], quorum: int) -> tuple[str, TxReceipt]:
+def deploy_market(signer: Signer, params: MarketParams, oracles: Sequence[str], quorum: int) -> tuple[str, TxReceipt]:
     """Deploy CrucibleMarket; returns (address, receipt)."""
     return deploy(signer, market_artifact(), astuple(params), oracles, quorum)

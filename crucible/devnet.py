@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crucible.chain import DEV_ACCOUNTS, Deployment, Signer, connect, dev_account
+from crucible.chain import DEV_ACCOUNTS, Deployment, Signer, checksum, connect, dev_account
 from crucible.deploy import deploy_market, market_settings
 from crucible.errors import DevnetError, StoreError
 from crucible.ipfs import IpfsStore
@@ -103,7 +103,7 @@ class Devnet:
         w3 = connect(anvil.url, expected_chain_id=DEV_CHAIN_ID)
         if self.deployment_path.exists():
             previous = Deployment.load(self.deployment_path)
-            if w3.eth.get_code(previous.market):  # persisted chain still holds the contracts
+            if w3.eth.get_code(checksum(previous.market)):  # persisted chain still holds the contracts
                 return previous.model_copy(update={"rpc_url": anvil.url, "ipfs_api": ipfs.url})
         signer = Signer(w3, dev_account("deployer"))
         settings = market_settings("devnet")

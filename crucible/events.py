@@ -8,12 +8,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from eth_utils import event_abi_to_log_topic
+from eth_typing import ABIElement, ABIEvent
+from eth_utils.abi import event_abi_to_log_topic
 from web3.contract import Contract
 
 from crucible.errors import CrucibleError
+
+
+def _is_event(item: ABIElement) -> TypeGuard[ABIEvent]:
+    """Narrows an ABI entry to an event by its ``type`` tag (some entry kinds may omit the key)."""
+    return item.get("type") == "event"
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class EventLog:
         self._by_topic = {
             event_abi_to_log_topic(item): getattr(contract.events, item["name"])
             for item in contract.abi
-            if item.get("type") == "event"
+            if _is_event(item)
         }
 
     def poll(self) -> list[Event]:

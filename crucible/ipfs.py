@@ -30,7 +30,7 @@ _CIDV0_PREFIX = b"\x12\x20"  # multihash: sha2-256, 32 bytes
 def cid_to_digest(cid: str) -> bytes:
     """The sha256 digest inside a CIDv0 (what the contracts store as bytes32)."""
     try:
-        raw = base58.b58decode(cid)
+        raw: bytes = base58.b58decode(cid)
     except ValueError as exc:
         raise ArtifactRejected(f"{cid!r} is not a base58 CIDv0") from exc
     if len(raw) != 34 or raw[:2] != _CIDV0_PREFIX:

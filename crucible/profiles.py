@@ -168,7 +168,8 @@ def ensure_profile(profile: str, *, required: Mapping[str, str | None] | None = 
     import torch
 
     if profile == "cpu-portable":
-        torch.backends.mkldnn.enabled = False
+        # torch's stubs declare the flag as its ContextProp descriptor, not the bool it reads as.
+        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
 
     if profile == "cuda":
         if not torch.cuda.is_available():

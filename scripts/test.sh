@@ -11,6 +11,9 @@ echo "== ruff (lint and format)"
 ruff check .
 ruff format --check .
 
+echo "== mypy (strict, core)"
+mypy
+
 echo "== forge test (contracts/test)"
 forge test --root "$root"
 

@@ -12,7 +12,7 @@ besides its batch indices.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ from crucible.spec import CnnModel, GptModel, MlpModel
 
 ModelConfig = MlpModel | CnnModel | GptModel
 
-_ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
 
 
 class Mlp(nn.Module):
@@ -56,7 +56,8 @@ class Cnn(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
             x = F.max_pool2d(F.relu(conv(x)), 2)
-        return self.head(F.relu(self.fc(x.flatten(1))))
+        logits: torch.Tensor = self.head(F.relu(self.fc(x.flatten(1))))
+        return logits
 
 
 class LayerNorm(nn.Module):
@@ -77,6 +78,8 @@ class LayerNorm(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
+    mask: torch.Tensor  # registered buffer
+
     def __init__(self, cfg: GptModel) -> None:
         super().__init__()
         self.n_head = cfg.n_head
@@ -93,7 +96,8 @@ class CausalSelfAttention(nn.Module):
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
         y = torch.softmax(scores, dim=-1) @ v
-        return self.proj(y.transpose(1, 2).reshape(b, t, c))
+        out: torch.Tensor = self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return out
 
 
 class Block(nn.Module):
@@ -107,7 +111,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
-        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+        out: torch.Tensor = x + self.out(F.gelu(self.fc(self.ln2(x))))
+        return out
 
 
 class Gpt(nn.Module):
@@ -126,7 +131,8 @@ class Gpt(nn.Module):
         x = self.tok(idx) + self.pos(pos)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))
+        logits: torch.Tensor = self.head(self.ln_f(x))
+        return logits
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
