@@ -7,44 +7,6 @@ import "./utils/MarketFixture.sol";
 contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
     using MockStepper for MockStepper.Trace;
 
-    // events re-declared for expectEmit
-    event JobPosted(
-        uint256 indexed jobId,
-        address indexed requester,
-        uint256 reward,
-        bytes32 specCid,
-        uint256 stake,
-        uint256 bond,
-        uint256 interval,
-        uint256 totalSteps,
-        uint256 duration,
-        uint256 challengeWindow,
-        bool refundOnExpiry,
-        uint256 paramsVersion
-    );
-    event JobCancelled(uint256 indexed jobId, address indexed requester, uint256 refund);
-    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 stake, uint256 deadline);
-    event ResultSubmitted(
-        uint256 indexed jobId,
-        address indexed provider,
-        bytes32 traceRoot,
-        bytes32 finalStateHash,
-        bytes32 manifestCid,
-        bytes32 finalModelCid,
-        uint256 windowEnd
-    );
-    event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 reward);
-    event JobExpired(uint256 indexed jobId, address indexed provider, uint256 toRequester, bool refunded);
-    event StakeDeposited(address indexed provider, uint256 amount, uint256 free);
-    event StakeWithdrawn(address indexed provider, uint256 amount, uint256 free);
-    event CreditWithdrawn(address indexed account, uint256 amount);
-    event ParamsUpdated(uint256 indexed version, Params params);
-    event OracleAdded(address indexed oracle, uint256 oracleCount);
-    event OracleRemoved(address indexed oracle, uint256 oracleCount);
-    event QuorumUpdated(uint256 quorum);
-    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-
     // ================================================================ constructor
 
     function test_constructor_setsState_succeeds() public view {
@@ -77,7 +39,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_postJob_valid_succeeds() public {
         vm.expectEmit();
-        emit JobPosted(1, requester, REWARD, SPEC, STAKE, BOND, K, T, DURATION, WINDOW, true, 1);
+        emit ICrucibleMarket.JobPosted(1, requester, REWARD, SPEC, STAKE, BOND, K, T, DURATION, WINDOW, true, 1);
         uint256 id = _postWith(K, T, true);
         assertEq(id, 1, "id");
         Job memory job = market.getJob(id);
@@ -183,7 +145,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
     function test_cancelJob_open_succeeds() public {
         uint256 id = _post();
         vm.expectEmit();
-        emit JobCancelled(id, requester, REWARD);
+        emit ICrucibleMarket.JobCancelled(id, requester, REWARD);
         vm.prank(requester);
         market.cancelJob(id);
         assertTrue(market.jobStatus(id) == JobStatus.Cancelled, "status");
@@ -221,7 +183,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint256 id = _post();
         _deposit(provider, 3 ether);
         vm.expectEmit();
-        emit JobClaimed(id, provider, STAKE, block.timestamp + DURATION);
+        emit ICrucibleMarket.JobClaimed(id, provider, STAKE, block.timestamp + DURATION);
         vm.prank(provider);
         market.claimJob(id);
         ProviderInfo memory info = market.providerInfo(provider);
@@ -264,7 +226,9 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         MockStepper.Trace memory tr = MockStepper.honest(SEED);
         bytes32 root = tr.root(K, T / K);
         vm.expectEmit();
-        emit ResultSubmitted(id, provider, root, tr.hashAt(T), MANIFEST, MODEL, block.timestamp + WINDOW);
+        emit ICrucibleMarket.ResultSubmitted(
+            id, provider, root, tr.hashAt(T), MANIFEST, MODEL, block.timestamp + WINDOW
+        );
         _submit(id, tr);
         Job memory job = market.getJob(id);
         assertEq(job.traceRoot, root, "root");
@@ -326,7 +290,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         vm.warp(block.timestamp + WINDOW);
         assertTrue(market.jobStatus(id) == JobStatus.Accepted, "accepted");
         vm.expectEmit();
-        emit JobFinalized(id, provider, REWARD);
+        emit ICrucibleMarket.JobFinalized(id, provider, REWARD);
         vm.prank(stranger);
         market.finalizeJob(id);
         assertTrue(market.jobStatus(id) == JobStatus.Finalized, "status");
@@ -370,7 +334,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         assertTrue(market.jobStatus(id) == JobStatus.Expired, "expired");
         uint256 toRequester = (uint256(STAKE) * 2000) / 10_000;
         vm.expectEmit();
-        emit JobExpired(id, provider, toRequester, false);
+        emit ICrucibleMarket.JobExpired(id, provider, toRequester, false);
         vm.prank(stranger);
         market.expireJob(id);
         assertTrue(market.jobStatus(id) == JobStatus.Open, "reopened");
@@ -435,7 +399,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_depositStake_value_succeeds() public {
         vm.expectEmit();
-        emit StakeDeposited(provider, 1 ether, 1 ether);
+        emit ICrucibleMarket.StakeDeposited(provider, 1 ether, 1 ether);
         _deposit(provider, 1 ether);
         _deposit(provider, 2 ether);
         assertEq(market.providerInfo(provider).free, 3 ether, "free");
@@ -459,7 +423,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         _deposit(provider, 3 ether);
         uint256 before = provider.balance;
         vm.expectEmit();
-        emit StakeWithdrawn(provider, 1 ether, 2 ether);
+        emit ICrucibleMarket.StakeWithdrawn(provider, 1 ether, 2 ether);
         vm.prank(provider);
         market.withdrawStake(1 ether);
         assertEq(provider.balance - before, 1 ether, "paid");
@@ -498,7 +462,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         vm.prank(requester);
         market.cancelJob(id);
         vm.expectEmit();
-        emit CreditWithdrawn(requester, REWARD);
+        emit ICrucibleMarket.CreditWithdrawn(requester, REWARD);
         vm.prank(requester);
         assertEq(market.withdrawCredit(), REWARD, "amount");
         assertEq(market.credits(requester), 0, "zeroed");
@@ -530,7 +494,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         Params memory p = defaultParams();
         p.moveTimeout = 99;
         vm.expectEmit();
-        emit ParamsUpdated(2, p);
+        emit ICrucibleMarket.ParamsUpdated(2, p);
         market.setParams(p);
         assertEq(market.paramsVersion(), 2, "version");
         assertEq(market.params().moveTimeout, 99, "new");
@@ -580,7 +544,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_addOracle_new_succeeds() public {
         vm.expectEmit();
-        emit OracleAdded(stranger, 4);
+        emit ICrucibleMarket.OracleAdded(stranger, 4);
         market.addOracle(stranger);
         assertTrue(market.isOracle(stranger), "registered");
     }
@@ -605,7 +569,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_removeOracle_registered_succeeds() public {
         vm.expectEmit();
-        emit OracleRemoved(oracle3, 2);
+        emit ICrucibleMarket.OracleRemoved(oracle3, 2);
         market.removeOracle(oracle3);
         assertFalse(market.isOracle(oracle3), "removed");
         assertEq(market.oracleCount(), 2, "count");
@@ -624,7 +588,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_setQuorum_inRange_succeeds() public {
         vm.expectEmit();
-        emit QuorumUpdated(2);
+        emit ICrucibleMarket.QuorumUpdated(2);
         market.setQuorum(2);
         assertEq(market.quorum(), 2, "quorum");
     }
@@ -641,12 +605,12 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_transferOwnership_twoStep_succeeds() public {
         vm.expectEmit();
-        emit OwnershipTransferStarted(address(this), stranger);
+        emit ICrucibleMarket.OwnershipTransferStarted(address(this), stranger);
         market.transferOwnership(stranger);
         assertEq(market.pendingOwner(), stranger, "pending");
         assertEq(market.owner(), address(this), "not yet");
         vm.expectEmit();
-        emit OwnershipTransferred(address(this), stranger);
+        emit ICrucibleMarket.OwnershipTransferred(address(this), stranger);
         vm.prank(stranger);
         market.acceptOwnership();
         assertEq(market.owner(), stranger, "owner");

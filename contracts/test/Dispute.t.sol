@@ -8,44 +8,6 @@ import "./utils/MarketFixture.sol";
 contract DisputeTest is MarketFixture, ICrucibleErrors {
     using MockStepper for MockStepper.Trace;
 
-    event DisputeOpened(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        address indexed challenger,
-        DisputeKind kind,
-        uint256 a,
-        uint256 b,
-        bytes32 hashA,
-        bytes32 hashB
-    );
-    event DisputeBisected(uint256 indexed disputeId, uint256 m, bytes32 midHash, bytes32 midStateCid);
-    event DisputeResponded(uint256 indexed disputeId, bool agree, uint256 a, uint256 b);
-    event DisputeReadyForOracle(
-        uint256 indexed disputeId,
-        uint256 indexed jobId,
-        DisputeKind kind,
-        uint256 a,
-        bytes32 hashA,
-        bytes32 hashB,
-        bytes32 stateCidA
-    );
-    event DisputeTimedOut(uint256 indexed disputeId, address indexed loser);
-    event DisputeVoided(uint256 indexed disputeId, uint256 indexed jobId);
-    event DisputeResolved(uint256 indexed disputeId, uint256 indexed jobId, DisputeStatus outcome);
-    event ProviderSlashed(
-        uint256 indexed jobId,
-        address indexed provider,
-        uint256 amount,
-        uint256 toChallenger,
-        uint256 toRequester,
-        uint256 burned
-    );
-    event BondForfeited(
-        uint256 indexed disputeId, address indexed challenger, uint256 amount, uint256 toProvider, uint256 burned
-    );
-    event JobResumed(uint256 indexed jobId, uint256 windowEnd);
-    event VerdictSubmitted(uint256 indexed disputeId, address indexed oracle, Verdict verdict);
-
     MockStepper.Trace internal honestTrace;
     MockStepper.Trace internal liarTrace;
     uint256 internal constant DIVERGE = 300; // inside segment 2 (256..384)
@@ -108,7 +70,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
     function test_challenge_validSegment_succeeds() public {
         uint256 id = _submitted(liarTrace);
         vm.expectEmit();
-        emit DisputeOpened(
+        emit ICrucibleMarket.DisputeOpened(
             1, id, challenger, DisputeKind.Segment, 256, 384, liarTrace.hashAt(256), liarTrace.hashAt(384)
         );
         uint256 d = _challenge(challenger, id, 2);
@@ -131,7 +93,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         _claim(id);
         _submit(id, MockStepper.liar(SEED, 5));
         vm.expectEmit();
-        emit DisputeReadyForOracle(
+        emit ICrucibleMarket.DisputeReadyForOracle(
             1, id, DisputeKind.Segment, 4, MockStepper.liar(SEED, 5).hashAt(4), MockStepper.liar(SEED, 5).hashAt(5), 0
         );
         uint256 d = _challenge(challenger, id, 4);
@@ -265,7 +227,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 id = _submitted(liarTrace);
         uint256 d = _challenge(challenger, id, 2);
         vm.expectEmit();
-        emit DisputeBisected(d, 320, liarTrace.hashAt(320), bytes32("cid320"));
+        emit ICrucibleMarket.DisputeBisected(d, 320, liarTrace.hashAt(320), bytes32("cid320"));
         vm.prank(provider);
         market.bisect(d, liarTrace.hashAt(320), bytes32("cid320"));
         Dispute memory ds = market.getDispute(d);
@@ -316,7 +278,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         market.bisect(d, honestTrace.hashAt(320), bytes32("cid320")); // 320 > 300: liar's H(320) is forged
         // pretend the provider told the truth at 320 -> challenger agrees
         vm.expectEmit();
-        emit DisputeResponded(d, true, 320, 384);
+        emit ICrucibleMarket.DisputeResponded(d, true, 320, 384);
         vm.prank(challenger);
         market.respond(d, true);
         Dispute memory ds = market.getDispute(d);
@@ -332,7 +294,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 d = _challenge(challenger, id, 2);
         _bisect(d, liarTrace);
         vm.expectEmit();
-        emit DisputeResponded(d, false, 256, 320);
+        emit ICrucibleMarket.DisputeResponded(d, false, 256, 320);
         vm.prank(challenger);
         market.respond(d, false);
         Dispute memory ds = market.getDispute(d);
@@ -385,7 +347,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         uint256 rounds;
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].topics[0] == DisputeBisected.selector) ++rounds;
+            if (logs[i].topics[0] == ICrucibleMarket.DisputeBisected.selector) ++rounds;
         }
         assertEq(rounds, 7, "ceil(log2 k) rounds");
     }
@@ -395,7 +357,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
     function test_submitVerdict_providerWrong_slashes_succeeds() public {
         (uint256 id, uint256 d) = _liarAtOneStep();
         vm.expectEmit();
-        emit ProviderSlashed(id, provider, STAKE, 1 ether, 0.6 ether, 0.4 ether);
+        emit ICrucibleMarket.ProviderSlashed(id, provider, STAKE, 1 ether, 0.6 ether, 0.4 ether);
         _vote(oracle1, d, Verdict.ProviderWrong);
         _assertSlashed(id, d);
     }
@@ -410,7 +372,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         (uint256 id, uint256 d) = _falseChallengeAtOneStep();
         vm.warp(block.timestamp + 30);
         vm.expectEmit();
-        emit BondForfeited(d, challenger, BOND, 0.25 ether, 0.25 ether);
+        emit ICrucibleMarket.BondForfeited(d, challenger, BOND, 0.25 ether, 0.25 ether);
         _vote(oracle1, d, Verdict.ProviderCorrect);
         _assertChallengerLost(id, d);
         // the window resumed: finalizable only after the remaining 30 s
@@ -514,7 +476,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 d = _challenge(challenger, id, 2);
         vm.warp(block.timestamp + 21);
         vm.expectEmit();
-        emit DisputeTimedOut(d, provider);
+        emit ICrucibleMarket.DisputeTimedOut(d, provider);
         vm.prank(stranger);
         market.timeout(d);
         _assertSlashed(id, d);
@@ -538,7 +500,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         _bisect(d, honestTrace);
         vm.warp(block.timestamp + 21);
         vm.expectEmit();
-        emit DisputeTimedOut(d, challenger);
+        emit ICrucibleMarket.DisputeTimedOut(d, challenger);
         market.timeout(d);
         _assertChallengerLost(id, d);
     }
@@ -562,7 +524,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 openedAt = market.getDispute(d).openedAt;
         vm.warp(market.disputeDeadline(d) + 1);
         vm.expectEmit();
-        emit DisputeVoided(d, id);
+        emit ICrucibleMarket.DisputeVoided(d, id);
         market.timeout(d);
         assertTrue(market.getDispute(d).status == DisputeStatus.Voided, "voided");
         assertTrue(market.jobStatus(id) == JobStatus.Submitted, "resumed");
@@ -618,7 +580,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 id = _submitted(lazy);
         bytes32[] memory ls = lazy.leaves(K, 4);
         vm.expectEmit();
-        emit DisputeReadyForOracle(1, id, DisputeKind.InitialState, 0, 0, lazy.hashAt(0), 0);
+        emit ICrucibleMarket.DisputeReadyForOracle(1, id, DisputeKind.InitialState, 0, 0, lazy.hashAt(0), 0);
         vm.prank(challenger);
         uint256 d = market.challengeInitialState{value: BOND}(id, lazy.hashAt(0), MockStepper.proof(ls, 0));
         Dispute memory ds = market.getDispute(d);
@@ -693,9 +655,11 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 id = _submitted(honestTrace);
         Job memory job = market.getJob(id);
         vm.expectEmit();
-        emit DisputeOpened(1, id, challenger, DisputeKind.Manifest, 0, 0, job.traceRoot, job.finalStateHash);
+        emit ICrucibleMarket.DisputeOpened(
+            1, id, challenger, DisputeKind.Manifest, 0, 0, job.traceRoot, job.finalStateHash
+        );
         vm.expectEmit();
-        emit DisputeReadyForOracle(1, id, DisputeKind.Manifest, 0, job.traceRoot, job.finalStateHash, 0);
+        emit ICrucibleMarket.DisputeReadyForOracle(1, id, DisputeKind.Manifest, 0, job.traceRoot, job.finalStateHash, 0);
         uint256 d = _challengeManifest(challenger, id);
         Dispute memory ds = market.getDispute(d);
         assertEq(d, 1, "id");
@@ -718,7 +682,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 id = _submitted(honestTrace);
         uint256 d = _challengeManifest(challenger, id);
         vm.expectEmit();
-        emit ProviderSlashed(id, provider, STAKE, 1 ether, 0.6 ether, 0.4 ether);
+        emit ICrucibleMarket.ProviderSlashed(id, provider, STAKE, 1 ether, 0.6 ether, 0.4 ether);
         _vote(oracle1, d, Verdict.ProviderDataUnavailable);
         _assertSlashed(id, d);
     }
@@ -734,7 +698,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         uint256 id = _submitted(honestTrace);
         uint256 d = _challengeManifest(challenger, id);
         vm.expectEmit();
-        emit BondForfeited(d, challenger, BOND, 0.25 ether, 0.25 ether);
+        emit ICrucibleMarket.BondForfeited(d, challenger, BOND, 0.25 ether, 0.25 ether);
         _vote(oracle1, d, Verdict.ProviderCorrect);
         _assertChallengerLost(id, d);
     }
@@ -759,7 +723,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         market.timeout(d);
         vm.warp(deadline + 1);
         vm.expectEmit();
-        emit DisputeVoided(d, id);
+        emit ICrucibleMarket.DisputeVoided(d, id);
         vm.prank(stranger);
         market.timeout(d);
         assertTrue(market.getDispute(d).status == DisputeStatus.Voided, "voided");
