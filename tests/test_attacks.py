@@ -95,6 +95,15 @@ class Arena:
         self.job_id = post_tiny_job(self.requester, seed)
         return self.job_id
 
+    def false_challenge(self, finding: Finding) -> None:
+        """Once the honest provider has submitted, have the verifier challenge it on ``finding`` anyway."""
+        self.drive(lambda: self.status() == JobStatus.SUBMITTED, roles=("worker",))
+        spec, dataset = self.verifier._job_inputs(self.job_id)
+        result = self.provider.result(self.job_id)
+        assert result is not None
+        manifest = None if finding.kind == FindingKind.MANIFEST else self.store.fetch_manifest(result.manifest_cid)
+        self.verifier._challenge(self.job_id, spec, dataset, manifest, finding)
+
     def drive(
         self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"), ticks: int = 300
     ) -> None:
@@ -165,6 +174,15 @@ def assert_cheater_slashed(arena: Arena) -> None:
     arena.assert_solvent()
 
 
+def assert_honest_provider_paid_with_bond_share(arena: Arena) -> None:
+    info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
+    assert (info.slashed, info.finalized, info.free, info.locked) == (0, 1, DEPOSIT, 0), "honest provider untouched"
+    bond_share = TERMS.bond * SHARES.provider_bond_share_bps // 10_000
+    assert arena.worker.report.withdrawn == TERMS.reward + bond_share, "reward plus a share of the forfeited bond"
+    assert arena.verifier.report.withdrawn == 0
+    arena.assert_solvent()
+
+
 CHEATS = [
     pytest.param(b.LazyProvider(), DisputeKind.SEGMENT, id="lazy-provider"),
     pytest.param(b.SkipSteps(), DisputeKind.SEGMENT, id="skipped-steps"),
@@ -212,34 +230,22 @@ def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: 
 def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.Honest())
     arena.post(seed_of("false-challenge"))
-    arena.drive(lambda: arena.status() == JobStatus.SUBMITTED, roles=("worker",))
-    spec, dataset = arena.verifier._job_inputs(arena.job_id)
-    result = arena.provider.result(arena.job_id)
-    assert result is not None
-    manifest = arena.store.fetch_manifest(result.manifest_cid)
 
     # A challenger that disputes a correct segment (it then plays honestly and must lose).
-    arena.verifier._challenge(arena.job_id, spec, dataset, manifest, Finding(FindingKind.SEGMENT, 1, "false"))
+    arena.false_challenge(Finding(FindingKind.SEGMENT, 1, "false"))
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
     advance_time(arena.chain, TERMS.challenge_window + 1)
     arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
 
-    info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
-    assert (info.slashed, info.finalized, info.free, info.locked) == (0, 1, DEPOSIT, 0), "honest provider untouched"
-    bond_share = TERMS.bond * SHARES.provider_bond_share_bps // 10_000
-    assert arena.worker.report.withdrawn == TERMS.reward + bond_share, "reward plus a share of the forfeited bond"
-    assert arena.verifier.report.withdrawn == 0
-    arena.assert_solvent()
+    assert_honest_provider_paid_with_bond_share(arena)
 
 
 def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.Honest())
     arena.post(seed_of("false-manifest-challenge"))
-    arena.drive(lambda: arena.status() == JobStatus.SUBMITTED, roles=("worker",))
-    spec, dataset = arena.verifier._job_inputs(arena.job_id)
 
     # A challenger that claims the honest provider's manifest is missing; the oracle fetches it.
-    arena.verifier._challenge(arena.job_id, spec, dataset, None, Finding(FindingKind.MANIFEST, 0, "false"))
+    arena.false_challenge(Finding(FindingKind.MANIFEST, 0, "false"))
     assert arena.dispute().kind == DisputeKind.MANIFEST
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
     dispute_id = arena.requester.market.job(arena.job_id).dispute_id
@@ -248,12 +254,7 @@ def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> No
     advance_time(arena.chain, TERMS.challenge_window + 1)
     arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
 
-    info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
-    assert (info.slashed, info.finalized, info.free, info.locked) == (0, 1, DEPOSIT, 0), "honest provider untouched"
-    bond_share = TERMS.bond * SHARES.provider_bond_share_bps // 10_000
-    assert arena.worker.report.withdrawn == TERMS.reward + bond_share, "reward plus a share of the forfeited bond"
-    assert arena.verifier.report.withdrawn == 0
-    arena.assert_solvent()
+    assert_honest_provider_paid_with_bond_share(arena)
 
 
 def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # type: ignore[no-untyped-def]
@@ -277,12 +278,7 @@ def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # t
 def test_challenger_that_stops_answering_loses_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(b.Honest())
     arena.post(seed_of("silent-challenger"))
-    arena.drive(lambda: arena.status() == JobStatus.SUBMITTED, roles=("worker",))
-    spec, dataset = arena.verifier._job_inputs(arena.job_id)
-    result = arena.provider.result(arena.job_id)
-    assert result is not None
-    manifest = arena.store.fetch_manifest(result.manifest_cid)
-    arena.verifier._challenge(arena.job_id, spec, dataset, manifest, Finding(FindingKind.SEGMENT, 0, "then silent"))
+    arena.false_challenge(Finding(FindingKind.SEGMENT, 0, "then silent"))
     arena.drive(lambda: arena.dispute().awaiting_response, roles=("worker",))
 
     advance_time(arena.chain, SHARES.move_timeout + 2)
