@@ -16,7 +16,6 @@ Four acts, one devnet each (~6 s to start):
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Cli
-from test_processes import events, small_spec
+from test_processes import events, post, small_spec
 
 from crucible.artifacts import ArtifactStore
 from crucible.chain import Deployment, Signer, connect, dev_account
@@ -45,30 +44,6 @@ REWARD, STAKE, BOND = parse_eth("0.5"), parse_eth("0.1"), parse_eth("0.01")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120) -> int:
-    out = cli(
-        "requester",
-        "post",
-        str(spec),
-        "--reward",
-        "0.5",
-        "--stake",
-        "0.1",
-        "--bond",
-        "0.01",
-        "--duration",
-        str(duration),
-        "--window",
-        str(window),
-        "--dataset",
-        str(cli.home / "data" / "digits-train.safetensors"),
-        "--eval",
-        str(cli.home / "data" / "digits-test.safetensors"),
-        "--json",
-    )
-    return int(json.loads(out.stdout)["job_id"])
 
 
 def tail(path: Path, lines: int = 25) -> str:

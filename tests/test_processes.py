@@ -31,7 +31,7 @@ def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int
     return path
 
 
-def post(cli: Cli, spec: Path, *extra: str) -> int:
+def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120) -> int:
     out = cli(
         "requester",
         "post",
@@ -43,15 +43,14 @@ def post(cli: Cli, spec: Path, *extra: str) -> int:
         "--bond",
         "0.01",
         "--duration",
-        "120",
+        str(duration),
         "--window",
-        "5",
+        str(window),
         "--dataset",
         str(cli.home / "data" / "digits-train.safetensors"),
         "--eval",
         str(cli.home / "data" / "digits-test.safetensors"),
         "--json",
-        *extra,
     )
     return int(json.loads(out.stdout)["job_id"])
 
