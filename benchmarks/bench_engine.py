@@ -114,9 +114,9 @@ def child_engine(arch: str, reps: int) -> dict[str, object]:
 
 
 def child_committed(arch: str, reps: int, ipfs_url: str) -> dict[str, object]:
-    from crucible.artifacts import ArtifactStore
     from crucible.engine.job import train_job
-    from crucible.ipfs import IpfsStore
+    from crucible.store.artifacts import ArtifactStore
+    from crucible.store.ipfs import IpfsStore
 
     spec, train, _ = _spec(arch)
     store = ArtifactStore(IpfsStore(ipfs_url))
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fn()))
         return 0
 
-    from crucible.nodes import start_ipfs
+    from crucible.devnet.nodes import start_ipfs
 
     home = Path(tempfile.mkdtemp(prefix="crucible-bench-"))
     node = start_ipfs(home)

@@ -62,7 +62,7 @@ class Ctx:
 
     def anvil(self) -> Any:
         if self.anvil_node is None:
-            from crucible.nodes import start_anvil
+            from crucible.devnet.nodes import start_anvil
 
             self.anvil_node = start_anvil(self.home / "anvil", accounts=20)
             self._owned.append(self.anvil_node)
@@ -70,14 +70,14 @@ class Ctx:
 
     def ipfs(self) -> Any:
         if self.ipfs_node is None:
-            from crucible.nodes import start_ipfs
+            from crucible.devnet.nodes import start_ipfs
 
             self.ipfs_node = start_ipfs(self.home / "ipfs-home")
             self._owned.append(self.ipfs_node)
         return self.ipfs_node
 
     def store(self, **kw: Any) -> Any:
-        from crucible.ipfs import IpfsStore
+        from crucible.store.ipfs import IpfsStore
 
         return TimedStore(IpfsStore(self.ipfs().url, **kw))
 
@@ -90,14 +90,14 @@ def account(index: int) -> Any:
     """Devnet account ``index`` of anvil's public test mnemonic (anvil is started with 20)."""
     from eth_account import Account
 
-    from crucible.nodes import DEV_MNEMONIC
+    from crucible.devnet.nodes import DEV_MNEMONIC
 
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
 
 
 def advance_time(url: str, seconds: int) -> None:
-    from crucible.nodes import rpc_call
+    from crucible.devnet.nodes import rpc_call
 
     rpc_call(url, "evm_increaseTime", [seconds])
     rpc_call(url, "evm_mine")
@@ -136,8 +136,8 @@ class TxLog:
 
 
 def recording_signer(w3: Any, acct: Any, txlog: TxLog) -> Any:
-    """A :class:`crucible.chain.Signer` that records each mined transaction's gas and latency."""
-    from crucible.chain import Signer
+    """A :class:`crucible.chain.signer.Signer` that records each mined transaction's gas and latency."""
+    from crucible.chain.signer import Signer
 
     class RecordingSigner(Signer):
         def send(self, tx: dict[str, Any], *, abi: Any = None, what: str = "transaction") -> Any:
@@ -176,9 +176,9 @@ class RpcCounter:
 
 
 def market_for(url: str, market_address: str, acct: Any, txlog: TxLog, rpc: RpcCounter | None = None) -> Any:
-    """A :class:`crucible.market.Market` for ``acct`` whose transactions are recorded (and RPCs counted)."""
-    from crucible.chain import connect
-    from crucible.market import Market
+    """A :class:`crucible.chain.market.Market` for ``acct`` whose transactions are recorded (and RPCs counted)."""
+    from crucible.chain.market import Market
+    from crucible.chain.signer import connect
 
     w3 = connect(url)
     if rpc is not None:
@@ -188,8 +188,8 @@ def market_for(url: str, market_address: str, acct: Any, txlog: TxLog, rpc: RpcC
 
 def deploy(url: str, oracles: Sequence[str], quorum: int = 1) -> str:
     """A fresh CrucibleMarket with the devnet parameters (seconds-long windows and move clocks)."""
-    from crucible.chain import Signer, connect, dev_account
-    from crucible.deploy import DEVNET_PARAMS, deploy_market
+    from crucible.chain.signer import Signer, connect, dev_account
+    from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 
     w3 = connect(url)
     address, _ = deploy_market(Signer(w3, dev_account("deployer")), DEVNET_PARAMS, list(oracles), quorum)
@@ -197,7 +197,7 @@ def deploy(url: str, oracles: Sequence[str], quorum: int = 1) -> str:
 
 
 def timed_store_class() -> type:
-    from crucible.artifacts import ArtifactStore
+    from crucible.store.artifacts import ArtifactStore
 
     class _TimedStore(ArtifactStore):
         """An ArtifactStore that records how long each upload and fetch took, and how many bytes."""
@@ -259,7 +259,7 @@ def machine_info(ipfs_version: str | None = None) -> dict[str, Any]:
     import torch
     import web3
 
-    from crucible.tools import tool
+    from crucible.devnet.tools import tool
 
     cpu = ""
     try:

@@ -22,7 +22,7 @@ QUICK_HIDDEN = [64, 512]
 
 def _state(hidden: int) -> Any:
     from crucible.engine.step import initial_state_from
-    from crucible.spec import validate_spec
+    from crucible.protocol.spec import validate_spec
 
     spec = validate_spec(
         {
@@ -43,8 +43,8 @@ def _state(hidden: int) -> Any:
 
 
 def one_size(ctx: Ctx, hidden: int, reps: int) -> dict[str, Any]:
-    from crucible import checkpoint as ckpt
     from crucible.engine.step import TrainState
+    from crucible.protocol import checkpoint as ckpt
 
     state = _state(hidden)
     store = ctx.store()

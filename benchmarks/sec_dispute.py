@@ -32,8 +32,8 @@ ROLES = {"requester": 1, "cheater": 8, "verifier": 3, "oracle": 4}
 
 
 def _spec(store: Any, k: int, segments: int = 4) -> Any:
-    from crucible.data import build_digits, dataset_bytes
-    from crucible.spec import validate_spec
+    from crucible.protocol.data import build_digits, dataset_bytes
+    from crucible.protocol.spec import validate_spec
 
     train, _ = build_digits()
     cid = store.put(dataset_bytes(train))
@@ -55,7 +55,7 @@ def _spec(store: Any, k: int, segments: int = 4) -> Any:
 
 
 def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
-    from crucible.market import DisputeStatus
+    from crucible.chain.market import DisputeStatus
     from oracle.judge import Judge
     from oracle.service import OracleService
     from verifier.daemon import Verifier, VerifierConfig

@@ -51,7 +51,7 @@ def _trace(lies_from: int | None):  # type: ignore[no-untyped-def]
 
 
 def _fake_cid(t: int) -> str:
-    from crucible.ipfs import digest_to_cid
+    from crucible.store.ipfs import digest_to_cid
 
     return digest_to_cid(_h(b"cid", t))
 
@@ -62,8 +62,8 @@ def _calls(log: TxLog, mark: int) -> list[dict[str, Any]]:
 
 def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, Any]:
     """Happy path and both dispute outcomes for segment length ``k``; gas of each transaction."""
-    from crucible import merkle
-    from crucible.market import DisputeStatus, Verdict
+    from crucible.chain.market import DisputeStatus, Verdict
+    from crucible.protocol import merkle
 
     m = {r: market_for(url, market_address, account(i), log) for r, i in ROLES.items()}
     T = SEGMENTS * k

@@ -67,12 +67,12 @@ def child_plain(arch: str, steps: int, reps: int) -> dict[str, Any]:
 
 def child_engine(arch: str, steps: int, reps: int, intervals: list[int], ipfs_url: str) -> dict[str, Any]:
     import crucible  # noqa: F401  (profile environment before torch)
-    from crucible import checkpoint as ckpt
-    from crucible.artifacts import ArtifactStore
     from crucible.engine.examples import example_job
     from crucible.engine.job import trace_commitment, train_job
     from crucible.engine.step import Engine, initial_state_from
-    from crucible.ipfs import IpfsStore
+    from crucible.protocol import checkpoint as ckpt
+    from crucible.store.artifacts import ArtifactStore
+    from crucible.store.ipfs import IpfsStore
 
     store = ArtifactStore(IpfsStore(ipfs_url))
     specs = {k: example_job(arch, "bench", total_steps=steps, checkpoint_interval=k)[0] for k in intervals}

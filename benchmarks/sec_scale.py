@@ -21,10 +21,10 @@ FIRST_WORKER_ACCOUNT = 10
 
 
 def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
-    from crucible.chain import connect
-    from crucible.data import dataset_bytes
+    from crucible.chain.market import Market
+    from crucible.chain.signer import connect
     from crucible.engine.examples import example_data, example_job
-    from crucible.market import Market
+    from crucible.protocol.data import dataset_bytes
     from worker.provider import Worker, WorkerConfig
 
     url = ctx.anvil().url

@@ -73,10 +73,10 @@ def oracle_vs_provider(ctx: Ctx, arch: str, T: int, reps: int) -> dict[str, Any]
 
 
 def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
-    from crucible.data import build_digits, dataset_bytes
+    from crucible.chain.market import SubmittedResult
     from crucible.engine.job import train_job
-    from crucible.market import SubmittedResult
-    from crucible.spec import validate_spec
+    from crucible.protocol.data import build_digits, dataset_bytes
+    from crucible.protocol.spec import validate_spec
     from verifier.audit import FindingKind, audit_result
     from worker.behaviour import PoisonStep
 

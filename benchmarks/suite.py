@@ -79,7 +79,7 @@ def run(
             ctx.log(f"[{name}] {results['seconds'][name]:.0f} s")
         ipfs_version = None
         if ctx.ipfs_node is not None:
-            from crucible.ipfs import IpfsStore
+            from crucible.store.ipfs import IpfsStore
 
             ipfs_version = f"js-ipfs {IpfsStore(ctx.ipfs_node.url).version()}"
     finally:

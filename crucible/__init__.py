@@ -2,10 +2,10 @@
 
 The determinism profiles need environment variables set *before* torch is imported
 (DESIGN.md section 4). Every entry point imports this package first, so they are set here;
-``crucible.profiles`` refuses to train if torch was already loaded with other settings.
+``crucible.protocol.profiles`` refuses to train if torch was already loaded with other settings.
 """
 
-from crucible.profiles import prepare_environment as _prepare_environment
+from crucible.protocol.profiles import prepare_environment as _prepare_environment
 
 _prepare_environment()
 

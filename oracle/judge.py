@@ -36,9 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crucible import hashing
-from crucible.artifacts import ArtifactStore
-from crucible.checkpoint import Manifest
+from crucible.chain.market import Dispute, DisputeKind, DisputeStatus, Job, Market, SubmittedResult, Verdict
 from crucible.engine.job import initial_state
 from crucible.engine.step import TrainState, check_state, replay_segment
 from crucible.errors import (
@@ -51,10 +49,12 @@ from crucible.errors import (
     ProfileError,
     StoreError,
 )
-from crucible.ipfs import digest_to_cid
-from crucible.market import Dispute, DisputeKind, DisputeStatus, Job, Market, SubmittedResult, Verdict
-from crucible.profiles import ensure_profile
-from crucible.spec import JobSpec
+from crucible.protocol import hashing
+from crucible.protocol.checkpoint import Manifest
+from crucible.protocol.profiles import ensure_profile
+from crucible.protocol.spec import JobSpec
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import digest_to_cid
 
 log = logging.getLogger("crucible.oracle")
 

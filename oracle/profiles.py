@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from crucible.errors import ProfileError
-from crucible.profiles import PROFILES, ensure_profile
+from crucible.protocol.profiles import PROFILES, ensure_profile
 
 
 @lru_cache(maxsize=1)

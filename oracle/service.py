@@ -17,12 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-from crucible.artifacts import ArtifactStore
+from crucible.chain.events import EventLog
+from crucible.chain.market import DisputeStatus, Market, Verdict
 from crucible.errors import ChainError, CrucibleError
-from crucible.events import EventLog
-from crucible.ipfs import IpfsStore
-from crucible.market import DisputeStatus, Market, Verdict
 from crucible.settings import RoleSettings
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 from oracle.judge import Evidence, Judge
 from oracle.metrics import OracleMetrics
 from oracle.settings import Settings as OracleSettings

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crucible.devnet import DEFAULT_HOME
+from crucible.devnet.manage import DEFAULT_HOME
 
 
 class Settings(BaseSettings):

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from crucible.chain.units import format_eth, parse_eth
 from crucible.errors import CrucibleError
-from crucible.units import format_eth, parse_eth
 
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
 console = Console()
@@ -24,7 +24,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _requester(dev_account: str, read_only: bool = False):  # type: ignore[no-untyped-def]
-    from crucible.roles import role_context
+    from crucible.context import role_context
     from crucible.settings import RoleSettings
     from requester.client import Requester
 
@@ -140,7 +140,7 @@ def watch(
     until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True,
 ) -> None:
     """Follow a job live: status, provider, countdowns, disputes."""
-    from crucible.market import JobStatus
+    from crucible.chain.market import JobStatus
 
     final = {JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED}
     try:

@@ -12,14 +12,14 @@ from typing import Any
 
 import torch
 
-from crucible.artifacts import ArtifactStore
-from crucible.checkpoint import write_safetensors
-from crucible.data import load_dataset_bytes, validate_dataset
+from crucible.chain.market import Job, JobStatus, Market, SubmittedResult
 from crucible.engine.step import evaluate, initial_state_from
 from crucible.errors import ConfigError, CrucibleError, InvalidJobSpec
-from crucible.hashing import params_hash, to_hex
-from crucible.market import Job, JobStatus, Market, SubmittedResult
-from crucible.spec import JobSpec, WeightsInit, parse_document, validate_spec
+from crucible.protocol.checkpoint import write_safetensors
+from crucible.protocol.data import load_dataset_bytes, validate_dataset
+from crucible.protocol.hashing import params_hash, to_hex
+from crucible.protocol.spec import JobSpec, WeightsInit, parse_document, validate_spec
+from crucible.store.artifacts import ArtifactStore
 
 
 @dataclass(frozen=True)

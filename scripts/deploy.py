@@ -14,8 +14,8 @@ import click
 from ape import accounts, chain, networks
 from ape.cli import ConnectedProviderCommand
 
-from crucible.chain import Deployment, Signer, load_key
-from crucible.deploy import deploy_market, market_settings
+from crucible.chain.signer import Deployment, Signer, load_key
+from crucible.devnet.deploy import deploy_market, market_settings
 
 
 @click.command(cls=ConnectedProviderCommand)

@@ -1,7 +1,7 @@
 """Writes tests/vectors/merkle.json: shared Merkle test vectors checked by pytest and forge.
 
 Deterministic (state hashes are sha256 of a counter), so regenerating gives the same file; a test
-fails if the committed file drifts from what crucible.merkle computes.
+fails if the committed file drifts from what crucible.protocol.merkle computes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from crucible import merkle
+from crucible.protocol import merkle
 
 VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "merkle.json"
 

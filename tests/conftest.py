@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 import crucible  # noqa: F401  (sets the determinism environment before anything imports torch)
-from crucible.chain import Deployment, Signer, connect, dev_account
-from crucible.devnet import Devnet
-from crucible.ipfs import IpfsStore
-from crucible.market import Market
-from crucible.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
+from crucible.chain.market import Market
+from crucible.chain.signer import Deployment, Signer, connect, dev_account
+from crucible.devnet.manage import Devnet
+from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
+from crucible.store.ipfs import IpfsStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,7 @@ def deployer(chain: RunningNode) -> Signer:
 @pytest.fixture
 def market_address(deployer: Signer) -> str:
     """A fresh CrucibleMarket with the devnet parameters, the `oracle` dev account registered (quorum 1)."""
-    from crucible.deploy import DEVNET_PARAMS, deploy_market
+    from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 
     address, _ = deploy_market(deployer, DEVNET_PARAMS, [dev_account("oracle").address], quorum=1)
     return address
@@ -85,7 +85,7 @@ class Cli:
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
-            [sys.executable, "-m", "crucible.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -98,7 +98,7 @@ class Cli:
 
     def start(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crucible.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env=self.env,
             cwd=self.home,
             stdout=open(log, "wb"),  # noqa: SIM115 (open as long as the process runs)

@@ -9,19 +9,19 @@ import time
 import pytest
 import torch
 
-from crucible import hashing, merkle
-from crucible.artifacts import ArtifactStore, CheckpointUploader
-from crucible.checkpoint import (
+from crucible.engine.examples import example_job
+from crucible.engine.job import load_checkpoint_state, trace_commitment, train_job
+from crucible.engine.step import initial_state_from, replay_segment
+from crucible.errors import ArtifactRejected, InvalidState, StoreError
+from crucible.protocol import hashing, merkle
+from crucible.protocol.checkpoint import (
     decode_checkpoint,
     decode_final_model,
     encode_checkpoint,
     read_safetensors,
 )
-from crucible.engine.examples import example_job
-from crucible.engine.job import load_checkpoint_state, trace_commitment, train_job
-from crucible.engine.step import initial_state_from, replay_segment
-from crucible.errors import ArtifactRejected, InvalidState, StoreError
-from crucible.ipfs import IpfsStore
+from crucible.store.artifacts import ArtifactStore, CheckpointUploader
+from crucible.store.ipfs import IpfsStore
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_trailing_bytes_and_foreign_safetensors_are_refused(trained, store):
     data = store.blobs.cat(result.checkpoints[0].cid)
     with pytest.raises(ArtifactRejected, match="trailing bytes|not a valid safetensors"):
         decode_checkpoint(data + b"\0" * 16)
-    from crucible.checkpoint import write_safetensors
+    from crucible.protocol.checkpoint import write_safetensors
 
     with pytest.raises(ArtifactRejected, match="not a Crucible checkpoint"):
         decode_checkpoint(write_safetensors({"step": torch.tensor(0)}))
@@ -137,7 +137,7 @@ def test_trailing_bytes_and_foreign_safetensors_are_refused(trained, store):
     other_spec, _, _ = example_job("cnn")
     foreign = initial_state_from(other_spec)
     cid = store.put(encode_checkpoint(foreign.tensors, "Qm" + "a" * 44))
-    from crucible.checkpoint import CheckpointEntry
+    from crucible.protocol.checkpoint import CheckpointEntry
 
     with pytest.raises(InvalidState, match="does not fit this job"):
         load_checkpoint_state(store, spec, CheckpointEntry(step=0, state_hash=hashing.to_hex(foreign.hash()), cid=cid))
@@ -224,7 +224,7 @@ def test_uploads_run_in_background_and_training_does_not_wait(ipfs_store):
 def test_final_model_decodes_only_params():
     spec, _, _ = example_job("gpt")
     state = initial_state_from(spec)
-    from crucible.checkpoint import encode_final_model
+    from crucible.protocol.checkpoint import encode_final_model
 
     params = decode_final_model(
         encode_final_model(state.tensors, "Qm" + "a" * 44), expected_params_hash=state.params_hash()

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from conftest import advance_time
 
-from crucible.artifacts import ArtifactStore
-from crucible.chain import ContractClient, Signer, connect, deploy, dev_account
-from crucible.contracts import compile_sources
-from crucible.data import build_digits, dataset_bytes
-from crucible.deploy import DEVNET_PARAMS
+from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market, Verdict
+from crucible.chain.signer import ContractClient, Signer, connect, deploy, dev_account
+from crucible.chain.units import parse_eth
+from crucible.devnet.contracts import compile_sources
+from crucible.devnet.deploy import DEVNET_PARAMS
+from crucible.devnet.nodes import RunningNode
 from crucible.errors import ChainError
-from crucible.ipfs import IpfsStore
-from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market, Verdict
-from crucible.nodes import RunningNode
-from crucible.spec import validate_spec
-from crucible.units import parse_eth
+from crucible.protocol.data import build_digits, dataset_bytes
+from crucible.protocol.spec import validate_spec
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 from oracle.judge import Judge
 from oracle.service import OracleService
 from requester.client import JobTerms, Requester
@@ -409,7 +409,7 @@ def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_fo
 def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_once(
     chain: RunningNode, deployer: Signer, ipfs_node: RunningNode, tmp_path: Path
 ) -> None:
-    from crucible.deploy import deploy_market
+    from crucible.devnet.deploy import deploy_market
     from crucible.errors import CrucibleError
 
     oracles = [dev_account("oracle").address, dev_account("oracle-2").address]

@@ -17,15 +17,15 @@ import torch
 import yaml
 from conftest import REPO
 
-from crucible import checkpoint as ckpt
-from crucible.artifacts import ArtifactStore
-from crucible.chain import Deployment, checksum, connect
-from crucible.data import build_digits, dataset_bytes, validate_dataset
+from crucible.chain.market import Market
+from crucible.chain.signer import Deployment, checksum, connect
+from crucible.devnet.nodes import RunningNode
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ConfigError, InvalidDataset
-from crucible.ipfs import IpfsStore, digest_to_cid
-from crucible.market import Market
-from crucible.nodes import RunningNode
-from crucible.spec import MAX_SPEC_BYTES, load_spec
+from crucible.protocol import checkpoint as ckpt
+from crucible.protocol.data import build_digits, dataset_bytes, validate_dataset
+from crucible.protocol.spec import MAX_SPEC_BYTES, load_spec
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore, digest_to_cid
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def one_line(text: str) -> str:
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRUCIBLE_")}
     return subprocess.run(
-        [sys.executable, "-m", "crucible.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from crucible.nodes import RunningNode
+from crucible.devnet.nodes import RunningNode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ is not an installed package
 from benchmarks import sec_verify, suite  # noqa: E402

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from crucible.chain import ContractClient, Signer, deploy
-from crucible.contracts import SHIPPED, build, compile_sources
+from crucible.chain.signer import ContractClient, Signer, deploy
+from crucible.devnet.contracts import SHIPPED, build, compile_sources
+from crucible.devnet.tools import solc_wrapper
 from crucible.errors import ChainError, CompileError
-from crucible.tools import solc_wrapper
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +77,8 @@ def test_abi_snapshots_match_the_sources() -> None:
 
 @pytest.mark.slow
 def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path) -> None:
-    from crucible.chain import Deployment
-    from crucible.tools import REPO_ROOT, tools_dir
+    from crucible.chain.signer import Deployment
+    from crucible.devnet.tools import REPO_ROOT, tools_dir
 
     env = {
         **os.environ,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crucible.devnet import Devnet
+from crucible.devnet.manage import Devnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,7 +18,7 @@ def test_demo_pays_the_honest_worker_and_slashes_the_cheater(tmp_path: Path) -> 
     home = tmp_path / "demo"
 
     out = subprocess.run(
-        [sys.executable, "-m", "crucible.cli", "demo", "--home", str(home)],
+        [sys.executable, "-m", "app.cli", "demo", "--home", str(home)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from crucible.chain import ContractClient, Deployment, Signer, connect, dev_account, market_artifact
-from crucible.processes import Daemon, free_port
+from crucible.chain.signer import ContractClient, Deployment, Signer, connect, dev_account, market_artifact
+from crucible.devnet.processes import Daemon, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def crucible(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "crucible.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

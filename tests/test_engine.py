@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import crucible.profiles
+import crucible.protocol.profiles
 
-crucible.profiles.prepare_environment()
+crucible.protocol.profiles.prepare_environment()
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from crucible import hashing, merkle  # noqa: E402
+from crucible import merkle  # noqa: E402
 from crucible.engine.examples import example_job  # noqa: E402
 from crucible.engine.job import trace_commitment  # noqa: E402
 from crucible.engine.models import param_specs, seeded_params  # noqa: E402
@@ -28,7 +28,8 @@ from crucible.engine.step import (  # noqa: E402
     step_seed,
 )
 from crucible.errors import InvalidDataset, InvalidState, ProfileError  # noqa: E402
-from crucible.spec import validate_spec  # noqa: E402
+from crucible.protocol import hashing  # noqa: E402
+from crucible.protocol.spec import validate_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHS = ["mlp", "cnn", "gpt"]
@@ -36,7 +37,7 @@ ARCHS = ["mlp", "cnn", "gpt"]
 # A standalone process prints every checkpoint hash of each tiny job; compared with in-process runs.
 _CHILD = """
 import json, sys, torch
-import crucible.profiles; crucible.profiles.prepare_environment()
+import crucible.protocol.profiles; crucible.protocol.profiles.prepare_environment()
 from crucible.engine.examples import example_job
 from crucible.engine.job import trace_commitment
 from crucible.engine.step import initial_state_from
@@ -244,8 +245,8 @@ def test_evaluate_reports_accuracy_and_loss(jobs):
 
 def test_step_module_imports_no_chain_or_ipfs():
     code = (
-        "import sys, crucible.engine.step; bad = [m for m in ('crucible.ipfs', 'ipfshttpclient', 'web3', "
-        "'crucible.artifacts', 'crucible.chain') if m in sys.modules]; print(bad); assert not bad"
+        "import sys, crucible.engine.step; bad = [m for m in ('crucible.store.ipfs', 'ipfshttpclient', 'web3', "
+        "'crucible.store.artifacts', 'crucible.chain.signer') if m in sys.modules]; print(bad); assert not bad"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -261,7 +262,7 @@ def test_step_module_imports_no_chain_or_ipfs():
 def test_profile_refuses_torch_imported_without_environment():
     code = (
         "import torch; torch.randn(100).exp()  # kernels picked before crucible set the env\n"
-        "from crucible.profiles import ensure_profile\n"
+        "from crucible.protocol.profiles import ensure_profile\n"
         "from crucible.errors import ProfileError\n"
         "try:\n    ensure_profile('cpu-portable')\nexcept ProfileError as e:\n    print('REFUSED', e)\n"
     )
@@ -279,7 +280,7 @@ def test_profile_refuses_torch_imported_without_environment():
 
 
 def test_prepare_environment_refuses_conflicting_values():
-    code = "import crucible.profiles as p; p.prepare_environment()"
+    code = "import crucible.protocol.profiles as p; p.prepare_environment()"
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "ATEN_CPU_CAPABILITY": "avx2"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert result.returncode != 0

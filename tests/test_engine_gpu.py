@@ -18,7 +18,7 @@ import crucible
 from crucible.engine.examples import example_job
 from crucible.engine.job import trace_commitment
 from crucible.engine.step import Engine, initial_state_from
-from crucible.spec import validate_spec
+from crucible.protocol.spec import validate_spec
 out = {}
 for arch in ("mlp", "cnn", "gpt"):
     spec, train, _ = example_job(arch)

@@ -27,15 +27,15 @@ import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec
 
-from crucible.artifacts import ArtifactStore
-from crucible.chain import Deployment, Signer, connect, dev_account
-from crucible.deploy import DEVNET_PARAMS, deploy_market
-from crucible.devnet import Devnet
-from crucible.ipfs import IpfsStore
-from crucible.market import DisputeStatus, JobStatus, Market
-from crucible.nodes import RunningNode, rpc_call, start_ipfs
-from crucible.processes import free_port
-from crucible.units import parse_eth
+from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.signer import Deployment, Signer, connect, dev_account
+from crucible.chain.units import parse_eth
+from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
+from crucible.devnet.manage import Devnet
+from crucible.devnet.nodes import RunningNode, rpc_call, start_ipfs
+from crucible.devnet.processes import free_port
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

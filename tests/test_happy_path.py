@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from conftest import REPO, advance_time
 
-from crucible.artifacts import ArtifactStore
-from crucible.chain import connect, dev_account
-from crucible.hashing import params_hash
-from crucible.ipfs import IpfsStore
-from crucible.market import JobStatus, Market
-from crucible.nodes import RunningNode
-from crucible.units import parse_eth
+from crucible.chain.market import JobStatus, Market
+from crucible.chain.signer import connect, dev_account
+from crucible.chain.units import parse_eth
+from crucible.devnet.nodes import RunningNode
+from crucible.protocol.hashing import params_hash
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 from requester.client import JobTerms, Requester
 from worker.provider import Worker, WorkerConfig
 
@@ -27,14 +27,14 @@ TERMS = JobTerms(
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
     w3 = connect(chain.url)
-    from crucible.chain import Signer
+    from crucible.chain.signer import Signer
 
     return Market(w3, market_address, Signer(w3, dev_account(name)))
 
 
 @pytest.fixture(scope="session")
 def digits_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from crucible.data import build_digits, dataset_bytes
+    from crucible.protocol.data import build_digits, dataset_bytes
 
     out = tmp_path_factory.mktemp("digits")
     train, test = build_digits()

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crucible  # noqa: F401  (determinism environment before torch)
-from crucible.checkpoint import read_safetensors, write_safetensors
-from crucible.hashing import MAGIC, encode_state, params_hash, state_hash
+from crucible.protocol.checkpoint import read_safetensors, write_safetensors
+from crucible.protocol.hashing import MAGIC, encode_state, params_hash, state_hash
 
 DTYPES = [
     torch.float32,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aleph_cid import compute_cid
 
+from crucible.devnet.processes import free_port
 from crucible.errors import ArtifactRejected, StoreError
-from crucible.ipfs import IpfsStore, cid_to_digest, digest_to_cid
-from crucible.processes import free_port
+from crucible.store.ipfs import IpfsStore, cid_to_digest, digest_to_cid
 
 pytestmark = pytest.mark.integration
 

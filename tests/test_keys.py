@@ -14,9 +14,9 @@ import pytest
 from eth_account import Account
 from pydantic import SecretStr
 
-from crucible.chain import Deployment, Signer, connect, dev_account, load_key
+from crucible.chain.signer import Deployment, Signer, connect, dev_account, load_key
+from crucible.devnet.nodes import RunningNode
 from crucible.errors import ConfigError
-from crucible.nodes import RunningNode
 from crucible.settings import RoleSettings, read_keystore, write_keystore
 
 MARKET = "0x" + "11" * 20
@@ -129,7 +129,7 @@ def test_malformed_key_through_the_cli_is_reported_without_echo_or_traceback(tmp
     key, _ = fresh_key()
 
     result = crucible(
-        "crucible.cli",
+        "app.cli",
         "requester",
         "jobs",
         env={"CRUCIBLE_DEPLOYMENT": str(deployment(tmp_path)), "CRUCIBLE_PRIVATE_KEY": key[:-3]},
@@ -204,10 +204,10 @@ def test_keys_cli_creates_a_keystore_and_prints_only_the_address(tmp_path: Path)
     out = tmp_path / "worker.json"
     env = {"CRUCIBLE_KEYSTORE_PASSWORD": "s3cret pass"}
 
-    created = crucible("crucible.keys_cli", "new", "--out", str(out), "--json", env=env)
-    shown = crucible("crucible.keys_cli", "address", str(out), env=env)
-    wrong = crucible("crucible.keys_cli", "address", str(out), env={"CRUCIBLE_KEYSTORE_PASSWORD": "nope"})
-    again = crucible("crucible.keys_cli", "new", "--out", str(out), env=env)
+    created = crucible("app.keys", "new", "--out", str(out), "--json", env=env)
+    shown = crucible("app.keys", "address", str(out), env=env)
+    wrong = crucible("app.keys", "address", str(out), env={"CRUCIBLE_KEYSTORE_PASSWORD": "nope"})
+    again = crucible("app.keys", "new", "--out", str(out), env=env)
 
     assert created.returncode == 0, created.stderr
     address = read_keystore(out, SecretStr("s3cret pass")).address

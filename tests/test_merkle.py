@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crucible import merkle
+from crucible.protocol import merkle
 from scripts.gen_merkle_vectors import VECTORS, render
 
 CASES = json.loads(Path(VECTORS).read_text())["cases"]

@@ -16,20 +16,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from crucible import merkle
-from crucible.artifacts import ArtifactStore
-from crucible.chain import Signer, connect, dev_account
-from crucible.checkpoint import encode_checkpoint, encode_final_model
-from crucible.data import build_digits, dataset_bytes
-from crucible.deploy import DEVNET_PARAMS, deploy_market
+from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
+from crucible.chain.signer import Signer, connect, dev_account
+from crucible.chain.units import parse_eth
+from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
+from crucible.devnet.nodes import RunningNode
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, initial_state_from
-from crucible.hashing import to_hex
-from crucible.ipfs import IpfsStore
-from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market
-from crucible.nodes import RunningNode
-from crucible.spec import JobSpec, validate_spec
-from crucible.units import parse_eth
+from crucible.protocol import merkle
+from crucible.protocol.checkpoint import encode_checkpoint, encode_final_model
+from crucible.protocol.data import build_digits, dataset_bytes
+from crucible.protocol.hashing import to_hex
+from crucible.protocol.spec import JobSpec, validate_spec
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 from oracle.api.app import create_app
 from oracle.judge import Judge
 from oracle.service import OracleService
@@ -178,7 +178,7 @@ def segment_dispute(
 
 
 def random_cid() -> str:
-    from crucible.ipfs import digest_to_cid
+    from crucible.store.ipfs import digest_to_cid
 
     return digest_to_cid(os.urandom(32))
 
@@ -314,7 +314,7 @@ def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
 def test_own_ipfs_node_down_is_retried_not_blamed_on_the_provider(
     chain: RunningNode, market_address: str, trace: Trace, tmp_path: Path
 ) -> None:
-    from crucible.processes import free_port
+    from crucible.devnet.processes import free_port
 
     job_id = submit_job(chain, market_address, trace)
     h, c = trace.hashes, trace.state_cids
@@ -490,8 +490,8 @@ def test_serve_cli_starts_the_service_on_loopback(
 
     import httpx
 
-    from crucible.chain import Deployment
-    from crucible.processes import free_port
+    from crucible.chain.signer import Deployment
+    from crucible.devnet.processes import free_port
 
     deployment = tmp_path / "deployment.json"
     Deployment(chain_id=31337, rpc_url=chain.url, ipfs_api=ipfs_store.api, market=market_address, deploy_block=0).save(

@@ -15,11 +15,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from crucible.artifacts import ArtifactStore
-from crucible.chain import Signer, connect, dev_account
-from crucible.ipfs import IpfsStore
-from crucible.market import Market
-from crucible.nodes import RunningNode
+from crucible.chain.market import Market
+from crucible.chain.signer import Signer, connect, dev_account
+from crucible.devnet.nodes import RunningNode
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 from oracle.api.app import create_app
 from oracle.judge import Evidence, Judge
 from oracle.service import OracleService

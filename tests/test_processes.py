@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Cli
 
-from crucible.chain import connect, dev_account
-from crucible.market import JobStatus, Market
-from crucible.nodes import rpc_call
-from crucible.processes import free_port
-from crucible.spec import parse_document
+from crucible.chain.market import JobStatus, Market
+from crucible.chain.signer import connect, dev_account
+from crucible.devnet.nodes import rpc_call
+from crucible.devnet.processes import free_port
+from crucible.protocol.spec import parse_document
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

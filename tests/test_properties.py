@@ -14,11 +14,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from crucible import merkle
 from crucible.errors import InvalidJobSpec
-from crucible.hashing import state_hash
-from crucible.ipfs import digest_to_cid
-from crucible.spec import JobSpec, canonical_json, load_spec, parse_document, validate_spec
+from crucible.protocol import merkle
+from crucible.protocol.hashing import state_hash
+from crucible.protocol.spec import JobSpec, canonical_json, load_spec, parse_document, validate_spec
+from crucible.store.ipfs import digest_to_cid
 
 settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None)

@@ -10,7 +10,7 @@ import pytest
 
 from crucible.engine.examples import example_spec_dict
 from crucible.errors import InvalidJobSpec
-from crucible.spec import MAX_SPEC_BYTES, SCHEMA_PATH, JobSpec, load_spec, render_schema, validate_spec
+from crucible.protocol.spec import MAX_SPEC_BYTES, SCHEMA_PATH, JobSpec, load_spec, render_schema, validate_spec
 
 CID = "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.y*ml"))
@@ -154,7 +154,7 @@ def test_spec_is_frozen():
 
 
 def test_committed_schema_is_current():
-    assert SCHEMA_PATH.read_text() == render_schema(), "run: python -m crucible.spec"
+    assert SCHEMA_PATH.read_text() == render_schema(), "run: python -m crucible.protocol.spec"
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["additionalProperties"] is False and schema["properties"]["version"]["const"] == 1
 
@@ -162,7 +162,7 @@ def test_committed_schema_is_current():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_validate(path):
     """Examples are templates: the requester CLI fills in dataset.cid / eval.cid after uploading."""
-    from crucible.spec import parse_document
+    from crucible.protocol.spec import parse_document
 
     doc = parse_document(path.read_bytes())
     doc["dataset"].setdefault("cid", CID)

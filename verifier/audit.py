@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
-from crucible.artifacts import ArtifactStore
-from crucible.checkpoint import Manifest
+from crucible.chain.market import Job, SubmittedResult
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, CrucibleError
-from crucible.hashing import params_hash, to_hex
-from crucible.market import Job, SubmittedResult
-from crucible.spec import JobSpec
+from crucible.protocol.checkpoint import Manifest
+from crucible.protocol.hashing import params_hash, to_hex
+from crucible.protocol.spec import JobSpec
+from crucible.store.artifacts import ArtifactStore
 
 
 class FindingKind(Enum):

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from crucible.chain.units import format_eth
 from crucible.errors import CrucibleError
-from crucible.units import format_eth
 
 app = typer.Typer(no_args_is_help=True, help="Audit submitted results and challenge wrong ones.")
 console = Console()
@@ -29,7 +29,7 @@ def run(
     audit_only: Annotated[bool, typer.Option(help="Report findings without challenging.")] = False,
 ) -> None:
     """Run the verifier daemon until interrupted."""
-    from crucible.roles import role_context
+    from crucible.context import role_context
     from crucible.settings import RoleSettings
     from verifier.daemon import Verifier, VerifierConfig
 

@@ -14,15 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crucible import merkle
-from crucible.artifacts import ArtifactStore
-from crucible.checkpoint import Manifest
+from crucible.chain.events import Event, EventLog, poll_forever
+from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ChainError, CrucibleError
-from crucible.events import Event, EventLog, poll_forever
-from crucible.market import DisputeKind, DisputeStatus, JobStatus, Market
-from crucible.spec import JobSpec
+from crucible.protocol import merkle
+from crucible.protocol.checkpoint import Manifest
+from crucible.protocol.spec import JobSpec
+from crucible.store.artifacts import ArtifactStore
 from verifier.audit import Audit, Finding, FindingKind, audit_result
 
 log = logging.getLogger("crucible.verifier")

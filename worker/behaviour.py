@@ -14,13 +14,13 @@ from dataclasses import replace
 
 import torch
 
-from crucible import checkpoint as ckpt
-from crucible import hashing
-from crucible.artifacts import ArtifactStore
 from crucible.engine.job import TrainResult, initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ConfigError
-from crucible.spec import JobSpec
+from crucible.protocol import checkpoint as ckpt
+from crucible.protocol import hashing
+from crucible.protocol.spec import JobSpec
+from crucible.store.artifacts import ArtifactStore
 
 
 class Honest:

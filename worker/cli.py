@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from crucible.chain.units import format_eth, parse_eth
 from crucible.errors import CrucibleError
-from crucible.units import format_eth, parse_eth
 
 app = typer.Typer(no_args_is_help=True, help="Provide GPU/CPU time: stake, then train jobs for rewards.")
 console = Console()
@@ -23,7 +23,7 @@ Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name
 
 
 def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
-    from crucible.roles import role_context
+    from crucible.context import role_context
     from crucible.settings import RoleSettings
 
     return role_context("provider", settings=RoleSettings(dev_account=dev_account))

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import torch
 
-from crucible.artifacts import ArtifactStore
-from crucible.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
+from crucible.chain.events import Event, EventLog, poll_forever
+from crucible.chain.market import DisputeStatus, JobStatus, Market
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, state_bytes
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
-from crucible.events import Event, EventLog, poll_forever
-from crucible.hashing import to_hex
-from crucible.market import DisputeStatus, JobStatus, Market
-from crucible.profiles import ensure_profile
-from crucible.spec import JobSpec
+from crucible.protocol.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
+from crucible.protocol.hashing import to_hex
+from crucible.protocol.profiles import ensure_profile
+from crucible.protocol.spec import JobSpec
+from crucible.store.artifacts import ArtifactStore
 from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
 

@@ -6,7 +6,7 @@ orchestration (checkpoint uploads, manifest) on top and is the only engine modul
 the artifact store.
 """
 
-from crucible.profiles import prepare_environment
+from crucible.protocol.profiles import prepare_environment
 
 prepare_environment()
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import torch
 
-from crucible.data import build_digits, build_text, dataset_bytes
-from crucible.spec import JobSpec, validate_spec
+from crucible.protocol.data import build_digits, build_text, dataset_bytes
+from crucible.protocol.spec import JobSpec, validate_spec
 
 Arch = Literal["mlp", "cnn", "gpt"]
 Size = Literal["tiny", "small", "bench"]

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-from crucible import checkpoint as ckpt
-from crucible import merkle
-from crucible.artifacts import ArtifactStore, CheckpointUploader
-from crucible.checkpoint import CheckpointEntry, Manifest
 from crucible.engine.step import Engine, TrainState, check_state, initial_state_from
 from crucible.errors import InvalidState
-from crucible.spec import JobSpec, WeightsInit
+from crucible.protocol import checkpoint as ckpt
+from crucible.protocol import merkle
+from crucible.protocol.checkpoint import CheckpointEntry, Manifest
+from crucible.protocol.spec import JobSpec, WeightsInit
+from crucible.store.artifacts import ArtifactStore, CheckpointUploader
 
 OnCheckpoint = Callable[[int, bytes, TrainState], None]
 

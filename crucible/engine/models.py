@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crucible.spec import CnnModel, GptModel, MlpModel
+from crucible.protocol.spec import CnnModel, GptModel, MlpModel
 
 ModelConfig = MlpModel | CnnModel | GptModel
 

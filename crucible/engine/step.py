@@ -1,6 +1,6 @@
 """The training step: ``S_{t+1} = step(S_t)``, a pure function of the state, the spec and the dataset.
 
-State layout (a flat ``dict[str, Tensor]``, hashed by :func:`crucible.hashing.state_hash`)::
+State layout (a flat ``dict[str, Tensor]``, hashed by :func:`crucible.protocol.hashing.state_hash`)::
 
     param/<name>              model parameters (float32), <name> as in the module's named_parameters
     opt/<name>/momentum       SGD with momentum > 0: the momentum buffer
@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from crucible import hashing
-from crucible.data import validate_dataset
 from crucible.engine.models import build_model, check_weights, param_specs, seeded_params
 from crucible.errors import InvalidState
-from crucible.profiles import ProfileInfo, ensure_profile, pinned_threads
-from crucible.spec import AdamW, JobSpec, Sgd, WeightsInit
+from crucible.protocol import hashing
+from crucible.protocol.data import validate_dataset
+from crucible.protocol.profiles import ProfileInfo, ensure_profile, pinned_threads
+from crucible.protocol.spec import AdamW, JobSpec, Sgd, WeightsInit
 
 STEP_KEY = "step"
 EVAL_BATCH = 256

@@ -15,11 +15,11 @@ from typing import Any
 import solcx
 from solcx.exceptions import SolcError
 
+from crucible.devnet.tools import REPO_ROOT, solc_wrapper
 from crucible.errors import CompileError
-from crucible.tools import REPO_ROOT, solc_wrapper
 
 SOURCES = REPO_ROOT / "contracts" / "src"
-SNAPSHOTS = Path(__file__).resolve().parent / "abi"
+SNAPSHOTS = Path(__file__).resolve().parents[1] / "abi"
 BUILD_DIR = REPO_ROOT / "build" / "contracts"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 200

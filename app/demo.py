@@ -25,13 +25,13 @@ from rich.table import Table
 from web3 import Web3
 from web3.types import TxData
 
-from crucible.chain import Deployment, connect, dev_account
-from crucible.devnet import Devnet
+from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.signer import Deployment, connect, dev_account
+from crucible.chain.units import format_eth
+from crucible.devnet.manage import Devnet
+from crucible.devnet.processes import free_port
+from crucible.devnet.tools import REPO_ROOT
 from crucible.errors import CrucibleError
-from crucible.market import DisputeStatus, JobStatus, Market
-from crucible.processes import free_port
-from crucible.tools import REPO_ROOT
-from crucible.units import format_eth
 
 ROLES = ("requester", "provider", "cheater", "verifier", "oracle")
 SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
@@ -62,7 +62,7 @@ class Demo:
 
     def crucible(self, *args: str) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "crucible.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env=self._env(),
             capture_output=True,
             text=True,
@@ -76,7 +76,7 @@ class Demo:
     def start(self, name: str, *args: str) -> None:
         log = open(self.home / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "crucible.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             env=self._env(),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -25,9 +25,9 @@ from importlib import resources
 import numpy as np
 import torch
 
-from crucible.checkpoint import read_safetensors, write_safetensors
 from crucible.errors import InvalidDataset
-from crucible.spec import CnnModel, GptModel, JobSpec, MlpModel
+from crucible.protocol.checkpoint import read_safetensors, write_safetensors
+from crucible.protocol.spec import CnnModel, GptModel, JobSpec, MlpModel
 
 MAX_DATASET_BYTES = 1 << 30
 TEXT_SOURCE = "sklearn.datasets.descr"

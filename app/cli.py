@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.keys import app as keys_app
 from crucible.errors import CrucibleError
-from crucible.keys_cli import app as keys_app
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
@@ -45,7 +45,7 @@ def fail(exc: CrucibleError) -> typer.Exit:
 
 
 def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
-    from crucible.devnet import DEFAULT_HOME, Devnet
+    from crucible.devnet.manage import DEFAULT_HOME, Devnet
 
     return Devnet(home or DEFAULT_HOME)
 
@@ -113,7 +113,7 @@ def contracts_build(
     check: Annotated[bool, typer.Option(help="Only report whether the ABI snapshots match the sources.")] = False,
 ) -> None:
     """Compile contracts/src with the pinned solc and refresh the ABI snapshots in crucible/abi/."""
-    from crucible.contracts import BUILD_DIR, SNAPSHOTS, build
+    from crucible.devnet.contracts import BUILD_DIR, SNAPSHOTS, build
 
     try:
         drifted = build(check=check)
@@ -134,8 +134,8 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Leave the devnet running afterwards.")] = False,
 ) -> None:
     """The end-to-end demo: an honest job paid, then a cheater caught and slashed, on a fresh devnet."""
-    from crucible.demo import run_demo
-    from crucible.devnet import DEFAULT_HOME
+    from app.demo import run_demo
+    from crucible.devnet.manage import DEFAULT_HOME
 
     try:
         run_demo(home or DEFAULT_HOME / "demo", Console(width=max(console.width, 110)), keep=keep)
@@ -149,7 +149,7 @@ def data_digits(
     layout: Annotated[str, typer.Option(help="'flat' [N, 64] for mlp, 'image' [N, 1, 8, 8] for cnn.")] = "flat",
 ) -> None:
     """The handwritten digits that ship with scikit-learn, split into train and held-out files."""
-    from crucible.data import build_digits, dataset_bytes
+    from crucible.protocol.data import build_digits, dataset_bytes
 
     train, test = build_digits(layout)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crucible.chain import DEV_ACCOUNTS, Deployment, Signer, checksum, connect, dev_account
-from crucible.deploy import deploy_market, market_settings
+from crucible.chain.signer import DEV_ACCOUNTS, Deployment, Signer, checksum, connect, dev_account
+from crucible.devnet.deploy import deploy_market, market_settings
+from crucible.devnet.nodes import DEV_CHAIN_ID, RunningNode, rpc_call, start_anvil, start_ipfs
+from crucible.devnet.processes import Daemon
+from crucible.devnet.tools import REPO_ROOT
 from crucible.errors import DevnetError, StoreError
-from crucible.ipfs import IpfsStore
-from crucible.nodes import DEV_CHAIN_ID, RunningNode, rpc_call, start_anvil, start_ipfs
-from crucible.processes import Daemon
-from crucible.tools import REPO_ROOT
+from crucible.store.ipfs import IpfsStore
 
 DEFAULT_HOME = REPO_ROOT / ".devnet"
 STATE_FILE = "devnet.json"

@@ -1,6 +1,6 @@
 """The artifact store: Crucible's artifacts on IPFS, uploaded in the background and verified on the way in.
 
-:class:`ArtifactStore` wraps an :class:`~crucible.ipfs.IpfsStore` with typed put/fetch for specs,
+:class:`ArtifactStore` wraps an :class:`~crucible.store.ipfs.IpfsStore` with typed put/fetch for specs,
 datasets, weights, checkpoints, final models and manifests. Every fetch has a size limit and is
 validated (format, then committed hash) before anything is returned: a wrong, truncated, oversized
 or pickled artifact raises :class:`~crucible.errors.ArtifactRejected` and nothing of it is used.
@@ -22,18 +22,18 @@ from typing import Literal, Protocol
 
 import torch
 
-from crucible import checkpoint as ckpt
-from crucible import hashing
-from crucible.checkpoint import CheckpointEntry, Manifest
-from crucible.data import load_dataset_bytes
 from crucible.errors import ArtifactRejected, StoreError
-from crucible.spec import MAX_SPEC_BYTES, JobSpec, load_spec
+from crucible.protocol import checkpoint as ckpt
+from crucible.protocol import hashing
+from crucible.protocol.checkpoint import CheckpointEntry, Manifest
+from crucible.protocol.data import load_dataset_bytes
+from crucible.protocol.spec import MAX_SPEC_BYTES, JobSpec, load_spec
 
 MAX_WEIGHTS_BYTES = 2 << 30
 
 
 class BlobStore(Protocol):
-    """What :class:`ArtifactStore` needs from an IPFS client (``crucible.ipfs.IpfsStore`` fits)."""
+    """What :class:`ArtifactStore` needs from an IPFS client (``crucible.store.ipfs.IpfsStore`` fits)."""
 
     def add_bytes(self, data: bytes, *, pin: bool = True) -> str: ...
     def cat(self, cid: str, *, max_bytes: int = ...) -> bytes: ...

@@ -124,7 +124,7 @@ def _check_portable_env() -> None:
             "this process cannot honour the 'cpu-portable' profile: "
             + (f"environment lacks {', '.join(missing)}; " if missing else "")
             + f"torch selected CPU kernels {capability!r} (needs 'DEFAULT'). These must be set before "
-            "torch is imported: import crucible (or call crucible.profiles.prepare_environment()) "
+            "torch is imported: import crucible (or call crucible.protocol.profiles.prepare_environment()) "
             "before torch, or export MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default"
         )
 

@@ -3,7 +3,7 @@
 * A checkpoint ``C_i`` is a safetensors file holding the full state ``S_{i·k}`` plus string
   metadata ``{"format": "crucible-checkpoint", "step", "state_hash", "spec_cid"}``.
 * A final model is a safetensors file holding the parameters alone, under their module names; its
-  canonical hash (:func:`crucible.hashing.state_hash` of its tensors) must equal
+  canonical hash (:func:`crucible.protocol.hashing.state_hash` of its tensors) must equal
   ``params_hash(C_n)``, which is how anyone checks "the final model is the last checkpoint".
 * The manifest (strict pydantic JSON) lists every checkpoint's step, stateHash and CID, the trace
   root over them and the environment the trace was produced in.
@@ -25,9 +25,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from safetensors.torch import load as st_load
 
-from crucible import hashing, merkle
 from crucible.errors import ArtifactRejected, CrucibleError
-from crucible.profiles import ProfileInfo
+from crucible.protocol import hashing, merkle
+from crucible.protocol.profiles import ProfileInfo
 
 MAX_CHECKPOINT_BYTES = 2 << 30
 MAX_MANIFEST_BYTES = 4 << 20

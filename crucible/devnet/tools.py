@@ -12,7 +12,7 @@ from pathlib import Path
 
 from crucible.errors import ToolMissing
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tools_dir() -> Path:

@@ -8,7 +8,7 @@ path (``train.optimizer.lr``) and what is allowed there.
 
 :meth:`JobSpec.canonical_json` renders the one byte string that goes to IPFS (sorted keys, no
 whitespace, UTF-8, every default written out), so its CID does not depend on how it was authored.
-The published JSON schema is ``crucible/schemas/jobspec-v1.json`` (``python -m crucible.spec``
+The published JSON schema is ``crucible/schemas/jobspec-v1.json`` (``python -m crucible.protocol.spec``
 rewrites it; a test checks the committed file is current).
 
 Example (YAML)::
@@ -52,7 +52,7 @@ from crucible.errors import InvalidJobSpec
 
 MAX_SPEC_BYTES = 64 * 1024
 MAX_CHECKPOINTS = 4096  # n = T / k segments; bounds the manifest and the Merkle tree
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "jobspec-v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "jobspec-v1.json"
 
 Cid = Annotated[
     str,

@@ -11,9 +11,9 @@ from typing import Any
 from web3 import Web3
 from web3.types import TxReceipt
 
-from crucible.chain import ContractClient, Deployment, Signer, connect, market_artifact
+from crucible.chain.signer import ContractClient, Deployment, Signer, connect, market_artifact
 from crucible.errors import ChainError
-from crucible.ipfs import cid_to_digest, digest_to_cid
+from crucible.store.ipfs import cid_to_digest, digest_to_cid
 
 
 class JobStatus(IntEnum):

@@ -56,12 +56,12 @@ from web3.exceptions import (
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
-from crucible.contracts import Artifact, load_artifact
+from crucible.devnet.contracts import Artifact, load_artifact
+from crucible.devnet.nodes import DEV_CHAIN_ID, DEV_MNEMONIC
 from crucible.errors import ChainError, ConfigError
-from crucible.nodes import DEV_CHAIN_ID, DEV_MNEMONIC
 
 Account.enable_unaudited_hdwallet_features()
-log = logging.getLogger("crucible.chain")
+log = logging.getLogger("crucible.chain.signer")
 
 # Named devnet accounts: index into anvil's public test mnemonic.
 DEV_ACCOUNTS: dict[str, int] = {

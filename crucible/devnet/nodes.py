@@ -9,9 +9,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from crucible.devnet.processes import LOOPBACK, Daemon, ensure_port_free, free_port, port_open, spawn
+from crucible.devnet.tools import tool
 from crucible.errors import DevnetError
-from crucible.processes import LOOPBACK, Daemon, ensure_port_free, free_port, port_open, spawn
-from crucible.tools import tool
 
 DEV_CHAIN_ID = 31337
 # Anvil's public test mnemonic: the devnet's accounts are well known and hold only devnet ETH.

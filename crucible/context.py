@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crucible.artifacts import ArtifactStore
-from crucible.chain import Deployment
-from crucible.ipfs import IpfsStore
-from crucible.market import Market
+from crucible.chain.market import Market
+from crucible.chain.signer import Deployment
 from crucible.settings import RoleSettings
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
 
 
 @dataclass(frozen=True)

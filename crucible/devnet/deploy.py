@@ -7,7 +7,7 @@ from dataclasses import astuple, dataclass, replace
 
 from web3.types import TxReceipt
 
-from crucible.chain import Signer, deploy, market_artifact
+from crucible.chain.signer import Signer, deploy, market_artifact
 
 ETHER = 10**18
 DAY = 86_400

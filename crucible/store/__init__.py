@@ -1,0 +1,1 @@
+"""Content-addressed artifacts: the IPFS client and the validating artifact store on top of it."""
