@@ -25,8 +25,10 @@ from rich.table import Table
 from web3 import Web3
 from web3.types import TxData
 
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account
 from crucible.chain.market import DisputeStatus, JobStatus, Market
-from crucible.chain.signer import Deployment, connect, dev_account
+from crucible.chain.rpc import connect
 from crucible.chain.units import format_eth
 from crucible.devnet.manage import Devnet
 from crucible.devnet.processes import free_port

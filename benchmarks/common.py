@@ -178,7 +178,7 @@ class RpcCounter:
 def market_for(url: str, market_address: str, acct: Any, txlog: TxLog, rpc: RpcCounter | None = None) -> Any:
     """A :class:`crucible.chain.market.Market` for ``acct`` whose transactions are recorded (and RPCs counted)."""
     from crucible.chain.market import Market
-    from crucible.chain.signer import connect
+    from crucible.chain.rpc import connect
 
     w3 = connect(url)
     if rpc is not None:
@@ -188,7 +188,9 @@ def market_for(url: str, market_address: str, acct: Any, txlog: TxLog, rpc: RpcC
 
 def deploy(url: str, oracles: Sequence[str], quorum: int = 1) -> str:
     """A fresh CrucibleMarket with the devnet parameters (seconds-long windows and move clocks)."""
-    from crucible.chain.signer import Signer, connect, dev_account
+    from crucible.chain.keys import dev_account
+    from crucible.chain.rpc import connect
+    from crucible.chain.signer import Signer
     from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 
     w3 = connect(url)

@@ -22,7 +22,7 @@ FIRST_WORKER_ACCOUNT = 10
 
 def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
     from crucible.chain.market import Market
-    from crucible.chain.signer import connect
+    from crucible.chain.rpc import connect
     from crucible.engine.examples import example_data, example_job
     from crucible.protocol.data import dataset_bytes
     from worker.provider import Worker, WorkerConfig

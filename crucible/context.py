@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crucible.chain.deployment import Deployment
 from crucible.chain.market import Market
-from crucible.chain.signer import Deployment
 from crucible.settings import RoleSettings
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore

@@ -36,6 +36,10 @@ class ChainError(CrucibleError, RuntimeError):
         self.error_args = error_args
 
 
+class ChainUnavailable(ChainError):
+    """The RPC endpoint did not answer within the retry budget (down, unreachable or too slow)."""
+
+
 class StoreError(CrucibleError, IOError):
     """The IPFS node is unreachable, or an artifact is missing, too large or not what was committed."""
 

@@ -16,7 +16,8 @@ from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crucible.chain.signer import Deployment, dev_account, is_devnet, load_key
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account, is_devnet, load_key
 from crucible.devnet.manage import DEFAULT_HOME, DEPLOYMENT_FILE
 from crucible.errors import ConfigError
 

@@ -14,7 +14,9 @@ import click
 from ape import accounts, chain, networks
 from ape.cli import ConnectedProviderCommand
 
-from crucible.chain.signer import Deployment, Signer, load_key
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import load_key
+from crucible.chain.signer import Signer
 from crucible.devnet.deploy import deploy_market, market_settings
 
 

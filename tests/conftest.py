@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 import crucible  # noqa: F401  (sets the determinism environment before anything imports torch)
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account
 from crucible.chain.market import Market
-from crucible.chain.signer import Deployment, Signer, connect, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.devnet.manage import Devnet
 from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
 from crucible.store.ipfs import IpfsStore

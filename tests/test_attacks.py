@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import advance_time
 
+from crucible.chain.contract import ContractClient, deploy
+from crucible.chain.keys import dev_account
 from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market, Verdict
-from crucible.chain.signer import ContractClient, Signer, connect, deploy, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.contracts import compile_sources
 from crucible.devnet.deploy import DEVNET_PARAMS

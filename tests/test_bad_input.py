@@ -17,8 +17,9 @@ import torch
 import yaml
 from conftest import REPO
 
+from crucible.chain.deployment import Deployment, checksum
 from crucible.chain.market import Market
-from crucible.chain.signer import Deployment, checksum, connect
+from crucible.chain.rpc import connect
 from crucible.devnet.nodes import RunningNode
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ConfigError, InvalidDataset
 from crucible.protocol import checkpoint as ckpt

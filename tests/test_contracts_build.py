@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from crucible.chain.signer import ContractClient, Signer, deploy
+from crucible.chain.contract import ContractClient, deploy
+from crucible.chain.signer import Signer
 from crucible.devnet.contracts import SHIPPED, build, compile_sources
 from crucible.devnet.tools import solc_wrapper
 from crucible.errors import ChainError, CompileError
@@ -77,7 +78,7 @@ def test_abi_snapshots_match_the_sources() -> None:
 
 @pytest.mark.slow
 def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path) -> None:
-    from crucible.chain.signer import Deployment
+    from crucible.chain.deployment import Deployment
     from crucible.devnet.tools import REPO_ROOT, tools_dir
 
     env = {

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from crucible.chain.signer import ContractClient, Deployment, Signer, connect, dev_account, market_artifact
+from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.devnet.processes import Daemon, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

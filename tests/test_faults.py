@@ -27,8 +27,11 @@ import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec
 
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account
 from crucible.chain.market import DisputeStatus, JobStatus, Market
-from crucible.chain.signer import Deployment, Signer, connect, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 from crucible.devnet.manage import Devnet

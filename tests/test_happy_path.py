@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, advance_time
 
+from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
-from crucible.chain.signer import connect, dev_account
+from crucible.chain.rpc import connect
 from crucible.chain.units import parse_eth
 from crucible.devnet.nodes import RunningNode
 from crucible.protocol.hashing import params_hash

@@ -14,7 +14,10 @@ import pytest
 from eth_account import Account
 from pydantic import SecretStr
 
-from crucible.chain.signer import Deployment, Signer, connect, dev_account, load_key
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account, load_key
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.devnet.nodes import RunningNode
 from crucible.errors import ConfigError
 from crucible.settings import RoleSettings, read_keystore, write_keystore

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from crucible.chain.keys import dev_account
 from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
-from crucible.chain.signer import Signer, connect, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 from crucible.devnet.nodes import RunningNode
@@ -490,7 +492,7 @@ def test_serve_cli_starts_the_service_on_loopback(
 
     import httpx
 
-    from crucible.chain.signer import Deployment
+    from crucible.chain.deployment import Deployment
     from crucible.devnet.processes import free_port
 
     deployment = tmp_path / "deployment.json"

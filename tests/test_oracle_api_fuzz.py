@@ -15,8 +15,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from crucible.chain.keys import dev_account
 from crucible.chain.market import Market
-from crucible.chain.signer import Signer, connect, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.devnet.nodes import RunningNode
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore

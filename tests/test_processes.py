@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Cli
 
+from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
-from crucible.chain.signer import connect, dev_account
+from crucible.chain.rpc import connect
 from crucible.devnet.nodes import rpc_call
 from crucible.devnet.processes import free_port
 from crucible.protocol.spec import parse_document

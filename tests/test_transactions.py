@@ -25,19 +25,15 @@ from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
+from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.keys import dev_account
 from crucible.chain.market import Market
-from crucible.chain.signer import (
-    ChainUnavailable,
-    ContractClient,
-    Signer,
-    connect,
-    dev_account,
-    market_artifact,
-)
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.contracts import Artifact
 from crucible.devnet.nodes import RunningNode, rpc_call
-from crucible.errors import ChainError
+from crucible.errors import ChainError, ChainUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -235,7 +231,9 @@ def test_two_signers_of_one_key_in_one_process_share_the_nonce_counter(chain: Ru
 
 RESTARTED = """
 import sys
-from crucible.chain.signer import Signer, connect, dev_account
+from crucible.chain.keys import dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 s = Signer(connect(sys.argv[1]), dev_account("requester"))
 r = s.send({"to": sys.argv[2], "value": int(sys.argv[3])}, what="transfer after restart")
 print(r["transactionHash"].hex(), flush=True)
@@ -388,7 +386,7 @@ def test_transaction_never_mined_fails_within_the_receipt_timeout(chain: Running
 
 def test_rpc_endpoint_down_fails_within_the_retry_budget_saying_what_to_check(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    caplog.set_level(logging.WARNING, logger="crucible.chain.signer")
+    caplog.set_level(logging.WARNING, logger="crucible.chain")
 
     start = time.monotonic()
     with pytest.raises(ChainUnavailable) as info:
@@ -410,7 +408,7 @@ def test_flaky_rpc_is_retried_with_backoff_and_the_transaction_goes_through(
     s = signer(proxy.url, retry_for=20)
     to = dev_account("verifier").address
     before = s.w3.eth.get_balance(to)
-    caplog.set_level(logging.WARNING, logger="crucible.chain.signer")
+    caplog.set_level(logging.WARNING, logger="crucible.chain")
 
     proxy.fail_next = 4
     receipt = transfer(s, to)

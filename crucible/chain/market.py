@@ -11,7 +11,10 @@ from typing import Any
 from web3 import Web3
 from web3.types import TxReceipt
 
-from crucible.chain.signer import ContractClient, Deployment, Signer, connect, market_artifact
+from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.deployment import Deployment
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.errors import ChainError
 from crucible.store.ipfs import cid_to_digest, digest_to_cid
 

@@ -7,7 +7,8 @@ from dataclasses import astuple, dataclass, replace
 
 from web3.types import TxReceipt
 
-from crucible.chain.signer import Signer, deploy, market_artifact
+from crucible.chain.contract import deploy, market_artifact
+from crucible.chain.signer import Signer
 
 ETHER = 10**18
 DAY = 86_400

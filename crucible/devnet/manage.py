@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crucible.chain.signer import DEV_ACCOUNTS, Deployment, Signer, checksum, connect, dev_account
+from crucible.chain.deployment import Deployment, checksum
+from crucible.chain.keys import DEV_ACCOUNTS, dev_account
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
 from crucible.devnet.deploy import deploy_market, market_settings
 from crucible.devnet.nodes import DEV_CHAIN_ID, RunningNode, rpc_call, start_anvil, start_ipfs
 from crucible.devnet.processes import Daemon
