@@ -4,9 +4,11 @@ pragma solidity 0.8.30;
 import {ICrucibleMarket} from "./interfaces/ICrucibleMarket.sol";
 import {
     Job,
+    JobTerms,
     Dispute,
     Params,
     ProviderInfo,
+    OracleEpoch,
     JobStatus,
     DisputeKind,
     DisputeStatus,
@@ -15,88 +17,100 @@ import {
 import {TraceMerkle} from "./libraries/TraceMerkle.sol";
 
 /// @title CrucibleMarket
-/// @notice See `ICrucibleMarket`. One contract, no proxy, libraries inlined.
-/// @dev Accounting: `_liabilities` is the sum of escrows, stakes (free and locked), live bonds and
-/// credits. Moves between those buckets leave it unchanged, so it changes only where ETH enters
-/// (post, deposit, challenge) or leaves (withdrawals, burns). Burned wei is sent to address(0)
-/// (no code, so no re-entry) as the last step of a settlement. Only `withdrawStake` and
-/// `withdrawCredit` send ETH to arbitrary addresses: both debit first, then transfer, under a
-/// transient-storage reentrancy guard.
-///
-/// Dispute storage keeps three hash words and two CID words whose roles (H(a), H(b), pending H(m);
-/// CID of S_a, pending CID of S_m) are tracked by index bits, so a response only rewrites the
-/// packed clock slot instead of copying words. The unused words are pre-filled at the challenge
-/// so every bisection move pays the same non-zero-to-non-zero storage price.
+/// @notice See `ICrucibleMarket` and docs/dispute-game.md. One contract, no proxy, libraries inlined.
+/// @dev Accounting: `_liabilities` is the sum of escrows, stakes (free and locked), live bonds,
+/// unpaid oracle fees and credits. Moves between those buckets leave it unchanged, so it changes
+/// only where ETH enters (post, deposit, challenge) or leaves (withdrawals, burns). Burned wei is
+/// sent to address(0) (no code, so no re-entry) as the last step of a settlement. Only
+/// `withdrawStake` and `withdrawCredit` send ETH to arbitrary addresses: both debit first, then
+/// transfer, under a transient-storage reentrancy guard.
 contract CrucibleMarket is ICrucibleMarket {
-    // ------------------------------------------------------------------ hard-coded bounds
+    // ------------------------------------------------------------------ hard bounds
 
     /// @notice Basis-point denominator.
     uint256 public constant BPS = 10_000;
-    /// @notice Floor on every governance time (window, duration, move and oracle timeouts).
+    /// @notice Floor on the challenge window and the delivery time.
     uint32 public constant MIN_TIME = 5 seconds;
+    /// @notice Floor on every dispute clock: moveExtension, clockBudget, oracleTimeout (several
+    /// block times on any chain, so a move can always be mined; docs/dispute-game.md §1.4).
+    uint32 public constant MIN_MOVE_TIME = 30 seconds;
+    /// @notice Floor on the reopened window after a dispute ends without a slash (§1.3).
+    uint32 public constant MIN_REACTION_TIME = 30 seconds;
+    /// @notice Floor on progressTimeout (§1.8).
+    uint32 public constant MIN_PROGRESS_TIMEOUT = 30 seconds;
     /// @notice Ceiling on the challenge window.
     uint32 public constant MAX_WINDOW = 30 days;
     /// @notice Ceiling on the delivery time.
     uint32 public constant MAX_DURATION = 365 days;
-    /// @notice Ceiling on the bisection move timeout.
-    uint32 public constant MAX_MOVE_TIMEOUT = 7 days;
-    /// @notice Ceiling on the oracle timeout.
-    uint32 public constant MAX_ORACLE_TIMEOUT = 30 days;
+    /// @notice Ceiling on clockBudget, oracleTimeout, reactionTime and progressTimeout.
+    uint32 public constant MAX_CLOCK = 30 days;
+    /// @notice Ceiling on moveExtension.
+    uint32 public constant MAX_MOVE_EXTENSION = 1 days;
+    /// @notice Ceiling on oracleSetDelay.
+    uint32 public constant MAX_ORACLE_SET_DELAY = 400 days;
     /// @notice Ceiling on `maxSegments` (trace depth <= 21).
     uint32 public constant MAX_SEGMENTS = 1 << 20;
     /// @notice Largest oracle set.
     uint256 public constant MAX_ORACLES = 32;
+    /// @notice Dissection arity bounds (§1.4).
+    uint256 public constant MIN_ARITY = 2;
+    uint256 public constant MAX_ARITY = 16;
+    /// @notice Most dissection rounds of any dispute: k < 2^32 and arity >= 2 (§1.4).
+    uint256 public constant MAX_ROUNDS = 32;
+    /// @notice challengerShareBps + requesterShareBps <= this: a cheater owning the requester
+    /// and every challenger still loses >= 80% of its stake (§1.2).
+    uint256 public constant MAX_RECOVERABLE_BPS = 2_000;
+    /// @notice voidFeeBps bounds (§1.3): a void always costs its challenger, never over half the bond.
+    uint256 public constant MIN_VOID_FEE_BPS = 100;
+    uint256 public constant MAX_VOID_FEE_BPS = 5_000;
+    /// @notice minStakeBps bounds (§1.8).
+    uint256 public constant MIN_STAKE_BPS = 10_000;
+    uint256 public constant MAX_STAKE_BPS = 50_000;
+    /// @notice Ceiling on refGasPrice (10,000 gwei).
+    uint256 public constant MAX_REF_GAS_PRICE = 10_000 gwei;
+    /// @notice defenceGas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) *
+    /// DEFENCE_POINT_GAS), measured by `forge test --match-contract GasTest` (§1.7): the
+    /// provider's dissect transactions plus its timeout/withdraw calls, rounded up.
+    uint256 public constant DEFENCE_BASE_GAS = 120_000;
+    uint256 public constant DEFENCE_MOVE_GAS = 60_000;
+    uint256 public constant DEFENCE_POINT_GAS = 12_000;
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev Dispute as stored; `getDispute` resolves the roles into a `Dispute`.
-    struct DisputeSlot {
-        // slot 0
-        address challenger;
-        uint48 jobId;
-        DisputeKind kind;
-        DisputeStatus status;
-        uint8 correctVotes;
-        uint8 wrongVotes;
-        // slot 1
-        uint64 a;
-        uint64 b;
-        uint40 deadline;
-        uint40 openedAt;
-        bool awaitingResponse;
-        uint32 moveTimeout;
-        uint8 roles; // bits 0-1: hash index of H(a); 2-3: of H(b); 4: cid index of S_a; 5: S_a in manifest
-        // words
-        bytes32[3] hashes;
-        bytes32[2] cids;
+    /// @dev Oracle epoch as stored.
+    struct EpochSlot {
+        uint40 effectiveAt;
+        uint8 quorum;
     }
-
-    uint8 internal constant ROLE_CID_A = 1 << 4;
-    uint8 internal constant ROLE_MANIFEST = 1 << 5;
-    bytes32 internal constant PREFILL = bytes32(uint256(1));
 
     // slot 0, exactly full: read by post and challenge, written by every ETH inflow and outflow
     uint48 internal _jobCount;
     uint48 internal _disputeCount;
     uint32 internal _paramsVersion;
     uint128 internal _liabilities;
-    // slot 1: read by verdicts, written by burns
-    uint8 internal _quorum;
-    uint8 internal _oracleCount;
+    // slot 1
     uint128 internal _totalBurned;
+    uint32 internal _latestEpoch;
+    uint32 internal _maxDisputeBound;
     // slots 2, 3
     address internal _owner;
     address internal _pendingOwner;
 
     mapping(uint256 version => Params) internal _params;
     mapping(uint256 jobId => Job) internal _jobs;
-    mapping(uint256 disputeId => DisputeSlot) internal _disputes;
-    mapping(uint256 disputeId => mapping(address oracle => bool)) internal _voted;
+    mapping(uint256 disputeId => Dispute) internal _disputes;
+    /// @dev 1: a pending ProviderCorrect vote, 2: a pending ProviderWrong vote, 0: none or paid.
+    mapping(uint256 disputeId => mapping(address oracle => uint8)) internal _votes;
     mapping(address provider => ProviderInfo) internal _providers;
     mapping(address account => uint256) internal _credits;
-    mapping(address account => bool) internal _isOracle;
+    mapping(uint256 epoch => EpochSlot) internal _epochs;
+    mapping(uint256 epoch => address[]) internal _epochMembers;
+    mapping(uint256 epoch => mapping(address account => bool)) internal _isMember;
 
     bool private transient _entered;
+
+    uint8 internal constant VOTE_CORRECT = 1;
+    uint8 internal constant VOTE_WRONG = 2;
 
     // ------------------------------------------------------------------ modifiers
 
@@ -113,51 +127,40 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @param initialParams governance parameters version 1
-    /// @param oracles the initial oracle set (at least `initialQuorum` addresses)
-    /// @param initialQuorum agreeing verdicts needed to resolve a dispute
-    constructor(Params memory initialParams, address[] memory oracles, uint256 initialQuorum) {
+    /// @param oracles oracle epoch 1, effective at once
+    /// @param initialQuorum its quorum, a strict majority
+    constructor(Params memory initialParams, address[] memory oracles, uint8 initialQuorum) {
         _owner = msg.sender;
         emit OwnershipTransferred(address(0), msg.sender);
         _setParams(initialParams);
-        for (uint256 i; i < oracles.length; ++i) {
-            _addOracle(oracles[i]);
-        }
-        _setQuorum(initialQuorum);
+        _scheduleOracleSet(oracles, initialQuorum, block.timestamp);
     }
 
     // ------------------------------------------------------------------ jobs
 
     /// @inheritdoc ICrucibleMarket
-    function postJob(
-        bytes32 specCid,
-        uint96 stake,
-        uint96 bond,
-        uint32 duration,
-        uint32 challengeWindow,
-        uint32 interval,
-        uint64 totalSteps,
-        bool refundOnExpiry
-    ) external payable returns (uint256 jobId) {
+    function postJob(JobTerms calldata terms) external payable returns (uint256 jobId) {
         uint32 version = _paramsVersion;
-        _checkTerms(_params[version], specCid, stake, bond, duration, challengeWindow, interval, totalSteps);
         if (msg.value == 0 || msg.value > type(uint96).max) revert InvalidReward(msg.value);
+        _checkTerms(_params[version], terms, msg.value);
 
         jobId = ++_jobCount;
         _liabilities += uint128(msg.value); // <= 2^96 per call, the sum of all ETH fits 128 bits
         Job storage job = _jobs[jobId];
         job.status = JobStatus.Open;
+        job.arity = terms.arity;
+        job.refundOnExpiry = terms.refundOnExpiry;
         job.requester = msg.sender;
         job.reward = uint96(msg.value); // checked above
-        job.stake = stake;
-        job.bond = bond;
-        job.totalSteps = totalSteps;
-        job.interval = interval;
-        job.duration = duration;
-        job.challengeWindow = challengeWindow;
+        job.stake = terms.stake;
+        job.bond = terms.bond;
+        job.totalSteps = terms.totalSteps;
+        job.interval = terms.interval;
+        job.duration = terms.duration;
+        job.challengeWindow = terms.challengeWindow;
         job.paramsVersion = version;
-        job.refundOnExpiry = refundOnExpiry;
-        job.specCid = specCid;
-        _emitJobPosted(jobId, job);
+        job.specCid = terms.specCid;
+        emit JobPosted(jobId, msg.sender, msg.value, terms, version);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -188,7 +191,35 @@ contract CrucibleMarket is ICrucibleMarket {
         job.provider = msg.sender;
         job.status = JobStatus.Claimed;
         job.deadline = deadline;
-        emit JobClaimed(jobId, msg.sender, stake, deadline);
+        job.lastProgressAt = uint40(block.timestamp);
+        job.progressStep = 0;
+        emit JobClaimed(
+            jobId, msg.sender, stake, deadline, block.timestamp + _params[job.paramsVersion].progressTimeout
+        );
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function reportProgress(uint256 jobId, uint256 step) external {
+        Job storage job = _jobs[jobId];
+        _requireStatus(jobId, job, JobStatus.Claimed);
+        if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
+        uint64 last = job.progressStep;
+        uint64 total = job.totalSteps;
+        if (step <= last || step > total) revert InvalidProgressStep(jobId, step, last, total);
+        job.progressStep = uint64(step); // <= totalSteps, a uint64
+        job.lastProgressAt = uint40(block.timestamp);
+        emit ProgressReported(jobId, msg.sender, step, block.timestamp + _params[job.paramsVersion].progressTimeout);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function releaseJob(uint256 jobId) external {
+        Job storage job = _jobs[jobId];
+        _requireStatus(jobId, job, JobStatus.Claimed);
+        if (msg.sender != job.requester) revert NotRequester(jobId, msg.sender);
+        uint256 releasableAt = uint256(job.lastProgressAt) + _params[job.paramsVersion].progressTimeout;
+        if (block.timestamp < releasableAt) revert ProgressNotStale(jobId, releasableAt);
+        (address provider, uint256 toRequester, bool refunded) = _endClaim(jobId, job);
+        emit JobReleased(jobId, provider, toRequester, refunded);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -202,13 +233,16 @@ contract CrucibleMarket is ICrucibleMarket {
         Job storage job = _jobs[jobId];
         _requireStatus(jobId, job, JobStatus.Claimed);
         if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
-        if (traceRoot == 0 || finalStateHash == 0 || manifestCid == 0 || finalModelCid == 0) {
-            revert ZeroCommitment();
-        }
+        if (traceRoot == 0) revert ZeroCommitment("traceRoot");
+        if (finalStateHash == 0) revert ZeroCommitment("finalStateHash");
+        if (manifestCid == 0) revert ZeroCommitment("manifestCid");
+        if (finalModelCid == 0) revert ZeroCommitment("finalModelCid");
 
         uint40 windowEnd = uint40(block.timestamp) + job.challengeWindow;
         job.status = JobStatus.Submitted;
-        job.deadline = windowEnd;
+        job.windowEnd = windowEnd;
+        job.submittedAt = uint40(block.timestamp);
+        job.payoutBound = windowEnd;
         job.traceRoot = traceRoot;
         job.finalStateHash = finalStateHash;
         emit ResultSubmitted(jobId, msg.sender, traceRoot, finalStateHash, manifestCid, finalModelCid, windowEnd);
@@ -235,26 +269,7 @@ contract CrucibleMarket is ICrucibleMarket {
     function expireJob(uint256 jobId) external {
         Job storage job = _jobs[jobId];
         _requireStatus(jobId, job, JobStatus.Expired);
-        address provider = job.provider;
-        uint96 stake = job.stake;
-        uint96 toRequester = uint96((uint256(stake) * _params[job.paramsVersion].expirySlashBps) / BPS);
-
-        ProviderInfo storage info = _providers[provider];
-        info.locked -= stake;
-        info.free += stake - toRequester;
-        ++info.expired;
-
-        bool refunded = job.refundOnExpiry;
-        uint256 payout = toRequester;
-        if (refunded) {
-            job.status = JobStatus.Refunded;
-            payout += job.reward;
-        } else {
-            job.status = JobStatus.Open;
-            job.provider = address(0);
-            job.deadline = 0;
-        }
-        if (payout != 0) _credit(job.requester, jobId, payout);
+        (address provider, uint256 toRequester, bool refunded) = _endClaim(jobId, job);
         emit JobExpired(jobId, provider, toRequester, refunded);
     }
 
@@ -307,6 +322,8 @@ contract CrucibleMarket is ICrucibleMarket {
     ) external payable returns (uint256 disputeId) {
         Job storage job = _jobs[jobId];
         _checkChallenge(jobId, job);
+        if (hashJ == 0) revert ZeroCommitment("hashJ");
+        if (hashJ1 == 0) revert ZeroCommitment("hashJ1");
         uint256 n = job.totalSteps / job.interval;
         if (segment >= n) revert SegmentOutOfRange(jobId, segment, n);
         _checkLeaf(jobId, job, segment, hashJ, proofJ);
@@ -323,6 +340,7 @@ contract CrucibleMarket is ICrucibleMarket {
     {
         Job storage job = _jobs[jobId];
         _checkChallenge(jobId, job);
+        if (initialStateHash == 0) revert ZeroCommitment("initialStateHash");
         _checkLeaf(jobId, job, 0, initialStateHash, proof);
         disputeId = _openDispute(jobId, job, DisputeKind.InitialState, 0, 0, 0, initialStateHash);
     }
@@ -335,6 +353,7 @@ contract CrucibleMarket is ICrucibleMarket {
     {
         Job storage job = _jobs[jobId];
         _checkChallenge(jobId, job);
+        if (finalCheckpointHash == 0) revert ZeroCommitment("finalCheckpointHash");
         uint64 t = job.totalSteps;
         _checkLeaf(jobId, job, t / job.interval, finalCheckpointHash, proof);
         disputeId = _openDispute(jobId, job, DisputeKind.FinalModel, t, t, finalCheckpointHash, job.finalStateHash);
@@ -348,118 +367,144 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function bisect(uint256 disputeId, bytes32 midHash, bytes32 midStateCid) external {
-        DisputeSlot storage d = _disputes[disputeId];
-        _requireDisputeStatus(disputeId, d, DisputeStatus.Bisecting);
-        uint256 jobId = d.jobId;
-        if (msg.sender != _jobs[jobId].provider) revert NotProvider(jobId, msg.sender);
-        if (d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
-        uint256 deadline = d.deadline;
-        if (block.timestamp > deadline) revert MoveOverdue(disputeId, deadline);
-
-        uint8 roles = d.roles;
-        d.hashes[_midIndex(roles)] = midHash;
-        d.cids[(roles & ROLE_CID_A) == 0 ? 1 : 0] = midStateCid;
+    function dissect(uint256 disputeId, bytes32[] calldata hashes, bytes32[] calldata stateCids) external {
+        Dispute storage d = _disputes[disputeId];
+        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
+        _checkDissection(disputeId, d, jobId, hashes, stateCids);
+        d.pointsHash = keccak256(abi.encodePacked(hashes, stateCids));
+        // chess clock (§1.4): charge the provider, start the challenger's turn
+        d.providerClockUsed = _charge(d.providerClockUsed, d.turnStartedAt);
+        uint40 next = _turnDeadline(d, d.challengerClockUsed);
         d.awaitingResponse = true;
-        d.deadline = uint40(block.timestamp) + d.moveTimeout;
-        emit DisputeBisected(disputeId, (uint256(d.a) + d.b) / 2, midHash, midStateCid);
+        d.turnStartedAt = uint40(block.timestamp);
+        d.deadline = next;
+        emit DisputeDissected(disputeId, jobId, d.a, d.b, hashes, stateCids, next);
     }
 
     /// @inheritdoc ICrucibleMarket
-    function respond(uint256 disputeId, bool agree) external {
-        DisputeSlot storage d = _disputes[disputeId];
-        _requireDisputeStatus(disputeId, d, DisputeStatus.Bisecting);
+    function respond(uint256 disputeId, uint256 index, bytes32[] calldata hashes, bytes32[] calldata stateCids)
+        external
+    {
+        Dispute storage d = _disputes[disputeId];
+        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
         if (msg.sender != d.challenger) revert NotChallenger(disputeId, msg.sender);
         if (!d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
         uint256 deadline = d.deadline;
-        if (block.timestamp > deadline) revert MoveOverdue(disputeId, deadline);
-
-        uint64 a = d.a;
-        uint64 b = d.b;
-        uint64 m = uint64((uint256(a) + b) / 2);
-        uint8 roles = d.roles;
-        uint8 mid = _midIndex(roles);
-        if (agree) {
-            a = m;
-            // H(a) <- the pending hash; S_a's CID <- the pending CID (no longer the manifest's)
-            roles = (roles & 0x0c) | mid | ((roles & ROLE_CID_A) ^ ROLE_CID_A);
-        } else {
-            b = m;
-            roles = (roles & 0x33) | (mid << 2);
-        }
-        d.a = a;
-        d.b = b;
-        d.roles = roles;
+        if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
+        (uint256 newA, uint256 newB) = _narrow(disputeId, d, jobId, index, hashes, stateCids);
+        d.challengerClockUsed = _charge(d.challengerClockUsed, d.turnStartedAt);
         d.awaitingResponse = false;
-        emit DisputeResponded(disputeId, agree, a, b);
+        d.turnStartedAt = uint40(block.timestamp);
 
-        if (b - a == 1) {
-            uint256 jobId = d.jobId;
+        uint40 next;
+        if (newB - newA == 1) {
+            next = uint40(block.timestamp) + _params[_jobs[jobId].paramsVersion].oracleTimeout;
             d.status = DisputeStatus.AwaitingOracle;
-            d.deadline = uint40(block.timestamp) + _params[_jobs[jobId].paramsVersion].oracleTimeout;
+            d.deadline = next;
+            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
             emit DisputeReadyForOracle(
-                disputeId,
-                jobId,
-                DisputeKind.Segment,
-                a,
-                d.hashes[roles & 3],
-                d.hashes[(roles >> 2) & 3],
-                _stateCidA(d, roles)
+                disputeId, jobId, DisputeKind.Segment, newA, d.hashA, d.hashB, d.stateCidA, d.epoch, next
             );
         } else {
-            d.deadline = uint40(block.timestamp) + d.moveTimeout;
+            next = _turnDeadline(d, d.providerClockUsed);
+            d.deadline = next;
+            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
         }
     }
 
     /// @inheritdoc ICrucibleMarket
     function timeout(uint256 disputeId) external {
-        DisputeSlot storage d = _disputes[disputeId];
+        Dispute storage d = _disputes[disputeId];
         DisputeStatus status = d.status;
-        if (status != DisputeStatus.Bisecting && status != DisputeStatus.AwaitingOracle) {
-            if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
-            revert DisputeNotInStatus(disputeId, status);
-        }
+        uint256 jobId = _requireLive(disputeId, d, status);
         uint256 deadline = d.deadline;
-        if (block.timestamp <= deadline) revert NotTimedOut(disputeId, deadline);
+        if (block.timestamp < deadline) revert NotTimedOut(disputeId, deadline);
 
-        uint256 jobId = d.jobId;
         Job storage job = _jobs[jobId];
         if (status == DisputeStatus.AwaitingOracle) {
             _void(disputeId, d, jobId, job);
         } else if (d.awaitingResponse) {
-            emit DisputeTimedOut(disputeId, d.challenger);
-            _challengerLoses(disputeId, d, jobId, job);
+            emit DisputeTimedOut(disputeId, jobId, d.challenger);
+            _challengerLoses(disputeId, d, jobId, job, 0);
         } else {
-            emit DisputeTimedOut(disputeId, job.provider);
-            _providerLoses(disputeId, d, jobId, job);
+            emit DisputeTimedOut(disputeId, jobId, job.provider);
+            _providerLoses(disputeId, d, jobId, job, 0);
         }
     }
 
     /// @inheritdoc ICrucibleMarket
     function submitVerdict(uint256 disputeId, Verdict verdict) external {
-        if (!_isOracle[msg.sender]) revert NotOracle(msg.sender);
         if (verdict == Verdict.None) revert InvalidVerdict();
-        DisputeSlot storage d = _disputes[disputeId];
-        _requireDisputeStatus(disputeId, d, DisputeStatus.AwaitingOracle);
+        Dispute storage d = _disputes[disputeId];
+        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.AwaitingOracle);
+        uint256 epoch = d.epoch;
+        if (!_isMember[epoch][msg.sender]) revert NotOracle(disputeId, epoch, msg.sender);
         uint256 deadline = d.deadline;
-        if (block.timestamp > deadline) revert VerdictTooLate(disputeId, deadline);
-        if (_voted[disputeId][msg.sender]) revert AlreadyVoted(disputeId, msg.sender);
+        if (block.timestamp >= deadline) revert VerdictTooLate(disputeId, deadline);
+        if (_votes[disputeId][msg.sender] != 0) revert AlreadyVoted(disputeId, msg.sender);
 
-        emit VerdictSubmitted(disputeId, msg.sender, verdict);
+        emit VerdictSubmitted(disputeId, jobId, msg.sender, verdict, deadline);
         bool correct = verdict == Verdict.ProviderCorrect;
         uint8 votes = (correct ? d.correctVotes : d.wrongVotes) + 1;
         if (correct) d.correctVotes = votes;
         else d.wrongVotes = votes;
-        uint256 jobId = d.jobId;
-        if (votes < _quorum) {
-            // Only a vote that leaves the dispute open needs remembering: the deciding vote ends
-            // the AwaitingOracle status, which already rules out any further vote.
-            _voted[disputeId][msg.sender] = true;
-        } else if (correct) {
-            _challengerLoses(disputeId, d, jobId, _jobs[jobId]);
-        } else {
-            _providerLoses(disputeId, d, jobId, _jobs[jobId]);
+        uint8 q = _epochs[epoch].quorum;
+        if (votes < q) {
+            // Only a vote that leaves the dispute open is stored: it is paid later by
+            // `claimOracleFee` if the outcome matches (§1.7). The deciding vote is paid now.
+            _votes[disputeId][msg.sender] = correct ? VOTE_CORRECT : VOTE_WRONG;
+            return;
         }
+        Job storage job = _jobs[jobId];
+        uint256 fee = _params[job.paramsVersion].oracleFee;
+        if (correct) _challengerLoses(disputeId, d, jobId, job, fee);
+        else _providerLoses(disputeId, d, jobId, job, fee);
+        uint256 share = fee / q;
+        if (share != 0) {
+            _credit(msg.sender, jobId, share);
+            emit OracleFeePaid(disputeId, jobId, msg.sender, share);
+        }
+        _burn(fee - share * q); // integer-division dust of the fee
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function settleDispute(uint256 disputeId) external {
+        Dispute storage d = _disputes[disputeId];
+        DisputeStatus status = d.status;
+        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) {
+            if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
+            revert DisputeNotInStatus(disputeId, status);
+        }
+        uint256 jobId = d.jobId;
+        Job storage job = _jobs[jobId];
+        if (job.status != JobStatus.Slashed) revert JobNotSlashed(disputeId, jobId);
+        // A dispute still live on a slashed job was live at the slash: no dispute opens on a
+        // slashed job and none of its disputes can move after it (§1.1).
+        d.status = DisputeStatus.ChallengerWon;
+        d.deadline = uint40(block.timestamp);
+        --job.liveDisputes;
+        _credit(d.challenger, jobId, uint256(job.bond) + job.winnerShare);
+        emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function claimOracleFee(uint256 disputeId) external {
+        Dispute storage d = _disputes[disputeId];
+        uint8 vote = _votes[disputeId][msg.sender];
+        DisputeStatus status = d.status;
+        bool matches = (vote == VOTE_CORRECT && status == DisputeStatus.ProviderWon)
+            || (vote == VOTE_WRONG && status == DisputeStatus.ChallengerWon);
+        uint256 epoch = d.epoch;
+        uint8 q = _epochs[epoch].quorum;
+        // decided by verdict: the winning side's votes reached the quorum (not a timeout or a shared win)
+        bool byVerdict = (status == DisputeStatus.ProviderWon ? d.correctVotes : d.wrongVotes) >= q;
+        if (!matches || !byVerdict) revert NoOracleFee(disputeId, msg.sender);
+        _votes[disputeId][msg.sender] = 0;
+        uint256 jobId = d.jobId;
+        uint256 share = _params[_jobs[jobId].paramsVersion].oracleFee / q;
+        if (share == 0) return;
+        _credit(msg.sender, jobId, share);
+        emit OracleFeePaid(disputeId, jobId, msg.sender, share);
     }
 
     // ------------------------------------------------------------------ governance
@@ -470,23 +515,8 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function addOracle(address oracle) external onlyOwner {
-        _addOracle(oracle);
-    }
-
-    /// @inheritdoc ICrucibleMarket
-    function removeOracle(address oracle) external onlyOwner {
-        if (!_isOracle[oracle]) revert OracleNotRegistered(oracle);
-        uint8 count = _oracleCount - 1;
-        if (count < _quorum) revert InvalidQuorum(_quorum, count);
-        _isOracle[oracle] = false;
-        _oracleCount = count;
-        emit OracleRemoved(oracle, count);
-    }
-
-    /// @inheritdoc ICrucibleMarket
-    function setQuorum(uint256 newQuorum) external onlyOwner {
-        _setQuorum(newQuorum);
+    function scheduleOracleSet(address[] calldata members, uint8 newQuorum) external onlyOwner returns (uint256) {
+        return _scheduleOracleSet(members, newQuorum, block.timestamp + _params[_paramsVersion].oracleSetDelay);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -517,41 +547,79 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function getDispute(uint256 disputeId) external view returns (Dispute memory out) {
-        DisputeSlot storage d = _disputes[disputeId];
-        uint8 roles = d.roles;
-        out.challenger = d.challenger;
-        out.jobId = d.jobId;
-        out.kind = d.kind;
-        out.status = d.status;
-        out.correctVotes = d.correctVotes;
-        out.wrongVotes = d.wrongVotes;
-        out.awaitingResponse = d.awaitingResponse;
-        out.a = d.a;
-        out.b = d.b;
-        out.deadline = d.deadline;
-        out.openedAt = d.openedAt;
-        if (d.status == DisputeStatus.None) return out;
-        out.hashA = d.hashes[roles & 3];
-        out.hashB = d.hashes[(roles >> 2) & 3];
-        out.stateCidA = _stateCidA(d, roles);
-        if (d.awaitingResponse) {
-            out.midHash = d.hashes[_midIndex(roles)];
-            out.midStateCid = d.cids[(roles & ROLE_CID_A) == 0 ? 1 : 0];
-        }
+    function getDispute(uint256 disputeId) external view returns (Dispute memory) {
+        return _disputes[disputeId];
     }
 
     /// @inheritdoc ICrucibleMarket
     function disputeDeadline(uint256 disputeId) external view returns (uint256) {
-        DisputeSlot storage d = _disputes[disputeId];
+        Dispute storage d = _disputes[disputeId];
         DisputeStatus status = d.status;
-        if (status == DisputeStatus.Bisecting || status == DisputeStatus.AwaitingOracle) return d.deadline;
-        return 0;
+        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) return 0;
+        if (_jobs[d.jobId].status == JobStatus.Slashed) return 0;
+        return d.deadline;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function dissectionPoints(uint256 disputeId) external view returns (uint256[] memory points) {
+        Dispute storage d = _disputes[disputeId];
+        if (d.status != DisputeStatus.Dissecting) return points;
+        uint256 a = d.a;
+        uint256 len = uint256(d.b) - a;
+        uint256 parts = _parts(len, _jobs[d.jobId].arity);
+        points = new uint256[](parts + 1);
+        for (uint256 i; i <= parts; ++i) {
+            points[i] = a + (i * len) / parts;
+        }
     }
 
     /// @inheritdoc ICrucibleMarket
     function hasVoted(uint256 disputeId, address oracle) external view returns (bool) {
-        return _voted[disputeId][oracle];
+        return _votes[disputeId][oracle] != 0;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function payoutBound(uint256 jobId) external view returns (uint256) {
+        return _jobs[jobId].payoutBound;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function disputeDurationBound(uint256 jobId) public view returns (uint256) {
+        Job storage job = _jobs[jobId];
+        return _segmentBound(_params[job.paramsVersion], job.interval, job.arity);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function delayCostPerHour(uint256 jobId) external view returns (uint256) {
+        Job storage job = _jobs[jobId];
+        uint256 span = disputeDurationBound(jobId) + _params[job.paramsVersion].reactionTime;
+        return (uint256(job.bond) * 1 hours) / span;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function minBondFor(uint256 interval, uint256 arity) public view returns (uint256) {
+        Params storage p = _params[_paramsVersion];
+        return _minBond(p, interval, arity);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function minStakeFor(uint256 reward) external view returns (uint256) {
+        Params storage p = _params[_paramsVersion];
+        return _minStake(p, reward);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function roundsFor(uint256 interval, uint256 arity) public pure returns (uint256 rounds) {
+        uint256 reach = 1;
+        while (reach < interval) {
+            reach *= arity;
+            ++rounds;
+        }
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function defenceGas(uint256 interval, uint256 arity) public pure returns (uint256) {
+        return DEFENCE_BASE_GAS + roundsFor(interval, arity) * (DEFENCE_MOVE_GAS + (arity - 1) * DEFENCE_POINT_GAS);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -580,18 +648,29 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function isOracle(address account) external view returns (bool) {
-        return _isOracle[account];
+    function maxDisputeBound() external view returns (uint256) {
+        return _maxDisputeBound;
     }
 
     /// @inheritdoc ICrucibleMarket
-    function oracleCount() external view returns (uint256) {
-        return _oracleCount;
+    function currentOracleEpoch() external view returns (uint256) {
+        return _currentEpoch();
     }
 
     /// @inheritdoc ICrucibleMarket
-    function quorum() external view returns (uint256) {
-        return _quorum;
+    function latestOracleEpoch() external view returns (uint256) {
+        return _latestEpoch;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function oracleEpoch(uint256 epoch) external view returns (OracleEpoch memory) {
+        EpochSlot storage e = _epochs[epoch];
+        return OracleEpoch(e.effectiveAt, e.quorum, _epochMembers[epoch]);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function isOracle(uint256 epoch, address account) external view returns (bool) {
+        return _isMember[epoch][account];
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -631,7 +710,8 @@ contract CrucibleMarket is ICrucibleMarket {
         if (status == JobStatus.Claimed) {
             if (block.timestamp > job.deadline) return JobStatus.Expired;
         } else if (status == JobStatus.Submitted) {
-            if (block.timestamp >= job.deadline) return JobStatus.Accepted;
+            if (job.liveDisputes != 0) return JobStatus.Disputed;
+            if (block.timestamp >= job.windowEnd) return JobStatus.Accepted;
         }
     }
 
@@ -643,42 +723,69 @@ contract CrucibleMarket is ICrucibleMarket {
         }
     }
 
-    function _requireDisputeStatus(uint256 disputeId, DisputeSlot storage d, DisputeStatus expected) internal view {
+    /// @dev The dispute is in `expected` (a live status) and its job was not slashed by another
+    /// dispute (then only `settleDispute` applies). Returns the job id.
+    function _requireLive(uint256 disputeId, Dispute storage d, DisputeStatus expected)
+        internal
+        view
+        returns (uint256 jobId)
+    {
         DisputeStatus status = d.status;
-        if (status != expected) {
+        if (status != expected || (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle)) {
             if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
             revert DisputeNotInStatus(disputeId, status);
         }
+        jobId = d.jobId;
+        if (_jobs[jobId].status == JobStatus.Slashed) revert DisputeSettlesBySlash(disputeId, jobId);
     }
 
-    function _checkTerms(
-        Params storage p,
-        bytes32 specCid,
-        uint96 stake,
-        uint96 bond,
-        uint32 duration,
-        uint32 challengeWindow,
-        uint32 interval,
-        uint64 totalSteps
-    ) internal view {
-        if (specCid == 0) revert ZeroCommitment();
-        if (stake < p.minStake) revert StakeTooLow(stake, p.minStake);
-        if (bond < p.minBond) revert BondTooLow(bond, p.minBond);
-        if (duration < p.minDuration || duration > p.maxDuration) {
-            revert DurationOutOfBounds(duration, p.minDuration, p.maxDuration);
+    function _checkTerms(Params storage p, JobTerms calldata t, uint256 reward) internal view {
+        if (t.specCid == 0) revert ZeroCommitment("specCid");
+        uint256 minStake = _minStake(p, reward);
+        if (t.stake < minStake) revert StakeTooLow(t.stake, minStake);
+        if (t.duration < p.minDuration || t.duration > p.maxDuration) {
+            revert DurationOutOfBounds(t.duration, p.minDuration, p.maxDuration);
         }
-        if (challengeWindow < p.minChallengeWindow || challengeWindow > p.maxChallengeWindow) {
-            revert WindowOutOfBounds(challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);
+        if (t.challengeWindow < p.minChallengeWindow || t.challengeWindow > p.maxChallengeWindow) {
+            revert WindowOutOfBounds(t.challengeWindow, p.minChallengeWindow, p.maxChallengeWindow);
         }
-        if (interval == 0 || totalSteps == 0 || totalSteps % interval != 0) {
-            revert InvalidSchedule(interval, totalSteps);
+        if (t.interval == 0 || t.totalSteps == 0 || t.totalSteps % t.interval != 0) {
+            revert InvalidSchedule(t.interval, t.totalSteps);
         }
-        uint256 segments = totalSteps / interval;
+        uint256 segments = t.totalSteps / t.interval;
         if (segments > p.maxSegments) revert TooManySegments(segments, p.maxSegments);
+        if (t.arity < MIN_ARITY || t.arity > MAX_ARITY) revert InvalidArity(t.arity);
+        if (t.bond < p.minBond) revert BondTooLow(t.bond, p.minBond);
+        uint256 minBond = _minBond(p, t.interval, t.arity);
+        if (t.bond < minBond) revert BondBelowDefenceCost(t.bond, minBond);
+    }
+
+    function _minStake(Params storage p, uint256 reward) internal view returns (uint256) {
+        uint256 scaled = (reward * p.minStakeBps) / BPS;
+        return scaled > p.minStake ? scaled : p.minStake;
+    }
+
+    /// @dev (bond - oracleFee) * providerBondShareBps / BPS >= defenceGas * refGasPrice (§1.7).
+    function _minBond(Params storage p, uint256 interval, uint256 arity) internal view returns (uint256) {
+        uint256 cost = defenceGas(interval, arity) * p.refGasPrice * BPS;
+        uint256 share = p.providerBondShareBps;
+        uint256 bond = p.oracleFee + (cost + share - 1) / share;
+        return bond > p.minBond ? bond : p.minBond;
+    }
+
+    /// @dev Dmax = 2 * (clockBudget + rounds * moveExtension) + oracleTimeout (§1.4).
+    function _segmentBound(Params storage p, uint256 interval, uint256 arity) internal view returns (uint256) {
+        return 2 * (uint256(p.clockBudget) + roundsFor(interval, arity) * p.moveExtension) + p.oracleTimeout;
     }
 
     function _checkChallenge(uint256 jobId, Job storage job) internal view {
-        _requireStatus(jobId, job, JobStatus.Submitted);
+        JobStatus status = _status(job);
+        if (status != JobStatus.Submitted && status != JobStatus.Disputed) {
+            if (status == JobStatus.None) revert JobNotFound(jobId);
+            revert JobNotInStatus(jobId, status);
+        }
+        uint256 windowEnd = job.windowEnd;
+        if (block.timestamp >= windowEnd) revert ChallengeWindowClosed(jobId, windowEnd);
         if (msg.value != job.bond) revert WrongBond(msg.value, job.bond);
     }
 
@@ -695,33 +802,83 @@ contract CrucibleMarket is ICrucibleMarket {
         if (!TraceMerkle.verify(job.traceRoot, leafHash, index, proof)) revert InvalidProof(jobId, index);
     }
 
-    /// @dev Reads back the (warm) job slots: passing twelve values on the stack is too deep.
-    function _emitJobPosted(uint256 jobId, Job storage job) internal {
-        emit JobPosted(
-            jobId,
-            job.requester,
-            job.reward,
-            job.specCid,
-            job.stake,
-            job.bond,
-            job.interval,
-            job.totalSteps,
-            job.duration,
-            job.challengeWindow,
-            job.refundOnExpiry,
-            job.paramsVersion
-        );
-    }
-
     // ------------------------------------------------------------------ internal: disputes
 
-    function _midIndex(uint8 roles) internal pure returns (uint8) {
-        return 3 - (roles & 3) - ((roles >> 2) & 3);
+    /// @dev Parts of a dissection round over `len` > 1 steps: min(arity, len) (§1.4).
+    function _parts(uint256 len, uint256 arity) internal pure returns (uint256) {
+        return len < arity ? len : arity;
     }
 
-    function _stateCidA(DisputeSlot storage d, uint8 roles) internal view returns (bytes32) {
-        if ((roles & ROLE_MANIFEST) != 0) return 0;
-        return d.cids[(roles & ROLE_CID_A) == 0 ? 0 : 1];
+    /// @dev The provider's move is on time and posts min(arity, b - a) - 1 non-zero points (§1.4, §1.9).
+    function _checkDissection(
+        uint256 disputeId,
+        Dispute storage d,
+        uint256 jobId,
+        bytes32[] calldata hashes,
+        bytes32[] calldata stateCids
+    ) internal view {
+        Job storage job = _jobs[jobId];
+        if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
+        if (d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
+        uint256 deadline = d.deadline;
+        if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
+        uint256 interior = _parts(uint256(d.b) - d.a, job.arity) - 1;
+        if (hashes.length != interior || stateCids.length != interior) {
+            revert WrongPointCount(disputeId, hashes.length, stateCids.length, interior);
+        }
+        for (uint256 i; i < interior; ++i) {
+            if (hashes[i] == 0) revert ZeroCommitment("hashes");
+            if (stateCids[i] == 0) revert ZeroCommitment("stateCids");
+        }
+    }
+
+    /// @dev Checks the re-sent arrays and makes part `index` the new [a, b] (§1.4).
+    function _narrow(
+        uint256 disputeId,
+        Dispute storage d,
+        uint256 jobId,
+        uint256 index,
+        bytes32[] calldata hashes,
+        bytes32[] calldata stateCids
+    ) internal returns (uint256 newA, uint256 newB) {
+        uint256 a = d.a;
+        uint256 len = uint256(d.b) - a;
+        uint256 parts = _parts(len, _jobs[jobId].arity);
+        // equal lengths: the packed encoding alone would not tell where `hashes` ends
+        if (hashes.length != parts - 1 || stateCids.length != parts - 1) {
+            revert WrongPointCount(disputeId, hashes.length, stateCids.length, parts - 1);
+        }
+        if (keccak256(abi.encodePacked(hashes, stateCids)) != d.pointsHash) revert PointsMismatch(disputeId);
+        if (index >= parts) revert PartOutOfRange(disputeId, index, parts);
+        newA = a + (index * len) / parts;
+        newB = a + ((index + 1) * len) / parts;
+        if (index != 0) {
+            d.hashA = hashes[index - 1];
+            d.stateCidA = stateCids[index - 1];
+        }
+        if (index != parts - 1) d.hashB = hashes[index];
+        d.a = uint64(newA); // a <= newA < newB <= b, all uint64
+        d.b = uint64(newB);
+    }
+
+    /// @dev A side's clock after its turn (started at `startedAt`) ends now.
+    function _charge(uint32 used, uint40 startedAt) internal view returns (uint32) {
+        uint256 total = uint256(used) + (block.timestamp - startedAt);
+        return total > type(uint32).max ? type(uint32).max : uint32(total); // saturates, never wraps
+    }
+
+    /// @dev Deadline of a turn starting now: max(clockBudget - used, moveExtension) from now (§1.4).
+    function _turnDeadline(Dispute storage d, uint32 used) internal view returns (uint40) {
+        uint32 budget = d.clockBudget;
+        uint32 left = used < budget ? budget - used : 0;
+        uint32 ext = d.moveExtension;
+        return uint40(block.timestamp) + (left > ext ? left : ext);
+    }
+
+    /// @dev The epoch a dispute opened now records: the latest whose effectiveAt has come.
+    function _currentEpoch() internal view returns (uint32 e) {
+        e = _latestEpoch;
+        while (_epochs[e].effectiveAt > block.timestamp) --e;
     }
 
     function _openDispute(
@@ -735,88 +892,158 @@ contract CrucibleMarket is ICrucibleMarket {
     ) internal returns (uint256 disputeId) {
         disputeId = ++_disputeCount;
         _liabilities += uint128(msg.value); // msg.value == bond < 2^96
-        DisputeSlot storage d = _disputes[disputeId];
+        uint32 epoch = _currentEpoch();
+        Dispute storage d = _disputes[disputeId];
         d.challenger = msg.sender;
         d.jobId = uint48(jobId); // jobId <= _jobCount, a uint48
         d.kind = kind;
         d.a = a;
         d.b = b;
         d.openedAt = uint40(block.timestamp);
-        d.roles = 1 << 2 | ROLE_MANIFEST; // H(a) in word 0, H(b) in word 1, S_a in the manifest
-        d.hashes[0] = hashA;
-        d.hashes[1] = hashB;
-        job.status = JobStatus.Disputed;
-        job.disputeId = uint48(disputeId); // disputeId <= _disputeCount, a uint48
-        emit DisputeOpened(disputeId, jobId, msg.sender, kind, a, b, hashA, hashB);
-
-        if (kind == DisputeKind.Segment && b - a > 1) {
-            uint32 moveTimeout = _params[job.paramsVersion].moveTimeout;
-            d.status = DisputeStatus.Bisecting;
-            d.moveTimeout = moveTimeout;
-            d.deadline = uint40(block.timestamp) + moveTimeout;
-            d.hashes[2] = PREFILL;
-            d.cids[0] = PREFILL;
-            d.cids[1] = PREFILL;
-        } else {
-            d.status = DisputeStatus.AwaitingOracle;
-            d.deadline = uint40(block.timestamp) + _params[job.paramsVersion].oracleTimeout;
-            emit DisputeReadyForOracle(disputeId, jobId, kind, a, hashA, hashB, 0);
+        d.epoch = epoch;
+        d.hashA = hashA;
+        d.hashB = hashB;
+        ++job.liveDisputes;
+        bool dissecting = kind == DisputeKind.Segment && b - a > 1;
+        uint40 deadline = _startClock(d, job, dissecting, b - a);
+        emit DisputeOpened(disputeId, jobId, msg.sender, kind, a, b, hashA, hashB, epoch, deadline);
+        if (!dissecting) {
+            emit DisputeReadyForOracle(disputeId, jobId, kind, a, hashA, hashB, 0, epoch, deadline);
         }
     }
 
-    /// @dev Provider wrong: its locked stake is split between challenger, requester and the burn;
-    /// the challenger's bond and the requester's escrow are credited back.
-    function _providerLoses(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job) internal {
+    /// @dev The first turn (provider's dissection, or the oracle vote) and the job's payout bound (§1.5).
+    function _startClock(Dispute storage d, Job storage job, bool dissecting, uint256 len)
+        internal
+        returns (uint40 deadline)
+    {
+        Params storage p = _params[job.paramsVersion];
+        uint256 bound;
+        if (dissecting) {
+            uint32 budget = p.clockBudget;
+            uint32 ext = p.moveExtension;
+            d.status = DisputeStatus.Dissecting;
+            d.clockBudget = budget;
+            d.moveExtension = ext;
+            d.turnStartedAt = uint40(block.timestamp);
+            deadline = uint40(block.timestamp) + (budget > ext ? budget : ext);
+            bound = _segmentBound(p, len, job.arity);
+        } else {
+            d.status = DisputeStatus.AwaitingOracle;
+            deadline = uint40(block.timestamp) + p.oracleTimeout;
+            bound = p.oracleTimeout;
+        }
+        d.deadline = deadline;
+        // the latest this dispute can end, plus the reopened window after it
+        uint256 latest = block.timestamp + bound + p.reactionTime;
+        if (latest > job.payoutBound) job.payoutBound = uint40(latest); // bounded times fit 40 bits
+    }
+
+    /// @dev Provider wrong (§1.2, §2): the stake S is slashed once; `fee` (0 on a timeout) to the
+    /// oracles, then of S - fee the challenger pool (shared by every live dispute), the
+    /// requester's share, the rest burned. This dispute's challenger is paid now.
+    function _providerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
+        internal
+    {
         d.status = DisputeStatus.ChallengerWon;
         d.deadline = uint40(block.timestamp);
         job.status = JobStatus.Slashed;
         address provider = job.provider;
-        uint96 stake = job.stake;
+        uint256 stake = job.stake;
+        uint256 net = stake - fee; // oracleFee <= minStake <= stake (bounds)
         Params storage p = _params[job.paramsVersion];
-        uint256 toChallenger = (uint256(stake) * p.challengerShareBps) / BPS;
-        uint256 toRequester = (uint256(stake) * p.requesterShareBps) / BPS;
-        uint256 burned = stake - toChallenger - toRequester; // shares sum to <= BPS
+        uint256 pool = (net * p.challengerShareBps) / BPS;
+        uint256 toRequester = (net * p.requesterShareBps) / BPS;
+        uint16 winners = job.liveDisputes;
+        uint256 share = pool / winners;
+        uint256 burned = net - toRequester - share * winners; // pool dust is burned
+        job.winners = winners;
+        job.winnerShare = uint96(share); // <= stake
+        job.liveDisputes = winners - 1;
+
+        ProviderInfo storage info = _providers[provider];
+        info.locked -= uint96(stake);
+        ++info.slashed;
+        _credit(d.challenger, jobId, uint256(job.bond) + share);
+        _credit(job.requester, jobId, uint256(job.reward) + toRequester);
+        emit ProviderSlashed(jobId, disputeId, provider, stake, fee, pool, winners, toRequester, burned);
+        emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
+        _burn(burned);
+    }
+
+    /// @dev Challenger wrong (§2): `fee` (0 on a timeout) to the oracles, providerBondShareBps of
+    /// the rest to the provider, the rest burned; the window reopens (§1.3).
+    function _challengerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
+        internal
+    {
+        d.status = DisputeStatus.ProviderWon;
+        d.deadline = uint40(block.timestamp);
+        Params storage p = _params[job.paramsVersion];
+        uint256 bond = job.bond;
+        uint256 toProvider = ((bond - fee) * p.providerBondShareBps) / BPS; // oracleFee <= minBond <= bond
+        uint256 burned = bond - fee - toProvider;
+        if (toProvider != 0) _credit(job.provider, jobId, toProvider);
+        emit BondForfeited(disputeId, jobId, d.challenger, bond, fee, toProvider, burned);
+        uint256 windowEnd = _reopen(jobId, job, p);
+        emit DisputeResolved(disputeId, jobId, DisputeStatus.ProviderWon, windowEnd);
+        _burn(burned);
+    }
+
+    /// @dev No quorum in time (§1.3): bond minus voidFeeBps back to the challenger, the fee to the
+    /// provider, the window reopens.
+    function _void(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job) internal {
+        d.status = DisputeStatus.Voided;
+        d.deadline = uint40(block.timestamp);
+        Params storage p = _params[job.paramsVersion];
+        uint256 bond = job.bond;
+        uint256 voidFee = (bond * p.voidFeeBps) / BPS;
+        _credit(d.challenger, jobId, bond - voidFee);
+        if (voidFee != 0) _credit(job.provider, jobId, voidFee);
+        emit DisputeVoided(disputeId, jobId, bond - voidFee, voidFee);
+        uint256 windowEnd = _reopen(jobId, job, p);
+        emit DisputeResolved(disputeId, jobId, DisputeStatus.Voided, windowEnd);
+    }
+
+    /// @dev A dispute ended without a slash now: windowEnd = max(windowEnd, now + reactionTime)
+    /// (§1.3); `JobResumed` once no dispute is left live.
+    function _reopen(uint256 jobId, Job storage job, Params storage p) internal returns (uint256 windowEnd) {
+        uint16 live = job.liveDisputes - 1;
+        job.liveDisputes = live;
+        windowEnd = job.windowEnd;
+        uint256 reopened = block.timestamp + p.reactionTime;
+        if (reopened > windowEnd) {
+            windowEnd = reopened;
+            job.windowEnd = uint40(reopened); // now + a bounded time fits 40 bits
+        }
+        if (live == 0) emit JobResumed(jobId, windowEnd);
+    }
+
+    /// @dev Expiry or release (§1.8): expirySlashBps of the stake to the requester, the rest back
+    /// to the provider's free stake; the job is refunded or reopened.
+    function _endClaim(uint256 jobId, Job storage job)
+        internal
+        returns (address provider, uint256 toRequester, bool refunded)
+    {
+        provider = job.provider;
+        uint96 stake = job.stake;
+        toRequester = (uint256(stake) * _params[job.paramsVersion].expirySlashBps) / BPS;
 
         ProviderInfo storage info = _providers[provider];
         info.locked -= stake;
-        ++info.slashed;
-        _credit(d.challenger, jobId, job.bond + toChallenger);
-        _credit(job.requester, jobId, job.reward + toRequester);
-        emit ProviderSlashed(jobId, provider, stake, toChallenger, toRequester, burned);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon);
-        _burn(burned);
-    }
+        info.free += stake - uint96(toRequester); // toRequester <= stake
+        ++info.expired;
 
-    /// @dev Challenger wrong: its bond is split between the provider and the burn; the window resumes.
-    function _challengerLoses(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job) internal {
-        d.status = DisputeStatus.ProviderWon;
-        d.deadline = uint40(block.timestamp);
-        uint96 bond = job.bond;
-        uint256 toProvider = (uint256(bond) * _params[job.paramsVersion].providerBondShareBps) / BPS;
-        uint256 burned = bond - toProvider;
-        if (toProvider != 0) _credit(job.provider, jobId, toProvider);
-        emit BondForfeited(disputeId, d.challenger, bond, toProvider, burned);
-        _resume(jobId, job, d);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.ProviderWon);
-        _burn(burned);
-    }
-
-    /// @dev No quorum in time: bond back to the challenger, nobody slashed, the window resumes.
-    function _void(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job) internal {
-        d.status = DisputeStatus.Voided;
-        d.deadline = uint40(block.timestamp);
-        _credit(d.challenger, jobId, job.bond);
-        emit DisputeVoided(disputeId, jobId);
-        _resume(jobId, job, d);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.Voided);
-    }
-
-    /// @dev The challenge window was paused from `openedAt` until now: extend it by that much.
-    function _resume(uint256 jobId, Job storage job, DisputeSlot storage d) internal {
-        uint40 windowEnd = job.deadline + (uint40(block.timestamp) - d.openedAt);
-        job.deadline = windowEnd;
-        job.status = JobStatus.Submitted;
-        emit JobResumed(jobId, windowEnd);
+        refunded = job.refundOnExpiry;
+        uint256 payout = toRequester;
+        if (refunded) {
+            job.status = JobStatus.Refunded;
+            payout += job.reward;
+        } else {
+            job.status = JobStatus.Open;
+            job.provider = address(0);
+            job.deadline = 0;
+        }
+        if (payout != 0) _credit(job.requester, jobId, payout);
     }
 
     // ------------------------------------------------------------------ internal: money
@@ -847,14 +1074,28 @@ contract CrucibleMarket is ICrucibleMarket {
         _checkBounds("maxChallengeWindow", p.maxChallengeWindow, p.minChallengeWindow, MAX_WINDOW);
         _checkBounds("minDuration", p.minDuration, MIN_TIME, MAX_DURATION);
         _checkBounds("maxDuration", p.maxDuration, p.minDuration, MAX_DURATION);
-        _checkBounds("moveTimeout", p.moveTimeout, MIN_TIME, MAX_MOVE_TIMEOUT);
-        _checkBounds("oracleTimeout", p.oracleTimeout, MIN_TIME, MAX_ORACLE_TIMEOUT);
+        _checkBounds("moveExtension", p.moveExtension, MIN_MOVE_TIME, MAX_MOVE_EXTENSION);
+        _checkBounds("clockBudget", p.clockBudget, MIN_MOVE_TIME, MAX_CLOCK);
+        _checkBounds("oracleTimeout", p.oracleTimeout, MIN_MOVE_TIME, MAX_CLOCK);
+        _checkBounds("reactionTime", p.reactionTime, MIN_REACTION_TIME, MAX_CLOCK);
+        _checkBounds("progressTimeout", p.progressTimeout, MIN_PROGRESS_TIMEOUT, MAX_CLOCK);
         _checkBounds("maxSegments", p.maxSegments, 1, MAX_SEGMENTS);
-        _checkBounds("challengerShareBps", p.challengerShareBps, 0, BPS);
-        _checkBounds("requesterShareBps", p.requesterShareBps, 0, BPS - p.challengerShareBps);
-        _checkBounds("providerBondShareBps", p.providerBondShareBps, 0, BPS);
+        _checkBounds("challengerShareBps", p.challengerShareBps, 0, MAX_RECOVERABLE_BPS);
+        _checkBounds("requesterShareBps", p.requesterShareBps, 0, MAX_RECOVERABLE_BPS - p.challengerShareBps);
+        _checkBounds("providerBondShareBps", p.providerBondShareBps, 1, BPS);
         _checkBounds("expirySlashBps", p.expirySlashBps, 0, BPS);
+        _checkBounds("voidFeeBps", p.voidFeeBps, MIN_VOID_FEE_BPS, MAX_VOID_FEE_BPS);
+        _checkBounds("minStakeBps", p.minStakeBps, MIN_STAKE_BPS, MAX_STAKE_BPS);
+        _checkBounds("minStake", p.minStake, 1, type(uint96).max);
         _checkBounds("minBond", p.minBond, 1, type(uint96).max);
+        uint256 feeCap = p.minBond < p.minStake ? p.minBond : p.minStake;
+        _checkBounds("oracleFee", p.oracleFee, 0, feeCap);
+        _checkBounds("refGasPrice", p.refGasPrice, 0, MAX_REF_GAS_PRICE);
+        // §1.6: the longest dispute any version allows (32 rounds) stays below the oracle-set delay
+        uint256 bound = 2 * (uint256(p.clockBudget) + MAX_ROUNDS * p.moveExtension) + p.oracleTimeout;
+        uint256 maxBound = bound > _maxDisputeBound ? bound : _maxDisputeBound;
+        _checkBounds("oracleSetDelay", p.oracleSetDelay, maxBound + 1, MAX_ORACLE_SET_DELAY);
+        _maxDisputeBound = uint32(maxBound); // <= 2 * (30 days + 32 days) + 30 days
         uint32 version = _paramsVersion + 1;
         _paramsVersion = version;
         _params[version] = p;
@@ -865,20 +1106,24 @@ contract CrucibleMarket is ICrucibleMarket {
         if (value < min || value > max) revert ParamOutOfBounds(name, value, min, max);
     }
 
-    function _addOracle(address oracle) internal {
-        if (oracle == address(0)) revert ZeroAddress();
-        if (_isOracle[oracle]) revert OracleAlreadyRegistered(oracle);
-        uint8 count = _oracleCount;
-        if (count >= MAX_ORACLES) revert TooManyOracles(MAX_ORACLES);
-        _isOracle[oracle] = true;
-        _oracleCount = ++count;
-        emit OracleAdded(oracle, count);
-    }
-
-    function _setQuorum(uint256 newQuorum) internal {
-        uint256 count = _oracleCount;
-        if (newQuorum == 0 || newQuorum > count) revert InvalidQuorum(newQuorum, count);
-        _quorum = uint8(newQuorum); // <= count <= MAX_ORACLES
-        emit QuorumUpdated(newQuorum);
+    /// @dev Epoch e+1 (§1.6): a strict-majority quorum, no duplicates, no zero address.
+    function _scheduleOracleSet(address[] memory members, uint8 newQuorum, uint256 effectiveAt)
+        internal
+        returns (uint256 epoch)
+    {
+        uint256 size = members.length;
+        if (size == 0 || size > MAX_ORACLES) revert InvalidOracleSetSize(size, MAX_ORACLES);
+        if (newQuorum > size || 2 * uint256(newQuorum) <= size) revert InvalidQuorum(newQuorum, size);
+        epoch = _latestEpoch + 1;
+        _latestEpoch = uint32(epoch);
+        for (uint256 i; i < size; ++i) {
+            address m = members[i];
+            if (m == address(0)) revert ZeroAddress();
+            if (_isMember[epoch][m]) revert DuplicateOracle(m);
+            _isMember[epoch][m] = true;
+        }
+        _epochMembers[epoch] = members;
+        _epochs[epoch] = EpochSlot(uint40(effectiveAt), newQuorum); // now + <= 400 days fits 40 bits
+        emit OracleSetScheduled(epoch, members, newQuorum, effectiveAt);
     }
 }

@@ -28,7 +28,19 @@ interface ICrucibleErrors {
     /// @notice n = T / k exceeds the governance maximum.
     error TooManySegments(uint256 segments, uint256 maxSegments);
     /// @notice A CID, root or state hash that must be set is zero.
-    error ZeroCommitment();
+    /// @param field the argument's name (`traceRoot`, `hashes`, `stateCids`, ...)
+    error ZeroCommitment(string field);
+    /// @notice The dissection arity is outside [2, 16].
+    error InvalidArity(uint256 arity);
+    /// @notice The bond is below what covers the oracle fee and the provider's defence (§1.7).
+    error BondBelowDefenceCost(uint256 bond, uint256 minBond);
+    /// @notice The challenge window has closed (now >= windowEnd).
+    error ChallengeWindowClosed(uint256 jobId, uint256 windowEnd);
+    /// @notice The claim has made progress too recently to be released.
+    /// @param releasableAt the first time `releaseJob` works
+    error ProgressNotStale(uint256 jobId, uint256 releasableAt);
+    /// @notice A reported step is not above the last one or beyond T.
+    error InvalidProgressStep(uint256 jobId, uint256 step, uint256 lastStep, uint256 totalSteps);
     /// @notice The caller is not the job's requester.
     error NotRequester(uint256 jobId, address caller);
     /// @notice The caller is not the job's provider (claimant).
@@ -63,28 +75,39 @@ interface ICrucibleErrors {
     error NotChallenger(uint256 disputeId, address caller);
     /// @notice It is the other party's move.
     error NotYourTurn(uint256 disputeId, address caller);
-    /// @notice The move's deadline has passed; only `timeout` is possible now.
+    /// @notice The move's deadline has come; only `timeout` is possible now.
     error MoveOverdue(uint256 disputeId, uint256 deadline);
-    /// @notice `timeout` was called before the current deadline passed.
+    /// @notice `timeout` was called before the current deadline.
     error NotTimedOut(uint256 disputeId, uint256 deadline);
+    /// @notice A dissection move has the wrong number of points: it must post `expected`
+    /// interior hashes and as many state CIDs.
+    error WrongPointCount(uint256 disputeId, uint256 hashes, uint256 stateCids, uint256 expected);
+    /// @notice The arrays re-sent with `respond` are not the ones the provider posted.
+    error PointsMismatch(uint256 disputeId);
+    /// @notice The disputed part index is not in 0..parts-1.
+    error PartOutOfRange(uint256 disputeId, uint256 index, uint256 parts);
+    /// @notice The job was slashed while this dispute was live: it can only be settled now.
+    error DisputeSettlesBySlash(uint256 disputeId, uint256 jobId);
+    /// @notice `settleDispute` on a dispute whose job was not slashed.
+    error JobNotSlashed(uint256 disputeId, uint256 jobId);
 
     // ---- oracles ----
-    /// @notice The caller is not a registered oracle.
-    error NotOracle(address caller);
+    /// @notice The caller is not a member of the dispute's oracle epoch.
+    error NotOracle(uint256 disputeId, uint256 epoch, address caller);
     /// @notice This oracle already voted on this dispute.
     error AlreadyVoted(uint256 disputeId, address oracle);
     /// @notice The oracle timeout passed; the dispute can only be voided now.
     error VerdictTooLate(uint256 disputeId, uint256 deadline);
     /// @notice `Verdict.None` is not a verdict.
     error InvalidVerdict();
-    /// @notice The oracle is already registered.
-    error OracleAlreadyRegistered(address oracle);
-    /// @notice The address is not a registered oracle.
-    error OracleNotRegistered(address oracle);
-    /// @notice The oracle set is full.
-    error TooManyOracles(uint256 max);
-    /// @notice The quorum must be within 1..oracleCount.
+    /// @notice An address appears twice in an oracle set.
+    error DuplicateOracle(address oracle);
+    /// @notice The oracle set is empty or larger than `max`.
+    error InvalidOracleSetSize(uint256 size, uint256 max);
+    /// @notice The quorum must be a strict majority of the set: 2 * quorum > size, quorum <= size.
     error InvalidQuorum(uint256 quorum, uint256 oracleCount);
+    /// @notice The caller has no unpaid vote for the outcome of this dispute.
+    error NoOracleFee(uint256 disputeId, address oracle);
 
     // ---- governance ----
     /// @notice The caller is not the owner.

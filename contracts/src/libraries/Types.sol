@@ -1,47 +1,48 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-/// @notice Lifecycle of a job (DESIGN.md section 5).
-/// @dev `Expired` and `Accepted` are never stored: `jobStatus` derives them from timestamps
-/// (a `Claimed` job past its deadline is `Expired`; a `Submitted` job whose challenge window has
-/// passed is `Accepted`), the way OpenZeppelin's `Governor.state()` derives proposal states.
+/// @notice Lifecycle of a job (DESIGN.md section 5; docs/dispute-game.md §1.1).
+/// @dev `Expired`, `Disputed` and `Accepted` are never stored: `jobStatus` derives them (a
+/// `Claimed` job past its deadline is `Expired`; a `Submitted` job with live disputes is
+/// `Disputed`; a `Submitted` job with none whose window has passed is `Accepted`), the way
+/// OpenZeppelin's `Governor.state()` derives proposal states.
 enum JobStatus {
     None, // no such job
     Open, // escrowed, waiting for a provider
     Claimed, // a provider locked its stake and is training
     Expired, // derived: claimed, deadline passed without a result; anyone may `expireJob`
-    Submitted, // result on chain, challenge window running
-    Disputed, // a dispute is live; the challenge window is paused
-    Accepted, // derived: window passed without a live dispute; anyone may `finalizeJob`
+    Submitted, // result on chain, challenge window running, no live dispute
+    Disputed, // derived: `liveDisputes > 0`; challenges still open while now < windowEnd
+    Accepted, // derived: window passed and no live dispute; anyone may `finalizeJob`
     Finalized, // provider paid, stake unlocked (terminal)
-    Slashed, // provider lost a dispute (terminal; the requester may re-post)
+    Slashed, // a dispute proved the provider wrong (terminal; the requester may re-post)
     Cancelled, // requester withdrew the job while Open (terminal)
-    Refunded // expired with `refundOnExpiry`: escrow returned to the requester (terminal)
+    Refunded // expired or released with `refundOnExpiry`: escrow returned to the requester (terminal)
 }
 
 /// @notice What a dispute contests (DESIGN.md section 6).
 enum DisputeKind {
     None,
-    Segment, // a step interval [a, b] narrowed by bisection down to one step
+    Segment, // a step interval [a, b] narrowed by k-ary dissection down to one step
     InitialState, // C_0 is not the spec's S_0; the oracle decides directly
     FinalModel, // the final-model CID does not hold the parameters of C_n; the oracle decides directly
     Manifest // the manifest behind the submitted CID is unavailable or does not match the commitments on
     // chain, so nobody can build the proofs the other kinds need; the oracle decides directly
 }
 
-/// @notice Lifecycle of a dispute.
+/// @notice Lifecycle of a dispute (docs/dispute-game.md §1.4, §2).
 enum DisputeStatus {
     None, // no such dispute
-    Bisecting, // b - a > 1: provider posts H(m), challenger agrees or disagrees
-    AwaitingOracle, // one step left (b = a + 1) or a direct kind: registered oracles vote
-    ChallengerWon, // provider wrong (by verdict or by missing a move): provider slashed
-    ProviderWon, // challenger wrong (by verdict or by missing a move): bond forfeited, window resumes
-    Voided // no oracle quorum in time: bond returned, nobody slashed, window resumes
+    Dissecting, // b - a > 1: provider posts interior hashes, challenger picks the part it disputes
+    AwaitingOracle, // one step left (b = a + 1) or a direct kind: the dispute's oracle epoch votes
+    ChallengerWon, // provider wrong (verdict, provider's clock, or shared win via `settleDispute`)
+    ProviderWon, // challenger wrong (verdict or challenger's clock): bond forfeited, window reopens
+    Voided // no oracle quorum in time: bond minus the void fee returned, window reopens
 }
 
 /// @notice An oracle's verdict on the single disputed step (or on a direct-kind claim).
-/// @dev `ProviderDataUnavailable` counts as `ProviderWrong`: keeping the trace available during
-/// the window is the provider's duty. `None` is never a valid verdict (guards against defaults).
+/// @dev `ProviderDataUnavailable` counts as `ProviderWrong` (docs/dispute-game.md §1.3). `None`
+/// is never a valid verdict (guards against defaults).
 enum Verdict {
     None,
     ProviderCorrect,
@@ -49,49 +50,56 @@ enum Verdict {
     ProviderDataUnavailable
 }
 
-/// @notice Governance parameters. Every job records the version in force when it was posted and
-/// is governed by that version until it ends, so the owner cannot change the economics or the
-/// clocks of a running job. Bounds on each field are hard-coded in `CrucibleMarket`.
-/// @dev Two storage slots. Times are in seconds, shares in basis points (1/10000).
-struct Params {
-    /// Shortest challenge window a requester may choose. Suggested devnet: 10 s.
-    uint32 minChallengeWindow;
-    /// Longest challenge window a requester may choose. Suggested devnet: 1 day.
-    uint32 maxChallengeWindow;
-    /// Shortest delivery time (claim -> submit) a requester may choose. Suggested devnet: 10 s.
-    uint32 minDuration;
-    /// Longest delivery time a requester may choose. Suggested devnet: 7 days.
-    uint32 maxDuration;
-    /// Time each party has for its next bisection move. Suggested devnet: 20 s.
-    uint32 moveTimeout;
-    /// Time the oracles have to reach quorum once a dispute is ready. Suggested devnet: 60 s.
-    uint32 oracleTimeout;
-    /// Largest number of segments n = T / k a job may have. Suggested: 65536.
-    uint32 maxSegments;
-    /// Share of a slashed stake credited to the winning challenger (on top of its bond). Suggested: 5000.
-    uint16 challengerShareBps;
-    /// Share of a slashed stake credited to the requester (on top of its escrow). Suggested: 3000.
-    uint16 requesterShareBps;
-    /// Share of a forfeited challenger bond credited to the provider; the rest is burned. Suggested: 5000.
-    uint16 providerBondShareBps;
-    /// Share of the locked stake credited to the requester when a claim expires; the rest returns
-    /// to the provider's free stake. Suggested: 2000.
-    uint16 expirySlashBps;
-    /// Smallest required stake a job may set (wei). Suggested devnet: 0.01 ether.
-    uint96 minStake;
-    /// Smallest challenge bond a job may set (wei, at least 1). Suggested devnet: 0.001 ether.
-    uint96 minBond;
+/// @notice The terms a requester posts a job with (`postJob`).
+struct JobTerms {
+    bytes32 specCid; // sha256 digest of the job spec's CIDv0 (non-zero)
+    uint96 stake; // stake a provider locks to claim; >= max(minStake, reward * minStakeBps / BPS)
+    uint96 bond; // exact bond a challenger sends; >= max(minBond, minBondFor(interval, arity))
+    uint32 duration; // seconds from claim to the submission deadline (within params bounds)
+    uint32 challengeWindow; // seconds of challenge window after submission (within params bounds)
+    uint32 interval; // checkpoint interval k (> 0)
+    uint64 totalSteps; // T, a positive multiple of k with T / k <= maxSegments
+    uint8 arity; // dissection arity in [2, 16] (2 = bisection)
+    bool refundOnExpiry; // on expiry or release: refund the escrow (true) or reopen the job (false)
 }
 
-/// @notice A job, as stored: four packed slots plus three words. What the contract's logic never
-/// reads (the manifest CID and the final-model CID) is in the `ResultSubmitted` event only.
+/// @notice Governance parameters. Every job records the version in force when it was posted and
+/// is governed by it until it ends (docs/dispute-game.md §1.6). Hard bounds are in `CrucibleMarket`.
+/// @dev Four storage slots. Times in seconds, shares in basis points (1/10000), amounts in wei.
+struct Params {
+    uint32 minChallengeWindow; // shortest challenge window a requester may choose
+    uint32 maxChallengeWindow; // longest challenge window
+    uint32 minDuration; // shortest delivery time (claim -> submit)
+    uint32 maxDuration; // longest delivery time
+    uint32 clockBudget; // chess clock: each side's total time for a dispute's dissection (§1.4)
+    uint32 moveExtension; // each turn gets at least this much (>= MIN_MOVE_TIME) (§1.4)
+    uint32 oracleTimeout; // time the dispute's oracle epoch has to reach quorum
+    uint32 reactionTime; // a dispute ending without a slash reopens the window this long (§1.3)
+    uint32 progressTimeout; // a claim without progress this long may be released (§1.8)
+    uint32 oracleSetDelay; // delay before a scheduled oracle set takes effect; > every version's Dmax (§1.6)
+    uint32 maxSegments; // largest n = T / k
+    uint16 challengerShareBps; // challenger pool's share of (S - F); with requesterShareBps <= 2000 (§1.2)
+    uint16 requesterShareBps; // requester's share of (S - F)
+    uint16 providerBondShareBps; // provider's share of a forfeited bond after the oracle fee (§2)
+    uint16 expirySlashBps; // share of the stake to the requester on expiry or release (§1.8)
+    uint16 voidFeeBps; // share of the bond a voided dispute's challenger pays the provider (§1.3)
+    uint16 minStakeBps; // stake >= reward * minStakeBps / BPS, minStakeBps >= 10000 (§1.8)
+    uint96 minStake; // smallest stake (> 0)
+    uint96 minBond; // smallest bond (> 0)
+    uint96 oracleFee; // paid per verdict by the loser to the oracles that voted for the outcome (§1.7)
+    uint64 refGasPrice; // gas price (wei) at which a false challenge's bond covers the defence (§1.7)
+}
+
+/// @notice A job, as stored and as `getJob` returns it. What the contract never reads (the
+/// manifest and final-model CIDs) is in the `ResultSubmitted` event only.
 struct Job {
-    // slot 0: the hot slot, touched by every transition
+    // slot 0: the hot slot
     address provider; // zero while Open
-    JobStatus status; // stored status (never Expired or Accepted; see `jobStatus`)
-    uint40 deadline; // Claimed: submission deadline (inclusive); Submitted/Disputed and after: end
-    // of the challenge window (exclusive), extended by disputes that did not slash
-    uint48 disputeId; // latest dispute on this job (live while status is Disputed)
+    JobStatus status; // stored status (never Expired, Disputed or Accepted; see `jobStatus`)
+    uint40 windowEnd; // challenges allowed while now < windowEnd (set at submission, reopened, §1.3)
+    uint16 liveDisputes; // disputes not yet resolved or settled (§1.1)
+    uint8 arity; // dissection arity
+    bool refundOnExpiry;
     // slot 1
     address requester;
     uint96 reward; // escrowed
@@ -102,43 +110,64 @@ struct Job {
     // slot 3
     uint32 interval; // k; n = T / k segments, leaves 0..n
     uint32 duration; // seconds from claim to the submission deadline
-    uint32 challengeWindow; // seconds of challenge window after submission (paused while disputed)
+    uint32 challengeWindow; // seconds of challenge window after submission
     uint32 paramsVersion; // governance parameters this job is bound to
-    bool refundOnExpiry; // on expiry: refund the escrow (true) or reopen the job (false)
+    uint40 deadline; // submission deadline (inclusive) while Claimed
+    uint40 submittedAt; // time of submission (zero before)
+    uint40 lastProgressAt; // claim time or the latest `reportProgress` (§1.8)
+    // slot 4
+    uint96 winnerShare; // once Slashed: each winning challenger's part of the pool (§1.1)
+    uint40 payoutBound; // latest finalization time given what is on chain (§1.5)
+    uint64 progressStep; // the latest reported step
+    uint16 winners; // once Slashed: disputes live at the slash (each wins)
     // words
     bytes32 specCid; // sha256 digest of the job spec's CIDv0
     bytes32 traceRoot; // Merkle root over leaves 0..n (zero until submitted)
     bytes32 finalStateHash; // stateHash of the final training state (zero until submitted)
 }
 
-/// @notice A dispute over a submitted result, as `getDispute` reports it.
-/// @dev For Segment disputes both parties agree on `hashA` = H(a) and the challenger rejects
-/// `hashB` = H(b). `stateCidA` is the CID of S_a once `a` was fixed by an agreed bisection move;
-/// zero means `a` is the checkpoint step it started at and S_a's CID is in the job's manifest
-/// (checkpoint a / k). `midHash`/`midStateCid` are the provider's pending claim while
-/// `awaitingResponse` (zero otherwise).
-/// InitialState: a = b = 0, `hashB` = the committed C_0 hash (leaf 0), `hashA` = 0.
-/// FinalModel: a = b = T, `hashA` = the committed C_n hash (leaf n), `hashB` = the final stateHash.
-/// Manifest: a = b = 0, `hashA` = the committed trace root, `hashB` = the final stateHash; the
-/// manifest CID to fetch is the one in the job's latest `ResultSubmitted` event.
+/// @notice A dispute, as stored and as `getDispute` returns it.
+/// @dev Segment: both sides agree on `hashA` = H(a), the challenger rejects `hashB` = H(b).
+/// `stateCidA` is the CID of S_a once `a` moved off a checkpoint by a `respond`; zero means S_a is
+/// the manifest's checkpoint a / k. While `awaitingResponse`, `pointsHash` =
+/// keccak256(abi.encodePacked(hashes, stateCids)) of the provider's last `dissect` (the arrays
+/// themselves are in `DisputeDissected`). InitialState: a = b = 0, `hashB` = the committed C_0 hash,
+/// `hashA` = 0. FinalModel: a = b = T, `hashA` = the committed C_n hash, `hashB` = the final
+/// stateHash. Manifest: a = b = 0, `hashA` = the trace root, `hashB` = the final stateHash.
 struct Dispute {
+    // slot 0
     address challenger;
-    uint256 jobId;
+    uint48 jobId;
     DisputeKind kind;
     DisputeStatus status;
-    uint256 correctVotes; // ProviderCorrect verdicts
-    uint256 wrongVotes; // ProviderWrong + ProviderDataUnavailable verdicts
-    bool awaitingResponse; // true: challenger's turn to respond; false: provider's turn to bisect
-    uint256 a;
-    uint256 b;
-    uint256 deadline; // current clock (inclusive): next move while Bisecting, oracle quorum while
-    // AwaitingOracle; the time of resolution once resolved
-    uint256 openedAt; // when the dispute opened (the window pause starts here)
+    uint8 correctVotes; // ProviderCorrect verdicts
+    uint8 wrongVotes; // ProviderWrong + ProviderDataUnavailable verdicts
+    bool awaitingResponse; // true: challenger's turn (respond); false: provider's (dissect)
+    // slot 1
+    uint64 a;
+    uint64 b;
+    uint40 deadline; // exclusive: the current turn or the oracle vote must happen before it;
+    // `timeout` works from it on. Once resolved: the resolution time.
+    uint40 openedAt;
+    uint32 epoch; // oracle epoch effective when the dispute opened; only it votes (§1.6)
+    // slot 2: chess clocks (§1.4)
+    uint32 providerClockUsed;
+    uint32 challengerClockUsed;
+    uint40 turnStartedAt;
+    uint32 clockBudget;
+    uint32 moveExtension;
+    // words
     bytes32 hashA;
     bytes32 hashB;
-    bytes32 midHash;
-    bytes32 midStateCid;
     bytes32 stateCidA;
+    bytes32 pointsHash;
+}
+
+/// @notice An oracle epoch (docs/dispute-game.md §1.6).
+struct OracleEpoch {
+    uint40 effectiveAt; // disputes opened from this time on (until the next epoch) use this epoch
+    uint8 quorum; // agreeing verdicts that decide; a strict majority of `members`
+    address[] members;
 }
 
 /// @notice A provider's stake and reputation.
@@ -147,5 +176,5 @@ struct ProviderInfo {
     uint96 locked; // locked by claimed jobs
     uint64 finalized; // jobs finalized
     uint64 slashed; // disputes lost
-    uint64 expired; // claims expired
+    uint64 expired; // claims expired or released
 }
