@@ -22,9 +22,16 @@ Rules, by dispute kind:
   checkpoint interval, total steps and final-model CID (else ``PROVIDER_WRONG``). Needs neither the
   spec nor any replay: it is decided from the chain and the manifest alone.
 
-Where the oracle cannot decide honestly (a profile this process cannot run, the requester's spec,
-dataset or weights missing) it raises :class:`Refused` instead of guessing: no verdict is posted
-and, without a quorum, the contract voids the dispute at the oracle timeout, slashing nobody.
+**Inputs** (docs/dispute-game.md §1.3): the provider must keep the inputs it trained from (spec,
+dataset, initial weights) available, pinned on its node, until settlement. When any artifact the
+oracle needs cannot be fetched (and this oracle's own IPFS node is up), the verdict is
+``PROVIDER_DATA_UNAVAILABLE``: a requester who deleted its dataset cannot freeze an honest provider,
+which serves it.
+
+Where the oracle cannot decide honestly (a profile this process cannot run, a spec that is not a
+valid spec or does not match the job's terms, this oracle's IPFS node down, a dispute of an oracle
+epoch this key is not a member of) it raises :class:`Refused` instead of guessing: no verdict is
+posted and, without a quorum, the contract voids the dispute at the oracle timeout.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ class Evidence(BaseModel):
     post_error: str | None = None
     retryable: bool = Field(default=False, description="refused for a cause that may pass; judged again later")
     dispute_outcome: str | None = Field(default=None, description="the dispute's final status on chain, once seen")
+    epoch: int | None = Field(default=None, description="the oracle epoch that decides the dispute")
+    fee_wei: int | None = Field(default=None, description="oracle fee credited to this oracle for the verdict")
     judged_at: str
 
     def summary(self) -> dict[str, object]:
@@ -170,10 +179,15 @@ class Judge:
             "claimed_hash": _hex(d.hash_b),
             "oracle": self.oracle,
             "details": {},
+            "epoch": d.epoch,
         }
         try:
             if d.status != DisputeStatus.AWAITING_ORACLE:
                 raise Refused(f"dispute {dispute_id} is {d.status.name}, not AWAITING_ORACLE")
+            if not self.market.is_oracle(d.epoch, self.oracle):
+                raise Refused(
+                    f"{self.oracle} is not a member of oracle epoch {d.epoch}, which decides dispute {dispute_id}"
+                )
             job = self.market.job(d.job_id)
             facts["spec_cid"] = job.spec_cid_str
             result = self.market.result(d.job_id)
@@ -211,7 +225,7 @@ class Judge:
     def _decide(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
         if d.kind == DisputeKind.MANIFEST:  # chain + manifest only: no spec, no replay
             return self._manifest_kind(facts, job, result)
-        spec = self._requester_data(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
+        spec = self._job_input(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
         facts["profile"] = spec.profile
         if (spec.train.total_steps, spec.train.checkpoint_interval) != (job.total_steps, job.interval):
             raise Refused(
@@ -236,9 +250,7 @@ class Judge:
             ensure_profile(spec.profile, required=spec.environment.model_dump() if spec.environment else None)
         except ProfileError as exc:
             raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
-        dataset = self._requester_data(
-            lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}"
-        )
+        dataset = self._job_input(lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}")
         if d.state_cid_a != ZERO32:
             cid = digest_to_cid(bytes(d.state_cid_a))
             source = f"S_{d.a} at {cid} (posted by the provider during bisection)"
@@ -292,9 +304,15 @@ class Judge:
         started = time.perf_counter()
         try:
             state0 = initial_state(spec, self.store)
+        except ArtifactRejected as exc:
+            raise Refused(f"the spec's initial weights are not valid weights for its model: {exc}") from None
         except StoreError as exc:
             self._check_node(exc)
-            raise Refused(f"the requester's initial weights are unavailable or invalid: {exc}") from None
+            raise _Decided(
+                Verdict.PROVIDER_DATA_UNAVAILABLE,
+                f"the initial weights could not be fetched ({exc}); the provider must keep the inputs it "
+                "trained from available until settlement",
+            ) from None
         except InvalidState as exc:
             raise Refused(f"S_0 cannot be built from the spec: {exc}") from None
         facts["replay_seconds"] = round(time.perf_counter() - started, 6)
@@ -405,15 +423,20 @@ class Judge:
                 f"available during the challenge window is the provider's duty",
             ) from None
 
-    def _requester_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
-        """The requester's data (spec, dataset): the provider is not to blame, so refuse if missing."""
+    def _job_input(self, fetch, what: str):  # type: ignore[no-untyped-def]
+        """An input the provider trained from (spec, dataset): it must keep them available, so a
+        fetch failure (node reachable) is DATA_UNAVAILABLE; content that is not a valid spec or
+        dataset is refused (an honest provider never claims such a job)."""
         try:
             return fetch()
+        except ArtifactRejected as exc:
+            raise Refused(f"{what} is not valid ({exc}); the oracle cannot judge with it") from None
         except StoreError as exc:
             self._check_node(exc)
-            raise Refused(
-                f"{what} is unavailable or invalid ({exc}); the oracle cannot judge without it",
-                retryable=not isinstance(exc, ArtifactRejected),
+            raise _Decided(
+                Verdict.PROVIDER_DATA_UNAVAILABLE,
+                f"{what} could not be fetched ({exc}); the provider must keep the inputs it trained from "
+                "available until settlement",
             ) from None
         except CrucibleError as exc:  # InvalidJobSpec, InvalidDataset
             raise Refused(f"{what} is invalid: {exc}") from None

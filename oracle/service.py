@@ -4,7 +4,10 @@ Driven by ``DisputeReadyForOracle`` events; on start it also scans every dispute
 awaiting oracles that this oracle has not voted on, so a restart misses nothing. Posting is
 idempotent: before each vote it re-reads the dispute's status and ``hasVoted``, and a revert because
 the dispute was meanwhile resolved (quorum reached, voided) or this oracle already voted is logged and
-recorded, never retried. Evidence is kept as one JSON file per dispute under
+recorded, never retried. Only disputes of an oracle epoch this key belongs to are judged (others
+are refused, visibly, in the evidence). When a dispute resolves the way this oracle voted but its
+vote did not decide it, it claims its part of the oracle fee (``claimOracleFee``); the deciding vote
+is paid in its own transaction. Evidence is kept as one JSON file per dispute under
 ``state_dir/<chain id>-<market>/disputes/``, so ``/disputes`` survives restarts.
 """
 
@@ -31,6 +34,12 @@ log = logging.getLogger("crucible.oracle")
 
 #: Reverts that mean "nothing left to do here" (the vote is not needed or not possible any more).
 _SETTLED_ERRORS = ("AlreadyVoted", "DisputeNotInStatus", "VerdictTooLate")
+
+#: Which verdicts a dispute outcome pays the oracle fee for.
+_PAID_VERDICTS = {
+    DisputeStatus.CHALLENGER_WON: ("PROVIDER_WRONG", "PROVIDER_DATA_UNAVAILABLE"),
+    DisputeStatus.PROVIDER_WON: ("PROVIDER_CORRECT",),
+}
 
 
 class EvidenceStore:
@@ -94,6 +103,7 @@ class OracleService:
         self._pending: dict[int, float] = {}  # dispute id -> earliest time to (re)try
         self.last_error: str | None = None
         self.last_tick: float | None = None
+        self.fees_earned = 0  # wei of oracle fees credited to this key, seen since start
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -104,8 +114,11 @@ class OracleService:
         head = int(self.market.w3.eth.block_number)
         count = int(self.market.call("disputeCount"))
         for dispute_id in range(1, count + 1):
-            if self.market.dispute(dispute_id).status == DisputeStatus.AWAITING_ORACLE:
+            status = self.market.dispute(dispute_id).status
+            if status == DisputeStatus.AWAITING_ORACLE:
                 self._pending.setdefault(dispute_id, 0.0)
+            elif status in _PAID_VERDICTS and self.market.has_voted(dispute_id, self.address):
+                self._claim_fee(dispute_id, status)  # resolved while this oracle was down
         self.events = EventLog(self.market.contract, head)
         log.info(
             "oracle %s on market %s: %d dispute(s) awaiting oracles at start",
@@ -122,7 +135,12 @@ class OracleService:
             if event.name == "DisputeReadyForOracle":
                 self._pending.setdefault(int(event.args["disputeId"]), 0.0)
             elif event.name == "DisputeResolved":
-                self._record_outcome(int(event.args["disputeId"]), DisputeStatus(event.args["outcome"]).name)
+                dispute_id, outcome = int(event.args["disputeId"]), DisputeStatus(event.args["outcome"])
+                self._record_outcome(dispute_id, outcome.name)
+                if outcome in _PAID_VERDICTS and self.market.has_voted(dispute_id, self.address):
+                    self._claim_fee(dispute_id, outcome)
+            elif event.name == "OracleFeePaid" and event.args["oracle"] == self.address:
+                self._fee_paid(int(event.args["disputeId"]), int(event.args["amount"]))
         now = time.monotonic()
         for dispute_id, not_before in sorted(self._pending.items()):
             if not_before <= now:
@@ -170,7 +188,7 @@ class OracleService:
             if d.status in (DisputeStatus.CHALLENGER_WON, DisputeStatus.PROVIDER_WON, DisputeStatus.VOIDED):
                 self._record_outcome(dispute_id, d.status.name)
             return self.evidence.get(dispute_id)
-        if self.market.call("hasVoted", dispute_id, self.address):
+        if self.market.has_voted(dispute_id, self.address):
             log.info("dispute %d: this oracle already voted; waiting for the others", dispute_id)
             self._pending.pop(dispute_id, None)
             return self.evidence.get(dispute_id)
@@ -224,7 +242,38 @@ class OracleService:
         if status != DisputeStatus.AWAITING_ORACLE:
             ev = ev.model_copy(update={"dispute_outcome": status.name})
         self.evidence.put(ev)
-        return ev
+        for paid in self.market.events("OracleFeePaid", receipt):  # the deciding vote is paid at once
+            if paid["oracle"] == self.address:
+                self._fee_paid(ev.dispute_id, int(paid["amount"]))
+        return self.evidence.get(ev.dispute_id) or ev
+
+    def _claim_fee(self, dispute_id: int, outcome: DisputeStatus) -> None:
+        """Claim this oracle's part of the fee for a matching vote that did not decide the dispute."""
+        ev = self.evidence.get(dispute_id)
+        if ev is None or ev.verdict not in _PAID_VERDICTS[outcome] or ev.fee_wei is not None:
+            return  # not our verdict (no fee is due) or already paid
+        try:
+            receipt = self.market.claim_oracle_fee(dispute_id)
+        except ChainError as exc:
+            if exc.error_name != "NoOracleFee":
+                raise
+            log.info("dispute %d: no oracle fee due to this oracle: %s", dispute_id, exc)
+            self.evidence.put(ev.model_copy(update={"fee_wei": 0}))
+            return
+        log.info("dispute %d: claimed this oracle's part of the fee for its %s vote", dispute_id, ev.verdict)
+        for paid in self.market.events("OracleFeePaid", receipt):
+            if paid["oracle"] == self.address:
+                self._fee_paid(dispute_id, int(paid["amount"]))
+
+    def _fee_paid(self, dispute_id: int, amount: int) -> None:
+        """Count a fee credited to this oracle once (seen in a receipt, then again in the log)."""
+        ev = self.evidence.get(dispute_id)
+        if ev is not None and ev.fee_wei:
+            return
+        self.fees_earned += amount
+        log.info("dispute %d: oracle fee of %d wei credited to this oracle", dispute_id, amount)
+        if ev is not None:
+            self.evidence.put(ev.model_copy(update={"fee_wei": amount}))
 
     def _record_outcome(self, dispute_id: int, outcome: str) -> None:
         ev = self.evidence.get(dispute_id)

@@ -41,8 +41,15 @@ def _fail(exc: CrucibleError) -> typer.Exit:
 def post(
     spec_file: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
     reward: Annotated[str, typer.Option(help="Reward escrowed for the provider, in ETH.")],
-    stake: Annotated[str, typer.Option(help="Stake a provider must lock, in ETH.")] = "0.1",
-    bond: Annotated[str, typer.Option(help="Bond a challenger must post, in ETH.")] = "0.01",
+    stake: Annotated[
+        str | None, typer.Option(help="Stake a provider must lock, in ETH (default: the least the market accepts).")
+    ] = None,
+    bond: Annotated[
+        str | None, typer.Option(help="Bond a challenger must post, in ETH (default: the least covering a defence).")
+    ] = None,
+    arity: Annotated[
+        int | None, typer.Option(help="Dissection arity, 2..16 (default: the cheapest defence in gas).")
+    ] = None,
     duration: Annotated[int, typer.Option(help="Seconds from claim to the submission deadline.")] = 3600,
     window: Annotated[int, typer.Option(help="Challenge window after submission, seconds.")] = 86_400,
     reopen_on_expiry: Annotated[
@@ -59,26 +66,41 @@ def post(
     json_out: JsonOut = False,
 ) -> None:
     """Upload the spec and its files to IPFS, escrow the reward and post the job."""
-    from requester.client import JobTerms
+    from requester.client import Offer
 
     try:
         req = _requester(dev_account)
         spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
-        terms = JobTerms(
+        offer = Offer(
             reward=parse_eth(reward),
-            stake=parse_eth(stake),
-            bond=parse_eth(bond),
+            stake=parse_eth(stake) if stake is not None else None,
+            bond=parse_eth(bond) if bond is not None else None,
+            arity=arity,
             duration=duration,
             challenge_window=window,
             refund_on_expiry=not reopen_on_expiry,
         )
-        job_id = req.post(spec, spec_cid, terms)
+        terms = req.terms(spec, spec_cid, offer)
+        job_id = req.market.post_job(terms, reward=offer.reward)
     except CrucibleError as exc:
         raise _fail(exc) from None
     if json_out:
-        print(json.dumps({"job_id": job_id, "spec_cid": spec_cid}))
+        print(
+            json.dumps(
+                {
+                    "job_id": job_id,
+                    "spec_cid": spec_cid,
+                    "stake_wei": terms.stake,
+                    "bond_wei": terms.bond,
+                    "arity": terms.arity,
+                }
+            )
+        )
         return
-    console.print(f"posted job [bold]{job_id}[/bold] (spec {spec_cid}), {reward} ETH escrowed.")
+    console.print(
+        f"posted job [bold]{job_id}[/bold] (spec {spec_cid}), {reward} ETH escrowed; stake "
+        f"{format_eth(terms.stake)} ETH, bond {format_eth(terms.bond)} ETH, arity {terms.arity}."
+    )
     console.print(
         f"Next: a provider claims and trains it; follow with `crucible requester watch {job_id}`, "
         f"then `crucible requester fetch {job_id} model.safetensors` once it is submitted."
@@ -87,7 +109,7 @@ def post(
 
 def _table(views) -> Table:  # type: ignore[no-untyped-def]
     table = Table()
-    for col in ("job", "status", "provider", "reward (ETH)", "steps", "time left (s)", "dispute"):
+    for col in ("job", "status", "provider", "reward (ETH)", "steps", "time left (s)", "disputes", "paid by"):
         table.add_column(col)
     for v in views:
         d = v.to_json()
@@ -98,7 +120,8 @@ def _table(views) -> Table:  # type: ignore[no-untyped-def]
             format_eth(v.job.reward),
             str(v.job.total_steps),
             "-" if v.seconds_left is None else str(v.seconds_left),
-            str(d["dispute_id"] or "-"),
+            f"{v.job.live_disputes} live / {len(v.disputes)}" if v.disputes else "-",
+            "-" if v.payout_bound is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v.payout_bound)),
         )
     return table
 
@@ -200,6 +223,16 @@ def withdraw(dev_account: Account = "requester") -> None:
     except CrucibleError as exc:
         raise _fail(exc) from None
     console.print(f"withdrew {format_eth(wei)} ETH")
+
+
+@app.command()
+def release(job_id: int, dev_account: Account = "requester") -> None:
+    """Take back a claimed job whose provider stopped reporting progress; the squatter pays."""
+    try:
+        wei = _requester(dev_account).release(job_id)
+    except CrucibleError as exc:
+        raise _fail(exc) from None
+    console.print(f"job {job_id} released; withdrew {format_eth(wei)} ETH")
 
 
 @app.command()

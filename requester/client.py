@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from crucible.chain.market import Job, JobStatus, Market, SubmittedResult
+from crucible.chain.market import Job, JobStatus, JobTerms, Market, SubmittedResult
 from crucible.engine.step import evaluate, initial_state_from
 from crucible.errors import ConfigError, CrucibleError, InvalidJobSpec
+from crucible.protocol import dissection
 from crucible.protocol.checkpoint import write_safetensors
 from crucible.protocol.data import load_dataset_bytes, validate_dataset
 from crucible.protocol.hashing import params_hash, to_hex
@@ -23,14 +24,17 @@ from crucible.store.artifacts import ArtifactStore
 
 
 @dataclass(frozen=True)
-class JobTerms:
-    """What the requester offers on chain for a job (all amounts in wei, times in seconds)."""
+class Offer:
+    """What the requester offers on chain for a job (amounts in wei, times in seconds). A stake or
+    bond of None takes the least the market accepts (``minStakeFor(reward)``, ``minBondFor``);
+    an arity of None the one whose defence costs least gas (see :meth:`Requester.choose_arity`)."""
 
     reward: int
-    stake: int
-    bond: int
     duration: int
     challenge_window: int
+    stake: int | None = None
+    bond: int | None = None
+    arity: int | None = None
     refund_on_expiry: bool = True
 
 
@@ -41,6 +45,9 @@ class JobView:
     job: Job
     seconds_left: int | None  # of the claim deadline or the challenge window, where one runs
     result: SubmittedResult | None
+    disputes: list[int]  # every dispute opened on the job
+    payout_bound: int | None  # latest finalization time given the chain now (submitted jobs)
+    delay_cost_per_hour: int | None  # least wei a griefer pays per hour it delays this job
 
     def to_json(self) -> dict[str, Any]:
         j = self.job
@@ -59,7 +66,12 @@ class JobView:
             "trace_root": to_hex(j.trace_root) if any(j.trace_root) else None,
             "manifest_cid": self.result.manifest_cid if self.result else None,
             "final_model_cid": self.result.final_model_cid if self.result else None,
-            "dispute_id": j.dispute_id or None,
+            "arity": j.arity,
+            "window_end": j.window_end or None,
+            "live_disputes": j.live_disputes,
+            "disputes": self.disputes,
+            "payout_bound": self.payout_bound,
+            "delay_cost_per_hour_wei": self.delay_cost_per_hour,
         }
 
 
@@ -125,19 +137,34 @@ class Requester:
         load_dataset_bytes(data)  # refuses anything that is not safetensors (a pickle, say) before upload
         return self.store.put(data)
 
-    def post(self, spec: JobSpec, spec_cid: str, terms: JobTerms) -> int:
-        """Escrow ``terms.reward`` and post the job; returns its id."""
-        return self.market.post_job(
+    def terms(self, spec: JobSpec, spec_cid: str, offer: Offer) -> JobTerms:
+        """The on-chain terms for ``offer``, defaults filled from the market's current parameters."""
+        k = spec.train.checkpoint_interval
+        arity = offer.arity if offer.arity is not None else self.choose_arity(k)
+        return JobTerms(
             spec_cid=spec_cid,
-            reward=terms.reward,
-            stake=terms.stake,
-            bond=terms.bond,
-            duration=terms.duration,
-            challenge_window=terms.challenge_window,
-            interval=spec.train.checkpoint_interval,
+            stake=offer.stake if offer.stake is not None else self.market.min_stake_for(offer.reward),
+            bond=offer.bond if offer.bond is not None else self.market.min_bond_for(k, arity),
+            duration=offer.duration,
+            challenge_window=offer.challenge_window,
+            interval=k,
             total_steps=spec.train.total_steps,
-            refund_on_expiry=terms.refund_on_expiry,
+            arity=arity,
+            refund_on_expiry=offer.refund_on_expiry,
         )
+
+    def choose_arity(self, interval: int) -> int:
+        """The arity whose segment dispute costs the honest provider least gas (the contract's
+        ``defenceGas``, measured by forge), fewer rounds breaking ties: the bond it implies is the
+        smallest, and the dispute is short. For k = 128 that is 4 (4 rounds of 3 points)."""
+        return min(
+            range(dissection.MIN_ARITY, dissection.MAX_ARITY + 1),
+            key=lambda a: (self.market.defence_gas(interval, a), dissection.rounds(interval, a)),
+        )
+
+    def post(self, spec: JobSpec, spec_cid: str, offer: Offer) -> int:
+        """Escrow ``offer.reward`` and post the job; returns its id."""
+        return self.market.post_job(self.terms(spec, spec_cid, offer), reward=offer.reward)
 
     # ------------------------------------------------------------------ watching
 
@@ -147,10 +174,23 @@ class Requester:
             raise ConfigError(f"there is no job {job_id} on market {self.market.address}")
         status = self.market.job_status(job_id)
         now = int(self.market.w3.eth.get_block("latest")["timestamp"])
-        running = status in (JobStatus.CLAIMED, JobStatus.SUBMITTED)
-        left = max(0, job.deadline - now) if running else None
-        result = self.market.result(job_id) if any(job.trace_root) else None
-        return JobView(job_id, status, job, left, result)
+        left = None
+        if status == JobStatus.CLAIMED:
+            left = max(0, job.deadline - now)
+        elif status in (JobStatus.SUBMITTED, JobStatus.DISPUTED):
+            left = max(0, job.window_end - now)
+        submitted = any(job.trace_root)
+        result = self.market.result(job_id) if submitted else None
+        return JobView(
+            job_id,
+            status,
+            job,
+            left,
+            result,
+            self.market.disputes_of(job_id),
+            self.market.payout_bound(job_id) if submitted else None,
+            self.market.delay_cost_per_hour(job_id),
+        )
 
     def jobs(self, *, mine_only: bool = True) -> list[JobView]:
         views = [self.view(i) for i in range(1, self.market.job_count() + 1)]
@@ -214,6 +254,12 @@ class Requester:
     def cancel(self, job_id: int) -> int:
         """Cancel an open job and withdraw the refunded escrow; returns wei withdrawn."""
         self.market.cancel_job(job_id)
+        return self.withdraw()
+
+    def release(self, job_id: int) -> int:
+        """Take back a claim whose provider reported no progress for ``progressTimeout`` (the
+        squatter pays ``expirySlashBps`` of its stake); withdraws what was credited."""
+        self.market.release_job(job_id)
         return self.withdraw()
 
     def reclaim(self, job_id: int) -> int:

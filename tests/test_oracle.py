@@ -1,8 +1,8 @@
 """The oracle against real anvil, IPFS and training: every dispute kind and verdict, refusal of a
 profile it cannot run, restarts, the HTTP API, and two oracles reaching a quorum of 2.
 
-Disputes are driven to AwaitingOracle by hand (challenge + bisection moves) on an 8-step job with
-checkpoint interval 4, so each test replays exactly one real training step.
+Disputes are driven to AwaitingOracle by hand (challenge + dissection moves, arity 2) on an 8-step
+job with checkpoint interval 4, so each test replays exactly one real training step.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from crucible.chain.keys import dev_account
-from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
+from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, JobTerms, Market
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
@@ -126,16 +126,17 @@ def submit_job(
 ) -> int:
     """Post, claim and submit a job; by default the honest result, else with forged commitments."""
     requester = role(chain, market_address, "requester")
-    job_id = requester.post_job(
+    terms = JobTerms(
         spec_cid=spec_cid or trace.spec_cid,
-        reward=parse_eth("1"),
         stake=parse_eth("0.1"),
         bond=BOND,
         duration=600,
         challenge_window=300,
         interval=K,
         total_steps=T,
+        arity=2,
     )
+    job_id = requester.post_job(terms, reward=parse_eth("0.1"))
     provider = role(chain, market_address, "provider")
     provider.deposit_stake(parse_eth("1"))
     provider.claim_job(job_id)
@@ -164,7 +165,8 @@ def segment_dispute(
     hashes: Sequence[bytes],
     moves: Sequence[tuple[bytes, str, bool]],
 ) -> int:
-    """Challenge segment 0, then play (mid hash, mid state CID, challenger agrees?) moves to one step."""
+    """Challenge segment 0, then play (mid hash, mid state CID, challenger agrees?) bisection moves
+    (arity 2: one interior point per move) down to one step."""
     challenger = role(chain, market_address, "verifier")
     provider = role(chain, market_address, "provider")
     leaves = leaves_of(challenger, job_id, hashes)
@@ -172,11 +174,17 @@ def segment_dispute(
         job_id, 0, hashes[0], hashes[1], merkle.proof(leaves, 0), merkle.proof(leaves, 1), BOND
     )
     for mid_hash, mid_cid, agree in moves:
-        provider.bisect(dispute_id, mid_hash, mid_cid)
-        challenger.respond(dispute_id, agree)
+        provider.dissect(dispute_id, [mid_hash], [mid_cid])
+        move = challenger.last_dissection(dispute_id)
+        assert move is not None
+        challenger.respond(dispute_id, 1 if agree else 0, move)
     d = challenger.dispute(dispute_id)
     assert d.status == DisputeStatus.AWAITING_ORACLE and d.b == d.a + 1
     return dispute_id
+
+
+def market_epoch(chain: RunningNode, market_address: str) -> int:
+    return role(chain, market_address, "verifier").current_oracle_epoch()
 
 
 def random_cid() -> str:
@@ -225,6 +233,8 @@ def test_segment_honest_provider_wins_via_watcher_and_http(
         assert health.status_code == 200, body
         assert body["chain_reachable"] and body["ipfs_reachable"] and body["registered"] and body["watching"]
         assert body["oracle"] == dev_account("oracle").address and body["quorum"] == 1
+        assert body["epoch"] == market_epoch(chain, market_address) and body["member_of_latest"]
+        assert body["oracle_fee_wei"] == DEVNET_PARAMS.oracle_fee and body["fees_earned_wei"] == DEVNET_PARAMS.oracle_fee
         assert body["profiles"]["cpu-portable"] == "ok"
 
         metrics = client.get("/metrics").text
@@ -477,8 +487,60 @@ def test_two_oracles_quorum_two(
     for service in (first, second):
         ev = service.evidence.get(dispute_id)
         assert ev is not None and ev.verdict == "PROVIDER_WRONG" and ev.outcome == "posted"
-    first.tick()
+    share = DEVNET_PARAMS.oracle_fee // 2
+    assert market.credits(oracles[1]) == share, "the deciding vote is paid in its own transaction"
+    assert market.credits(oracles[0]) == 0
+    first.tick()  # sees DisputeResolved: its matching earlier vote claims its part of the fee
     assert first.evidence.get(dispute_id).dispute_outcome == "CHALLENGER_WON"  # type: ignore[union-attr]
+    assert market.credits(oracles[0]) == share and first.fees_earned == second.fees_earned == share
+    assert not market.has_voted(dispute_id, oracles[0])  # paid: nothing left to claim
+    first.tick()
+    assert market.credits(oracles[0]) == share  # claimed once
+    assert market.balance() == market.total_liabilities()
+
+
+def test_an_oracle_votes_only_on_disputes_of_its_epoch(
+    chain: RunningNode, deployer: Signer, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
+    """The dispute's epoch is {oracle-2}: the `oracle` key refuses it visibly and posts nothing."""
+    market_address, _ = deploy_market(deployer, DEVNET_PARAMS, [dev_account("oracle-2").address], quorum=1)
+    job_id = submit_job(chain, market_address, trace)
+    h, c = trace.hashes, trace.state_cids
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], True), (h[3], c[3], False)]
+    )
+    outsider = make_oracle(chain, market_address, ipfs_store, tmp_path / "outsider", "oracle")
+    outsider.tick()
+    ev = outsider.evidence.get(dispute_id)
+    epoch = market_epoch(chain, market_address)
+    assert ev is not None and ev.outcome == "refused" and ev.tx_hash is None, ev
+    assert f"not a member of oracle epoch {epoch}" in ev.reason and ev.epoch == epoch
+    d = role(chain, market_address, "verifier").dispute(dispute_id)
+    assert d.status == DisputeStatus.AWAITING_ORACLE and (d.correct_votes, d.wrong_votes) == (0, 0)
+    with TestClient(create_app(outsider, watch=False)) as client:
+        health = client.get("/health")
+        assert health.status_code == 503 and not health.json()["registered"]
+        assert any(f"not a member of oracle epoch {epoch}" in p for p in health.json()["problems"])
+
+
+def test_missing_dataset_is_the_providers_fault(
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+) -> None:
+    """The provider must keep the inputs it trained from available: a dataset nobody serves any more
+    (the requester deleted it) is PROVIDER_DATA_UNAVAILABLE, never a void that freezes the job."""
+    store = ArtifactStore(ipfs_store)
+    gone = store.put_spec(validate_spec(spec_dict(random_cid())))
+    job_id = submit_job(chain, market_address, trace, spec_cid=gone)
+    h, c = trace.hashes, trace.state_cids
+    dispute_id = segment_dispute(
+        chain, market_address, job_id, trace.checkpoint_hashes(), [(h[2], c[2], True), (h[3], c[3], False)]
+    )
+    service = make_oracle(chain, market_address, ipfs_store, tmp_path / "oracle")
+    service.tick()
+    ev = service.evidence.get(dispute_id)
+    assert ev is not None and ev.verdict == "PROVIDER_DATA_UNAVAILABLE" and ev.outcome == "posted", ev
+    assert "keep the inputs it trained from available" in ev.reason
+    assert role(chain, market_address, "verifier").dispute(dispute_id).status == DisputeStatus.CHALLENGER_WON
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

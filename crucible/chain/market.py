@@ -44,11 +44,15 @@ class DisputeKind(IntEnum):
 
 class DisputeStatus(IntEnum):
     NONE = 0
-    BISECTING = 1
+    DISSECTING = 1  # b - a > 1: the provider posts interior points, the challenger picks a part
     AWAITING_ORACLE = 2
     CHALLENGER_WON = 3
     PROVIDER_WON = 4
     VOIDED = 5
+
+    @property
+    def live(self) -> bool:
+        return self in (DisputeStatus.DISSECTING, DisputeStatus.AWAITING_ORACLE)
 
 
 class Verdict(IntEnum):
@@ -59,15 +63,45 @@ class Verdict(IntEnum):
 
 
 @dataclass(frozen=True)
+class JobTerms:
+    """What a requester posts a job with (Solidity ``JobTerms``); the reward is the value sent."""
+
+    spec_cid: str
+    stake: int
+    bond: int
+    duration: int
+    challenge_window: int
+    interval: int
+    total_steps: int
+    arity: int = 2
+    refund_on_expiry: bool = True
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            cid_to_digest(self.spec_cid),
+            self.stake,
+            self.bond,
+            self.duration,
+            self.challenge_window,
+            self.interval,
+            self.total_steps,
+            self.arity,
+            self.refund_on_expiry,
+        )
+
+
+@dataclass(frozen=True)
 class Job:
-    """A job as stored on chain. ``deadline`` is the submission deadline while Claimed and the end of
-    the challenge window from submission on. Manifest and final-model CIDs live in the
-    ``ResultSubmitted`` event (see :meth:`Market.result`), not in storage."""
+    """A job as stored on chain (Types.sol ``Job``). ``deadline`` is the submission deadline while
+    Claimed; challenges are allowed while now < ``window_end``. Manifest and final-model CIDs live
+    in the ``ResultSubmitted`` event (see :meth:`Market.result`), not in storage."""
 
     provider: str
     status: JobStatus
-    deadline: int
-    dispute_id: int
+    window_end: int
+    live_disputes: int
+    arity: int
+    refund_on_expiry: bool
     requester: str
     reward: int
     stake: int
@@ -77,7 +111,13 @@ class Job:
     duration: int
     challenge_window: int
     params_version: int
-    refund_on_expiry: bool
+    deadline: int
+    submitted_at: int
+    last_progress_at: int
+    winner_share: int
+    payout_bound: int
+    progress_step: int
+    winners: int
     spec_cid: bytes
     trace_root: bytes
     final_state_hash: bytes
@@ -104,6 +144,10 @@ class SubmittedResult:
 
 @dataclass(frozen=True)
 class Dispute:
+    """A dispute as stored (Types.sol ``Dispute``): [a, b] with agreed H(a) = ``hash_a`` and rejected
+    H(b) = ``hash_b``; ``awaiting_response`` means it is the challenger's turn; ``epoch`` is the
+    oracle epoch that decides it; ``deadline`` is exclusive."""
+
     challenger: str
     job_id: int
     kind: DisputeKind
@@ -115,11 +159,41 @@ class Dispute:
     b: int
     deadline: int
     opened_at: int
+    epoch: int
+    provider_clock_used: int
+    challenger_clock_used: int
+    turn_started_at: int
+    clock_budget: int
+    move_extension: int
     hash_a: bytes
     hash_b: bytes
-    mid_hash: bytes
-    mid_state_cid: bytes
     state_cid_a: bytes
+    points_hash: bytes
+
+    @property
+    def live(self) -> bool:
+        return self.status.live
+
+
+@dataclass(frozen=True)
+class Dissection:
+    """A provider's move, from its ``DisputeDissected`` event: H(m_i) and the digest of the CID of
+    S_{m_i} for the interior points m_1..m_{p-1} of [a, b]. The challenger re-sends both arrays."""
+
+    dispute_id: int
+    a: int
+    b: int
+    hashes: list[bytes]
+    state_cids: list[bytes]
+    deadline: int
+    block: int
+
+
+@dataclass(frozen=True)
+class OracleEpoch:
+    effective_at: int
+    quorum: int
+    members: list[str]
 
 
 @dataclass(frozen=True)
@@ -191,6 +265,33 @@ class Market(ContractClient):
     def dispute(self, dispute_id: int) -> Dispute:
         return self._struct(Dispute, "getDispute", dispute_id)  # type: ignore[no-any-return]
 
+    def disputes_of(self, job_id: int) -> list[int]:
+        """Ids of every dispute opened on ``job_id``, oldest first (from ``DisputeOpened``)."""
+        logs = self.contract.events.DisputeOpened().get_logs(from_block=0, argument_filters={"jobId": job_id})
+        return [int(log["args"]["disputeId"]) for log in logs]
+
+    def last_dissection(self, dispute_id: int) -> Dissection | None:
+        """The provider's latest move in ``dispute_id`` (None before the first)."""
+        logs = self.contract.events.DisputeDissected().get_logs(
+            from_block=0, argument_filters={"disputeId": dispute_id}
+        )
+        if not logs:
+            return None
+        args = logs[-1]["args"]
+        return Dissection(
+            dispute_id,
+            int(args["a"]),
+            int(args["b"]),
+            [bytes(h) for h in args["hashes"]],
+            [bytes(c) for c in args["stateCids"]],
+            int(args["deadline"]),
+            int(logs[-1]["blockNumber"]),
+        )
+
+    def dissection_points(self, dispute_id: int) -> list[int]:
+        """m_0 = a .. m_p = b of the current round (empty unless Dissecting)."""
+        return [int(m) for m in self.call("dissectionPoints", dispute_id)]
+
     def provider_info(self, provider: str) -> ProviderInfo:
         return self._struct(ProviderInfo, "providerInfo", provider)  # type: ignore[no-any-return]
 
@@ -200,35 +301,74 @@ class Market(ContractClient):
     def job_count(self) -> int:
         return int(self.call("jobCount"))
 
+    def dispute_count(self) -> int:
+        return int(self.call("disputeCount"))
+
     def dispute_deadline(self, dispute_id: int) -> int:
         return int(self.call("disputeDeadline", dispute_id))
 
+    def has_voted(self, dispute_id: int, oracle: str) -> bool:
+        """Whether ``oracle`` holds an unpaid, non-deciding vote on ``dispute_id``."""
+        return bool(self.call("hasVoted", dispute_id, oracle))
+
+    def payout_bound(self, job_id: int) -> int:
+        """Latest time the job can be finalized given what is on chain (docs/dispute-game.md §1.5)."""
+        return int(self.call("payoutBound", job_id))
+
+    def dispute_duration_bound(self, job_id: int) -> int:
+        """Dmax of a segment dispute on this job, in seconds."""
+        return int(self.call("disputeDurationBound", job_id))
+
+    def delay_cost_per_hour(self, job_id: int) -> int:
+        """Least wei a griefer pays per hour of delay on this job."""
+        return int(self.call("delayCostPerHour", job_id))
+
+    def min_bond_for(self, interval: int, arity: int) -> int:
+        return int(self.call("minBondFor", interval, arity))
+
+    def min_stake_for(self, reward: int) -> int:
+        return int(self.call("minStakeFor", reward))
+
+    def rounds_for(self, interval: int, arity: int) -> int:
+        return int(self.call("roundsFor", interval, arity))
+
+    def defence_gas(self, interval: int, arity: int) -> int:
+        return int(self.call("defenceGas", interval, arity))
+
+    def params_at(self, version: int) -> dict[str, int]:
+        """Governance parameters of ``version`` by snake-case name (``progress_timeout``, ...)."""
+        components = self._structs["paramsAt"]
+        return {_snake(c["name"]): int(v) for c, v in zip(components, self.call("paramsAt", version), strict=True)}
+
+    def params(self) -> dict[str, int]:
+        return self.params_at(int(self.call("paramsVersion")))
+
+    def current_oracle_epoch(self) -> int:
+        return int(self.call("currentOracleEpoch"))
+
+    def latest_oracle_epoch(self) -> int:
+        return int(self.call("latestOracleEpoch"))
+
+    def oracle_epoch(self, epoch: int) -> OracleEpoch:
+        effective_at, quorum, members = self.call("oracleEpoch", epoch)
+        return OracleEpoch(int(effective_at), int(quorum), [str(m) for m in members])
+
+    def is_oracle(self, epoch: int, account: str) -> bool:
+        return bool(self.call("isOracle", epoch, account))
+
+    def total_liabilities(self) -> int:
+        return int(self.call("totalLiabilities"))
+
+    def total_burned(self) -> int:
+        return int(self.call("totalBurned"))
+
+    def balance(self) -> int:
+        """The contract's ETH balance (equals :meth:`total_liabilities` when solvent)."""
+        return int(self.w3.eth.get_balance(self.address))
+
     # -- requester
-    def post_job(
-        self,
-        *,
-        spec_cid: str,
-        reward: int,
-        stake: int,
-        bond: int,
-        duration: int,
-        challenge_window: int,
-        interval: int,
-        total_steps: int,
-        refund_on_expiry: bool = True,
-    ) -> int:
-        receipt = self.transact(
-            "postJob",
-            cid_to_digest(spec_cid),
-            stake,
-            bond,
-            duration,
-            challenge_window,
-            interval,
-            total_steps,
-            refund_on_expiry,
-            value=reward,
-        )
+    def post_job(self, terms: JobTerms, *, reward: int) -> int:
+        receipt = self.transact("postJob", terms.as_tuple(), value=reward)
         return int(self.events("JobPosted", receipt)[0]["jobId"])
 
     def cancel_job(self, job_id: int) -> TxReceipt:
@@ -236,6 +376,10 @@ class Market(ContractClient):
 
     def expire_job(self, job_id: int) -> TxReceipt:
         return self.transact("expireJob", job_id)
+
+    def release_job(self, job_id: int) -> TxReceipt:
+        """Requester: take back a claim with no progress for ``progressTimeout`` (the squatter pays)."""
+        return self.transact("releaseJob", job_id)
 
     # -- provider
     def deposit_stake(self, amount: int) -> TxReceipt:
@@ -246,6 +390,9 @@ class Market(ContractClient):
 
     def claim_job(self, job_id: int) -> TxReceipt:
         return self.transact("claimJob", job_id)
+
+    def report_progress(self, job_id: int, step: int) -> TxReceipt:
+        return self.transact("reportProgress", job_id, step)
 
     def submit_result(
         self, job_id: int, *, trace_root: bytes, final_state_hash: bytes, manifest_cid: str, final_model_cid: str
@@ -262,8 +409,9 @@ class Market(ContractClient):
     def finalize_job(self, job_id: int) -> TxReceipt:
         return self.transact("finalizeJob", job_id)
 
-    def bisect(self, dispute_id: int, mid_hash: bytes, mid_state_cid: str) -> TxReceipt:
-        return self.transact("bisect", dispute_id, mid_hash, cid_to_digest(mid_state_cid))
+    def dissect(self, dispute_id: int, hashes: list[bytes], state_cids: list[str]) -> TxReceipt:
+        """Post H(m_i) and the CID of S_{m_i} for the interior points of the current round."""
+        return self.transact("dissect", dispute_id, hashes, [cid_to_digest(c) for c in state_cids])
 
     # -- challenger
     def challenge(
@@ -293,15 +441,29 @@ class Market(ContractClient):
         receipt = self.transact("challengeManifest", job_id, value=bond)
         return int(self.events("DisputeOpened", receipt)[0]["disputeId"])
 
-    def respond(self, dispute_id: int, agree: bool) -> TxReceipt:
-        return self.transact("respond", dispute_id, agree)
+    def respond(self, dispute_id: int, index: int, move: Dissection) -> TxReceipt:
+        """Dispute part ``index`` of the provider's last move (re-sending its arrays as posted)."""
+        return self.transact("respond", dispute_id, index, move.hashes, move.state_cids)
 
     def timeout(self, dispute_id: int) -> TxReceipt:
         return self.transact("timeout", dispute_id)
 
+    def settle_dispute(self, dispute_id: int) -> TxReceipt:
+        """Settle a dispute that was live when another dispute slashed its job: its challenger wins."""
+        return self.transact("settleDispute", dispute_id)
+
     # -- oracle
     def submit_verdict(self, dispute_id: int, verdict: Verdict) -> TxReceipt:
         return self.transact("submitVerdict", dispute_id, int(verdict))
+
+    def claim_oracle_fee(self, dispute_id: int) -> TxReceipt:
+        return self.transact("claimOracleFee", dispute_id)
+
+    # -- governance
+    def schedule_oracle_set(self, members: list[str], quorum: int) -> int:
+        """Owner: the next oracle epoch, effective after ``oracleSetDelay``; returns its number."""
+        receipt = self.transact("scheduleOracleSet", members, quorum)
+        return int(self.events("OracleSetScheduled", receipt)[0]["epoch"])
 
     # -- everyone
     def withdraw_credit(self) -> TxReceipt:
@@ -320,8 +482,9 @@ class Market(ContractClient):
         return int(self.w3.eth.get_block("pending")["timestamp"])
 
     def timeout_if_due(self, dispute_id: int, dispute: Dispute) -> bool:
-        """End a live dispute whose move (or oracle) deadline passed; True if this call ended it."""
-        if self.now() <= dispute.deadline:
+        """End a live dispute whose turn (or oracle) deadline passed (deadlines are exclusive:
+        ``timeout`` works from the deadline on); True if this call ended it."""
+        if self.now() < dispute.deadline:
             return False
         try:
             self.timeout(dispute_id)

@@ -1,4 +1,5 @@
-"""``GET /health``: can this oracle do its job (chain, IPFS, key registered, profiles)?"""
+"""``GET /health``: can this oracle do its job (chain, IPFS, member of the current epoch, profiles)?
+Also shows its epoch and the fee it is paid per verdict."""
 
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ class Health(BaseModel):
     block: int | None
     ipfs_reachable: bool
     ipfs_version: str | None
-    registered: bool | None
-    quorum: int | None
+    registered: bool | None  # a member of the current oracle epoch
+    epoch: int | None  # the oracle epoch a dispute opened now would record
+    quorum: int | None  # that epoch's quorum
+    latest_epoch: int | None  # the latest scheduled epoch (may not be effective yet)
+    member_of_latest: bool | None
+    oracle_fee_wei: int | None  # per verdict, split among the quorum that voted for the outcome
+    fees_earned_wei: int  # oracle fees credited to this oracle since it started watching
     profiles: dict[str, str]  # profile -> "ok" or why this process cannot run it
     watching: bool
     last_error: str | None
@@ -32,13 +38,17 @@ class Health(BaseModel):
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(service: ServiceDep, response: Response) -> Health:
     problems: list[str] = []
-    chain_id = block = quorum = None
-    registered = None
+    chain_id = block = quorum = epoch = latest = fee = None
+    registered = member_of_latest = None
     try:
         chain_id = int(service.market.w3.eth.chain_id)
         block = int(service.market.w3.eth.block_number)
-        registered = bool(service.market.call("isOracle", service.address))
-        quorum = int(service.market.call("quorum"))
+        epoch = service.market.current_oracle_epoch()
+        registered = service.market.is_oracle(epoch, service.address)
+        quorum = service.market.oracle_epoch(epoch).quorum
+        latest = service.market.latest_oracle_epoch()
+        member_of_latest = service.market.is_oracle(latest, service.address)
+        fee = service.market.params()["oracle_fee"]
     except Exception as exc:  # noqa: BLE001 - any failure means the chain cannot be used
         problems.append(f"chain unreachable: {type(exc).__name__}: {exc}")
     ipfs_version = None
@@ -47,7 +57,9 @@ def health(service: ServiceDep, response: Response) -> Health:
     except Exception as exc:  # noqa: BLE001
         problems.append(f"IPFS node unreachable: {exc}")
     if registered is False:
-        problems.append(f"{service.address} is not a registered oracle of market {service.market.address}")
+        problems.append(
+            f"{service.address} is not a member of oracle epoch {epoch} of market {service.market.address}"
+        )
     profiles = runnable_profiles()
     if not any(v == "ok" for v in profiles.values()):
         problems.append("this process can run no determinism profile")
@@ -64,7 +76,12 @@ def health(service: ServiceDep, response: Response) -> Health:
         ipfs_reachable=ipfs_version is not None,
         ipfs_version=ipfs_version,
         registered=registered,
+        epoch=epoch,
         quorum=quorum,
+        latest_epoch=latest,
+        member_of_latest=member_of_latest,
+        oracle_fee_wei=fee,
+        fees_earned_wei=service.fees_earned,
         profiles=profiles,
         watching=service.watching,
         last_error=service.last_error,

@@ -1,0 +1,62 @@
+"""The provider's side of the dispute game, apart from the daemon loop: the states it posts for a
+dissection round, and the inputs it keeps available until its job is settled.
+
+An honest provider must be able to answer every round from its own trace, and the oracle rules
+``PROVIDER_DATA_UNAVAILABLE`` when an artifact it needs cannot be fetched, the job's inputs
+(spec, dataset, initial weights) included (docs/dispute-game.md §1.3): so the worker pins them on
+its own node when it claims a job and keeps them pinned until the job is finalized or slashed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crucible.engine.step import Engine, TrainState
+from crucible.protocol import dissection
+from crucible.protocol.checkpoint import encode_checkpoint
+from crucible.protocol.spec import JobSpec, WeightsInit
+from crucible.store.artifacts import ArtifactStore
+
+
+def job_inputs(spec: JobSpec, spec_cid: str) -> list[str]:
+    """CIDs of everything the oracle may need besides the trace: spec, dataset, initial weights."""
+    cids = [spec_cid, spec.dataset.cid]
+    if isinstance(spec.model.init, WeightsInit):
+        cids.append(spec.model.init.cid)
+    return cids
+
+
+@dataclass(frozen=True)
+class Move:
+    """One ``dissect``: the interior points of [a, b] and H(m_i), CID(S_{m_i}) for each."""
+
+    points: list[int]
+    hashes: list[bytes]
+    state_cids: list[str]
+
+
+def dissection_move(
+    engine: Engine,
+    start: TrainState,
+    a: int,
+    b: int,
+    arity: int,
+    *,
+    store: ArtifactStore,
+    spec_cid: str,
+) -> Move:
+    """Replay from ``start`` (the provider's checkpoint at or before ``a``) through every interior
+    point of [a, b], uploading (pinned) each S_{m_i} so the oracle can start from it."""
+    points = dissection.interior(a, b, arity)
+    if start.step > a:
+        raise ValueError(f"replay must start at or before step {a}, not at step {start.step}")
+    hashes: list[bytes] = []
+    cids: list[str] = []
+    state, at = start, start.step
+    for m in points:
+        state = engine.run(state, at, m)
+        at = m
+        digest = state.hash()
+        hashes.append(digest)
+        cids.append(store.put(encode_checkpoint(state.tensors, spec_cid, digest)))
+    return Move(points, hashes, cids)
