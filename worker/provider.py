@@ -20,6 +20,7 @@ import torch
 
 from crucible.chain.events import Event, EventLog, poll_forever
 from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, state_bytes
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
@@ -28,7 +29,6 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
-from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
 
 log = logging.getLogger("crucible.worker")
@@ -81,7 +81,7 @@ class Worker:
         *,
         start_block: int,
         metrics: WorkerMetrics | None = None,
-        behaviour: Honest | None = None,
+        behaviour: ProviderBehaviour | None = None,
     ) -> None:
         if market.signer is None:
             raise CrucibleError("a worker needs a signing key")
@@ -90,7 +90,7 @@ class Worker:
         self.config = config
         self.address = market.signer.address
         self.metrics = metrics or WorkerMetrics()
-        self.behaviour = behaviour or Honest()
+        self.behaviour: ProviderBehaviour = behaviour or Honest()
         self.events = EventLog(market.contract, start_block)
         self.open: set[int] = set()
         self.held: dict[int, Held] = {}
