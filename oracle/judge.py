@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +56,8 @@ from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import digest_to_cid
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("crucible.oracle")
 
@@ -393,7 +396,7 @@ class Judge:
             )
         return manifest
 
-    def _provider_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
+    def _provider_data(self, fetch: Callable[[], _T], what: str) -> _T:
         """The provider's trace data; failing that (node reachable), DATA_UNAVAILABLE."""
         try:
             return fetch()

@@ -102,11 +102,7 @@ class Arena:
     def false_challenge(self, finding: Finding) -> None:
         """Once the honest provider has submitted, have the verifier challenge it on ``finding`` anyway."""
         self.drive(lambda: self.status() == JobStatus.SUBMITTED, roles=("worker",))
-        spec, dataset = self.verifier._job_inputs(self.job_id)
-        result = self.provider.result(self.job_id)
-        assert result is not None
-        manifest = None if finding.kind == FindingKind.MANIFEST else self.store.fetch_manifest(result.manifest_cid)
-        self.verifier._challenge(self.job_id, spec, dataset, manifest, finding)
+        self.verifier.execute(self.verifier.plan_challenge(self.job_id, finding))
 
     def drive(
         self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"), ticks: int = 300

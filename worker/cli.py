@@ -15,6 +15,7 @@ from rich.console import Console
 
 from crucible.chain.units import format_eth, parse_eth
 from crucible.console import reports_errors
+from crucible.context import RoleContext
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.errors import ConfigError
 
@@ -35,7 +36,7 @@ console = Console()
 Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 
 
-def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
+def _ctx(dev_account: str | None) -> RoleContext:
     from crucible.context import role_context
     from crucible.settings import RoleSettings
 
