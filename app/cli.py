@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from app.keys import app as keys_app
-from crucible.errors import CrucibleError
+from crucible.console import err_console, reports_errors
+from crucible.testing.adversaries import parse_behaviour
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
-from worker.cli import app as worker_app
+from worker import cli as worker_cli
 
 app = typer.Typer(
     no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
@@ -27,21 +28,17 @@ app.add_typer(contracts_app, name="contracts")
 data_app = typer.Typer(no_args_is_help=True, help="Build tensor-only datasets (safetensors) for jobs.")
 app.add_typer(data_app, name="data")
 app.add_typer(requester_app, name="requester")
-app.add_typer(worker_app, name="worker")
+app.add_typer(worker_cli.app, name="worker")
+# The demo runs a cheating worker through the hidden `worker run --behaviour` option.
+worker_cli.behaviour_parser = parse_behaviour
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")
 
 console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Devnet state folder (default: .devnet in the checkout).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def fail(exc: CrucibleError) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(code=1)
 
 
 def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
@@ -51,6 +48,7 @@ def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
 
 
 @devnet_app.command("up")
+@reports_errors
 def devnet_up(
     home: HomeOpt = None,
     anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
@@ -60,10 +58,7 @@ def devnet_up(
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
     devnet = _devnet(home)
-    try:
-        deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
-    except CrucibleError as exc:
-        raise fail(exc) from None
+    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
@@ -99,26 +94,22 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
 
 
 @devnet_app.command("down")
+@reports_errors
 def devnet_down(home: HomeOpt = None) -> None:
     """Stop exactly the processes `devnet up` started (by PID)."""
-    try:
-        stopped = _devnet(home).down()
-    except CrucibleError as exc:
-        raise fail(exc) from None
+    stopped = _devnet(home).down()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
 
 
 @contracts_app.command("build")
+@reports_errors
 def contracts_build(
     check: Annotated[bool, typer.Option(help="Only report whether the ABI snapshots match the sources.")] = False,
 ) -> None:
     """Compile contracts/src with the pinned solc and refresh the ABI snapshots in crucible/abi/."""
     from crucible.devnet.contracts import BUILD_DIR, SNAPSHOTS, build
 
-    try:
-        drifted = build(check=check)
-    except CrucibleError as exc:
-        raise fail(exc) from None
+    drifted = build(check=check)
     if check and drifted:
         err_console.print(f"[red]ABI snapshots out of date[/red]: {', '.join(drifted)}; run `crucible contracts build`")
         raise typer.Exit(code=1)
@@ -129,6 +120,7 @@ def contracts_build(
 
 
 @app.command()
+@reports_errors
 def demo(
     home: Annotated[Path | None, typer.Option(help="Folder for the demo's devnet (default: .devnet/demo).")] = None,
     keep: Annotated[bool, typer.Option(help="Leave the devnet running afterwards.")] = False,
@@ -137,10 +129,7 @@ def demo(
     from app.demo import run_demo
     from crucible.devnet.manage import DEFAULT_HOME
 
-    try:
-        run_demo(home or DEFAULT_HOME / "demo", Console(width=max(console.width, 110)), keep=keep)
-    except CrucibleError as exc:
-        raise fail(exc) from None
+    run_demo(home or DEFAULT_HOME / "demo", Console(width=max(console.width, 110)), keep=keep)
 
 
 @data_app.command("digits")

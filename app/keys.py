@@ -16,11 +16,10 @@ from eth_account import Account
 from pydantic import SecretStr
 from rich.console import Console
 
-from crucible.errors import CrucibleError
+from crucible.console import reports_errors
 
 app = typer.Typer(no_args_is_help=True, help="Encrypted keystores for the roles' keys (never printed).")
 console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)  # an error message stays one greppable line
 
 PASSWORD_ENV = "CRUCIBLE_KEYSTORE_PASSWORD"
 
@@ -33,6 +32,7 @@ def _password(confirm: bool) -> str:
 
 
 @app.command("new")
+@reports_errors
 def new(
     out: Annotated[Path, typer.Option("--out", help="Where to write the keystore (V3 JSON, mode 0600).")],
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
@@ -41,11 +41,7 @@ def new(
     from crucible.settings import write_keystore
 
     account = Account.create()
-    try:
-        write_keystore(out, account, _password(confirm=True))
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    write_keystore(out, account, _password(confirm=True))
     if json_out:
         print(json.dumps({"address": account.address, "keystore": str(out)}))
         return
@@ -54,17 +50,14 @@ def new(
 
 
 @app.command("address")
+@reports_errors
 def address(
     keystore: Annotated[Path, typer.Argument(help="A V3 keystore file.")],
 ) -> None:
     """Decrypt the keystore (checks the password) and print the account's address."""
     from crucible.settings import read_keystore
 
-    try:
-        account = read_keystore(keystore, SecretStr(_password(confirm=False)))
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    account = read_keystore(keystore, SecretStr(_password(confirm=False)))
     print(account.address)
 
 

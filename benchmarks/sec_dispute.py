@@ -56,10 +56,10 @@ def _spec(store: Any, k: int, segments: int = 4) -> Any:
 
 def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     from crucible.chain.market import DisputeStatus
+    from crucible.testing.adversaries import PoisonStep
     from oracle.judge import Judge
     from oracle.service import OracleService
     from verifier.daemon import Verifier, VerifierConfig
-    from worker.behaviour import PoisonStep
     from worker.provider import Worker, WorkerConfig
 
     url = ctx.anvil().url

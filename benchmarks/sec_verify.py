@@ -77,8 +77,8 @@ def verifier_sampling(ctx: Ctx, n: int, k: int, trials: int) -> dict[str, Any]:
     from crucible.engine.job import train_job
     from crucible.protocol.data import build_digits, dataset_bytes
     from crucible.protocol.spec import validate_spec
+    from crucible.testing.adversaries import PoisonStep
     from verifier.audit import FindingKind, audit_result
-    from worker.behaviour import PoisonStep
 
     store = ctx.store()
     train, _ = build_digits()

@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from crucible.errors import CrucibleError
+from crucible.console import err_console, reports_errors
 
 app = typer.Typer(no_args_is_help=True, help="Judge disputes: replay the one disputed step, post verdicts.")
-err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -21,6 +19,7 @@ def main() -> None:
 
 
 @app.command()
+@reports_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8700,
@@ -48,10 +47,8 @@ def serve(
     if poll_interval is not None:
         overrides["poll_interval"] = poll_interval
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    try:
-        service = build_service(settings, RoleSettings(dev_account=dev_account))
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from None
-    err.print(f"oracle {service.address} on market {service.market.address}, evidence in {service.evidence.folder}")
+    service = build_service(settings, RoleSettings(dev_account=dev_account))
+    err_console.print(
+        f"oracle {service.address} on market {service.market.address}, evidence in {service.evidence.folder}"
+    )
     uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level=log_level.lower())

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +63,8 @@ from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import digest_to_cid
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("crucible.oracle")
 
@@ -411,7 +414,7 @@ class Judge:
             )
         return manifest
 
-    def _provider_data(self, fetch, what: str):  # type: ignore[no-untyped-def]
+    def _provider_data(self, fetch: Callable[[], _T], what: str) -> _T:
         """The provider's trace data; failing that (node reachable), DATA_UNAVAILABLE."""
         try:
             return fetch()
@@ -423,7 +426,7 @@ class Judge:
                 f"available during the challenge window is the provider's duty",
             ) from None
 
-    def _job_input(self, fetch, what: str):  # type: ignore[no-untyped-def]
+    def _job_input(self, fetch: Callable[[], _T], what: str) -> _T:
         """An input the provider trained from (spec, dataset): it must keep them available, so a
         fetch failure (node reachable) is DATA_UNAVAILABLE; content that is not a valid spec or
         dataset is refused (an honest provider never claims such a job)."""

@@ -20,9 +20,10 @@ import threading
 import time
 from pathlib import Path
 
-from crucible.chain.events import EventLog
+from crucible.chain.events import Event, EventLog
 from crucible.chain.market import DisputeStatus, Market, Verdict
-from crucible.errors import ChainError, CrucibleError
+from crucible.daemon import RoleDaemon
+from crucible.errors import ChainError
 from crucible.settings import RoleSettings
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
@@ -76,8 +77,11 @@ class EvidenceStore:
             self._items[ev.dispute_id] = ev
 
 
-class OracleService:
+class OracleService(RoleDaemon):
     """One oracle key on one market. ``tick()`` does one round; ``run()`` loops until stopped."""
+
+    role = "oracle"
+    collects_credit = True  # oracle fees are credited by the market
 
     def __init__(
         self,
@@ -89,27 +93,21 @@ class OracleService:
         retry_interval: float = 15.0,
         metrics: OracleMetrics | None = None,
     ) -> None:
-        if market.signer is None:
-            raise CrucibleError("an oracle needs a signing key")
-        self.market = market
+        super().__init__(market, start_block=0, poll_interval=poll_interval)
+        self.events = None  # opened on the first round, after scanning the disputes already open
         self.judge = judge
-        self.address = market.signer.address
-        self.poll_interval = poll_interval
         self.retry_interval = retry_interval
         self.metrics = metrics or OracleMetrics()
         chain_id = market.w3.eth.chain_id
         self.evidence = EvidenceStore(Path(state_dir) / f"{chain_id}-{market.address.lower()}" / "disputes")
-        self.events: EventLog | None = None
         self._pending: dict[int, float] = {}  # dispute id -> earliest time to (re)try
-        self.last_error: str | None = None
-        self.last_tick: float | None = None
         self.fees_earned = 0  # wei of oracle fees credited to this key, seen since start
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------ the loop
 
-    def start_watching(self) -> None:
+    def watch(self) -> EventLog:
         """Scan existing disputes, then follow the event log from the block the scan started at."""
         head = int(self.market.w3.eth.block_number)
         count = int(self.market.call("disputeCount"))
@@ -119,48 +117,33 @@ class OracleService:
                 self._pending.setdefault(dispute_id, 0.0)
             elif status in _PAID_VERDICTS and self.market.has_voted(dispute_id, self.address):
                 self._claim_fee(dispute_id, status)  # resolved while this oracle was down
-        self.events = EventLog(self.market.contract, head)
         log.info(
             "oracle %s on market %s: %d dispute(s) awaiting oracles at start",
             self.address,
             self.market.address,
             len(self._pending),
         )
+        return EventLog(self.market.contract, head)
 
-    def tick(self) -> None:
-        if self.events is None:
-            self.start_watching()
-        assert self.events is not None
-        for event in self.events.poll():
-            if event.name == "DisputeReadyForOracle":
-                self._pending.setdefault(int(event.args["disputeId"]), 0.0)
-            elif event.name == "DisputeResolved":
-                dispute_id, outcome = int(event.args["disputeId"]), DisputeStatus(event.args["outcome"])
-                self._record_outcome(dispute_id, outcome.name)
-                if outcome in _PAID_VERDICTS and self.market.has_voted(dispute_id, self.address):
-                    self._claim_fee(dispute_id, outcome)
-            elif event.name == "OracleFeePaid" and event.args["oracle"] == self.address:
-                self._fee_paid(int(event.args["disputeId"]), int(event.args["amount"]))
+    def on_event(self, event: Event) -> None:
+        if event.name == "DisputeReadyForOracle":
+            self._pending.setdefault(int(event.args["disputeId"]), 0.0)
+        elif event.name == "DisputeResolved":
+            dispute_id, outcome = int(event.args["disputeId"]), DisputeStatus(event.args["outcome"])
+            self._record_outcome(dispute_id, outcome.name)
+            if outcome in _PAID_VERDICTS and self.market.has_voted(dispute_id, self.address):
+                self._claim_fee(dispute_id, outcome)
+        elif event.name == "OracleFeePaid" and event.args["oracle"] == self.address:
+            self._fee_paid(int(event.args["disputeId"]), int(event.args["amount"]))
+
+    def act(self) -> None:
         now = time.monotonic()
         for dispute_id, not_before in sorted(self._pending.items()):
             if not_before <= now:
                 self.handle(dispute_id)
-        self.last_tick = time.time()
 
     def run(self, stop: threading.Event | None = None) -> None:
-        stop = stop or self._stop
-        log.info("oracle %s watching market %s", self.address, self.market.address)
-        while not stop.is_set():
-            try:
-                self.tick()
-                self.last_error = None
-            except CrucibleError as exc:  # chain or node hiccup: keep watching
-                self.last_error = str(exc)
-                log.warning("oracle round failed: %s", exc)
-            except Exception as exc:  # noqa: BLE001 - the daemon must outlive one bad round
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("oracle round failed")
-            stop.wait(self.poll_interval)
+        super().run(stop or self._stop)
 
     def start(self) -> None:
         """Run the loop in a background thread (the FastAPI lifespan calls this)."""

@@ -13,11 +13,10 @@ from rich.live import Live
 from rich.table import Table
 
 from crucible.chain.units import format_eth, parse_eth
-from crucible.errors import CrucibleError
+from crucible.console import reports_errors
 
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -32,12 +31,8 @@ def _requester(dev_account: str, read_only: bool = False):  # type: ignore[no-un
     return Requester(ctx.market, ctx.store)
 
 
-def _fail(exc: CrucibleError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(1)
-
-
 @app.command()
+@reports_errors
 def post(
     spec_file: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
     reward: Annotated[str, typer.Option(help="Reward escrowed for the provider, in ETH.")],
@@ -68,22 +63,19 @@ def post(
     """Upload the spec and its files to IPFS, escrow the reward and post the job."""
     from requester.client import Offer
 
-    try:
-        req = _requester(dev_account)
-        spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
-        offer = Offer(
-            reward=parse_eth(reward),
-            stake=parse_eth(stake) if stake is not None else None,
-            bond=parse_eth(bond) if bond is not None else None,
-            arity=arity,
-            duration=duration,
-            challenge_window=window,
-            refund_on_expiry=not reopen_on_expiry,
-        )
-        terms = req.terms(spec, spec_cid, offer)
-        job_id = req.market.post_job(terms, reward=offer.reward)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    req = _requester(dev_account)
+    spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
+    offer = Offer(
+        reward=parse_eth(reward),
+        stake=parse_eth(stake) if stake is not None else None,
+        bond=parse_eth(bond) if bond is not None else None,
+        arity=arity,
+        duration=duration,
+        challenge_window=window,
+        refund_on_expiry=not reopen_on_expiry,
+    )
+    terms = req.terms(spec, spec_cid, offer)
+    job_id = req.market.post_job(terms, reward=offer.reward)
     if json_out:
         print(
             json.dumps(
@@ -127,12 +119,10 @@ def _table(views) -> Table:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+@reports_errors
 def status(job_id: int, dev_account: Account = "requester", json_out: JsonOut = False) -> None:
     """One job's state, provider, commitments and the time left on its clock."""
-    try:
-        view = _requester(dev_account, read_only=True).view(job_id)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    view = _requester(dev_account, read_only=True).view(job_id)
     if json_out:
         print(json.dumps(view.to_json(), indent=2))
     else:
@@ -140,16 +130,14 @@ def status(job_id: int, dev_account: Account = "requester", json_out: JsonOut = 
 
 
 @app.command()
+@reports_errors
 def jobs(
     all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's.")] = False,
     dev_account: Account = "requester",
     json_out: JsonOut = False,
 ) -> None:
     """List jobs (this account's by default)."""
-    try:
-        views = _requester(dev_account).jobs(mine_only=not all_jobs)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    views = _requester(dev_account).jobs(mine_only=not all_jobs)
     if json_out:
         print(json.dumps([v.to_json() for v in views], indent=2))
     else:
@@ -157,6 +145,7 @@ def jobs(
 
 
 @app.command()
+@reports_errors
 def watch(
     job_id: int,
     dev_account: Account = "requester",
@@ -166,20 +155,18 @@ def watch(
     from crucible.chain.market import JobStatus
 
     final = {JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED}
-    try:
-        req = _requester(dev_account, read_only=True)
-        with Live(_table([req.view(job_id)]), console=console, refresh_per_second=2) as live:
-            while True:
-                view = req.view(job_id)
-                live.update(_table([view]))
-                if until_final and view.status in final:
-                    break
-                time.sleep(1)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    req = _requester(dev_account, read_only=True)
+    with Live(_table([req.view(job_id)]), console=console, refresh_per_second=2) as live:
+        while True:
+            view = req.view(job_id)
+            live.update(_table([view]))
+            if until_final and view.status in final:
+                break
+            time.sleep(1)
 
 
 @app.command()
+@reports_errors
 def fetch(
     job_id: int,
     out: Annotated[Path, typer.Argument(help="Where to write the model (safetensors).")],
@@ -187,10 +174,7 @@ def fetch(
     json_out: JsonOut = False,
 ) -> None:
     """Download the final model, check it against the committed final state, report the eval metric."""
-    try:
-        result = _requester(dev_account, read_only=True).fetch(job_id, out)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    result = _requester(dev_account, read_only=True).fetch(job_id, out)
     data = {
         "path": str(result.path),
         "params_hash": "0x" + result.params_hash.hex(),
@@ -206,40 +190,32 @@ def fetch(
 
 
 @app.command()
+@reports_errors
 def cancel(job_id: int, dev_account: Account = "requester") -> None:
     """Cancel an open job and withdraw the escrow."""
-    try:
-        wei = _requester(dev_account).cancel(job_id)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    wei = _requester(dev_account).cancel(job_id)
     console.print(f"job {job_id} cancelled; withdrew {format_eth(wei)} ETH")
 
 
 @app.command()
+@reports_errors
 def withdraw(dev_account: Account = "requester") -> None:
     """Withdraw everything the market owes this account (refunds, slashing shares)."""
-    try:
-        wei = _requester(dev_account).withdraw()
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    wei = _requester(dev_account).withdraw()
     console.print(f"withdrew {format_eth(wei)} ETH")
 
 
 @app.command()
+@reports_errors
 def release(job_id: int, dev_account: Account = "requester") -> None:
     """Take back a claimed job whose provider stopped reporting progress; the squatter pays."""
-    try:
-        wei = _requester(dev_account).release(job_id)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    wei = _requester(dev_account).release(job_id)
     console.print(f"job {job_id} released; withdrew {format_eth(wei)} ETH")
 
 
 @app.command()
+@reports_errors
 def reclaim(job_id: int, dev_account: Account = "requester") -> None:
     """After a provider missed its deadline: expire the claim and withdraw what is owed."""
-    try:
-        wei = _requester(dev_account).reclaim(job_id)
-    except CrucibleError as exc:
-        raise _fail(exc) from None
+    wei = _requester(dev_account).reclaim(job_id)
     console.print(f"job {job_id}: withdrew {format_eth(wei)} ETH")

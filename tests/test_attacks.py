@@ -25,17 +25,18 @@ from crucible.chain.units import parse_eth
 from crucible.devnet.contracts import compile_sources
 from crucible.devnet.deploy import DEVNET_PARAMS
 from crucible.devnet.nodes import RunningNode
+from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.errors import ChainError
 from crucible.protocol.data import build_digits, dataset_bytes
 from crucible.protocol.spec import validate_spec
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
+from crucible.testing import adversaries as b
 from oracle.judge import Judge
 from oracle.service import OracleService
 from requester.client import JobTerms, Requester
 from verifier.audit import Finding, FindingKind
 from verifier.daemon import Verifier, VerifierConfig
-from worker import behaviour as b
 from worker.provider import Worker, WorkerConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -61,7 +62,7 @@ class Arena:
     market_address: str
     store: ArtifactStore
     tmp: Path
-    behaviour: b.Honest
+    behaviour: ProviderBehaviour
     requester: Requester = field(init=False)
     provider: Market = field(init=False)
     worker: Worker = field(init=False)
@@ -101,11 +102,7 @@ class Arena:
     def false_challenge(self, finding: Finding) -> None:
         """Once the honest provider has submitted, have the verifier challenge it on ``finding`` anyway."""
         self.drive(lambda: self.status() == JobStatus.SUBMITTED, roles=("worker",))
-        spec, dataset = self.verifier._job_inputs(self.job_id)
-        result = self.provider.result(self.job_id)
-        assert result is not None
-        manifest = None if finding.kind == FindingKind.MANIFEST else self.store.fetch_manifest(result.manifest_cid)
-        self.verifier._challenge(self.job_id, spec, dataset, manifest, finding)
+        self.verifier.execute(self.verifier.plan_challenge(self.job_id, finding))
 
     def drive(
         self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"), ticks: int = 300
@@ -158,7 +155,7 @@ def seed_of(name: str) -> int:
 def arena_for(chain: RunningNode, market_address: str, ipfs_node: RunningNode, tmp_path: Path):  # type: ignore[no-untyped-def]
     store = ArtifactStore(IpfsStore(ipfs_node.url, fetch_timeout=2))
 
-    def make(behaviour: b.Honest) -> Arena:
+    def make(behaviour: ProviderBehaviour) -> Arena:
         return Arena(chain, market_address, store, tmp_path, behaviour)
 
     return make
@@ -203,7 +200,7 @@ CHEATS = [
 @pytest.mark.parametrize(("cheat", "kind"), CHEATS)
 def test_cheating_provider_is_caught_and_slashed(
     arena_for,
-    cheat: b.Honest,
+    cheat: ProviderBehaviour,
     kind: DisputeKind,  # type: ignore[no-untyped-def]
     request: pytest.FixtureRequest,
 ) -> None:
@@ -231,7 +228,7 @@ def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: 
 
 
 def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
-    arena = arena_for(b.Honest())
+    arena = arena_for(Honest())
     arena.post(seed_of("false-challenge"))
 
     # A challenger that disputes a correct segment (it then plays honestly and must lose).
@@ -244,7 +241,7 @@ def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # ty
 
 
 def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
-    arena = arena_for(b.Honest())
+    arena = arena_for(Honest())
     arena.post(seed_of("false-manifest-challenge"))
 
     # A challenger that claims the honest provider's manifest is missing; the oracle fetches it.
@@ -279,7 +276,7 @@ def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # t
 
 
 def test_challenger_that_stops_answering_loses_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
-    arena = arena_for(b.Honest())
+    arena = arena_for(Honest())
     arena.post(seed_of("silent-challenger"))
     arena.false_challenge(Finding(FindingKind.SEGMENT, 0, "then silent"))
     arena.drive(lambda: arena.dispute().awaiting_response, roles=("worker",))
@@ -420,7 +417,7 @@ def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_on
     store = ArtifactStore(IpfsStore(ipfs_node.url, fetch_timeout=2))
     requester = Requester(market_as(chain, address, "requester"), store)
     workers = []
-    for name, behaviour in (("cheater", b.PoisonStep(13)), ("provider", b.Honest()), ("provider-2", b.Honest())):
+    for name, behaviour in (("cheater", b.PoisonStep(13)), ("provider", Honest()), ("provider-2", Honest())):
         market = market_as(chain, address, name)
         market.deposit_stake(DEPOSIT)
         workers.append(

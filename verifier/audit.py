@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
+import torch
+
 from crucible.chain.market import Job, SubmittedResult
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
@@ -89,9 +91,9 @@ def choose_segments(n: int, sample: int | None, rng: random.Random) -> list[int]
 def audit_result(
     job_id: int,
     spec: JobSpec,
-    dataset: dict,
+    dataset: dict[str, torch.Tensor],
     store: ArtifactStore,
-    result: SubmittedResult,  # type: ignore[type-arg]
+    result: SubmittedResult,
     *,
     sample: int | None = None,
     rng: random.Random | None = None,
@@ -189,7 +191,7 @@ def _check_final_model(
     except (ArtifactUnavailable, ArtifactRejected) as exc:
         if own_final is None:
             return Finding(FindingKind.FINAL_MODEL, n, f"last checkpoint unavailable: {exc}")
-        final_tensors = own_final.tensors
+        final_tensors = dict(own_final.tensors)
     try:
         store.fetch_final_model(final_model_cid, expected_params_hash=params_hash(final_tensors))
     except (ArtifactUnavailable, ArtifactRejected) as exc:

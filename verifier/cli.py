@@ -12,14 +12,14 @@ import typer
 from rich.console import Console
 
 from crucible.chain.units import format_eth
-from crucible.errors import CrucibleError
+from crucible.console import reports_errors
 
 app = typer.Typer(no_args_is_help=True, help="Audit submitted results and challenge wrong ones.")
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()
+@reports_errors
 def run(
     dev_account: Annotated[
         str, typer.Option("--dev-account", help="Devnet account name (chain 31337 only).")
@@ -34,16 +34,12 @@ def run(
     from verifier.daemon import Verifier, VerifierConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s verifier %(message)s", datefmt="%H:%M:%S")
-    try:
-        ctx = role_context("verifier", settings=RoleSettings(dev_account=dev_account))
-        me = ctx.market.signer.address  # type: ignore[union-attr]
-        config = VerifierConfig(
-            state_dir=state_dir or Path(".devnet") / f"verifier-{me}", sample=sample, challenge=not audit_only
-        )
-        verifier = Verifier(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    ctx = role_context("verifier", settings=RoleSettings(dev_account=dev_account))
+    me = ctx.market.signer.address  # type: ignore[union-attr]
+    config = VerifierConfig(
+        state_dir=state_dir or Path(".devnet") / f"verifier-{me}", sample=sample, challenge=not audit_only
+    )
+    verifier = Verifier(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,14 +8,15 @@ its honest per-step hashes are recomputed by replaying the disputed segment.
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from crucible.chain.events import Event, EventLog, poll_forever
+from crucible.chain.events import Event
 from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
+from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ChainError, CrucibleError
@@ -24,8 +25,6 @@ from crucible.protocol.checkpoint import Manifest
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
 from verifier.audit import Audit, Finding, FindingKind, audit_result
-
-log = logging.getLogger("crucible.verifier")
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,38 @@ class Case:
     truth: dict[int, bytes] | None  # None: the start state is unavailable, so disagree with everything
 
 
+@dataclass(frozen=True)
+class Challenge:
+    """Open a dispute on ``job_id``: ``method`` of the market with ``args`` and the job's bond."""
+
+    job_id: int
+    finding: Finding
+    method: str  # challenge, challenge_manifest, challenge_initial_state or challenge_final_model
+    args: tuple[Any, ...]
+    bond: int
+    truth: dict[int, bytes] | None  # this verifier's per-step hashes for the bisection to come
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Agree or disagree with the provider's hash at the midpoint ``step`` of a bisecting dispute."""
+
+    dispute_id: int
+    step: int
+    agree: bool
+
+
+@dataclass(frozen=True)
+class CloseCase:
+    """The dispute ended: record its outcome and stop playing it."""
+
+    dispute_id: int
+    status: DisputeStatus
+
+
+Action = Challenge | Respond | ClaimTimeout | CloseCase
+
+
 @dataclass
 class VerifierReport:
     audits: dict[int, Audit] = field(default_factory=dict)
@@ -53,7 +84,12 @@ class VerifierReport:
     withdrawn: int = 0
 
 
-class Verifier:
+class Verifier(RoleDaemon):
+    """Audits results, challenges the wrong ones and plays their bisections. Decisions
+    (:meth:`audit`, :meth:`plan_challenge`, :meth:`next_move`) return actions; :meth:`execute` sends."""
+
+    role = "verifier"
+
     def __init__(
         self,
         market: Market,
@@ -63,34 +99,34 @@ class Verifier:
         start_block: int,
         rng: random.Random | None = None,
     ) -> None:
-        if market.signer is None:
-            raise CrucibleError("a verifier needs a signing key (and ETH for bonds)")
-        self.market = market
+        super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
         self.store = store
         self.config = config
-        self.address = market.signer.address
         self.rng = rng or random.Random()
-        self.events = EventLog(market.contract, start_block)
         self.to_audit: list[int] = []
         self.challenged: set[int] = set()
         self.cases: dict[int, Case] = {}
         self.report = VerifierReport()
 
-    def run(self, stop: threading.Event) -> VerifierReport:
-        log.info("verifier %s watching market %s", self.address, self.market.address)
-        poll_forever(self.tick, stop, self.config.poll_interval, log)
+    def run(self, stop: threading.Event) -> VerifierReport:  # type: ignore[override]
+        super().run(stop)
         return self.report
 
-    def tick(self) -> None:
-        for event in self.events.poll():
-            self._on_event(event)
+    def act(self) -> None:
         while self.to_audit:
-            self._audit(self.to_audit.pop(0))
+            job_id = self.to_audit.pop(0)
+            challenge = self.audit(job_id)
+            if challenge is not None:
+                self._send_challenge(challenge)
         for case in list(self.cases.values()):
-            self._play(case)
-        self._withdraw()
+            move = self.next_move(case)
+            if move is not None:
+                self.execute(move)
 
-    def _on_event(self, event: Event) -> None:
+    def on_withdrawn(self, wei: int) -> None:
+        self.report.withdrawn += wei
+
+    def on_event(self, event: Event) -> None:
         if event.name in ("ResultSubmitted", "JobResumed"):
             self.to_audit.append(int(event.args["jobId"]))
         elif event.name == "DisputeOpened" and event.args["challenger"] == self.address:
@@ -103,18 +139,20 @@ class Verifier:
             ):
                 self.cases[dispute_id] = self._rebuild_case(dispute_id, job_id)
 
-    # ------------------------------------------------------------------ auditing
+    # ------------------------------------------------------------------ auditing (decisions)
 
     def _job_inputs(self, job_id: int) -> tuple[JobSpec, dict]:  # type: ignore[type-arg]
         spec = self.store.fetch_spec(self.market.job(job_id).spec_cid_str)
         return spec, self.store.fetch_dataset(spec.dataset.cid)
 
-    def _audit(self, job_id: int) -> None:
+    def audit(self, job_id: int) -> Challenge | None:
+        """Audit the submitted result of ``job_id``; the challenge to send if it is wrong (and this
+        verifier challenges), else None."""
         if job_id in self.challenged or self.market.job_status(job_id) != JobStatus.SUBMITTED:
-            return
+            return None
         result = self.market.result(job_id)
         if result is None:
-            return
+            return None
         try:
             spec, dataset = self._job_inputs(job_id)
             audit, manifest = audit_result(
@@ -128,79 +166,70 @@ class Verifier:
                 job=self.market.job(job_id),
             )
         except CrucibleError as exc:
-            log.warning("job %d: cannot audit: %s", job_id, exc)
-            return
+            self.log.warning("job %d: cannot audit: %s", job_id, exc)
+            return None
         self.report.audits[job_id] = audit
-        n, q = audit.segments, len(audit.sampled)
+        finding = self._finding(job_id, audit, manifest is not None)
+        if finding is None or not self.config.challenge:
+            return None
+        return self._plan(job_id, spec, dataset, manifest, finding)
+
+    def _finding(self, job_id: int, audit: Audit, has_manifest: bool) -> Finding | None:
         if audit.unverifiable:
-            log.warning("job %d: unverifiable: %s", job_id, audit.unverifiable)
-            return
-        if manifest is not None:
-            log.info(
+            self.log.warning("job %d: unverifiable: %s", job_id, audit.unverifiable)
+            return None
+        if has_manifest:
+            self.log.info(
                 "job %d: replayed %d of %d segments in %.2fs; a single forged segment escapes this sample "
                 "with probability %.3f",
                 job_id,
-                q,
-                n,
+                len(audit.sampled),
+                audit.segments,
                 audit.replay_seconds,
                 audit.escape_probability,
             )
-        finding = audit.first
-        if finding is None:
-            log.info("job %d: result checks out", job_id)
-            return
-        log.warning("job %d: %s", job_id, finding.detail)
-        if not self.config.challenge:
-            return
-        try:
-            self._challenge(job_id, spec, dataset, manifest, finding)
-        except ChainError:
-            if self.market.job_status(job_id) == JobStatus.SUBMITTED:
-                raise
-            # Another challenger was first (one live dispute per job); if its dispute ends without
-            # a slash, JobResumed brings the job back here.
-            log.info("job %d: already disputed by someone else", job_id)
+        if audit.first is None:
+            self.log.info("job %d: result checks out", job_id)
+        else:
+            self.log.warning("job %d: %s", job_id, audit.first.detail)
+        return audit.first
 
-    def _challenge(
+    def plan_challenge(self, job_id: int, finding: Finding) -> Challenge:
+        """The challenge of ``job_id`` on ``finding``, whatever the audit said (tests use it to
+        challenge an honest result)."""
+        spec, dataset = self._job_inputs(job_id)
+        manifest = None
+        if finding.kind != FindingKind.MANIFEST:
+            result = self.market.result(job_id)
+            if result is None:
+                raise CrucibleError(f"job {job_id} has no submitted result to challenge")
+            manifest = self.store.fetch_manifest(result.manifest_cid)
+        return self._plan(job_id, spec, dataset, manifest, finding)
+
+    def _plan(
         self,
         job_id: int,
         spec: JobSpec,
-        dataset: dict,
-        manifest: Manifest | None,  # type: ignore[type-arg]
+        dataset: dict,  # type: ignore[type-arg]
+        manifest: Manifest | None,
         finding: Finding,
-    ) -> None:
-        job = self.market.job(job_id)
-        truth: dict[int, bytes] | None = {}  # direct kinds: nothing to bisect
+    ) -> Challenge:
+        bond = self.market.job(job_id).bond
         if finding.kind == FindingKind.MANIFEST:  # no manifest to prove anything from: the oracle decides
-            self._open_case(job_id, self.market.challenge_manifest(job_id, job.bond), truth, finding, job.bond)
-            return
+            return Challenge(job_id, finding, "challenge_manifest", (), bond, {})
         if manifest is None:
             raise CrucibleError(f"job {job_id}: a {finding.kind.value} challenge needs the provider's manifest")
         leaves = manifest.leaves()
         hashes = [c.digest for c in manifest.checkpoints]
         j = finding.segment
         if finding.kind == FindingKind.INITIAL_STATE:
-            dispute_id = self.market.challenge_initial_state(job_id, hashes[0], merkle.proof(leaves, 0), job.bond)
-        elif finding.kind == FindingKind.FINAL_MODEL:
-            dispute_id = self.market.challenge_final_model(
-                job_id, hashes[-1], merkle.proof(leaves, len(leaves) - 1), job.bond
-            )
-        else:
-            truth = self._segment_truth(spec, dataset, manifest, j) if finding.kind == FindingKind.SEGMENT else None
-            dispute_id = self.market.challenge(
-                job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j), merkle.proof(leaves, j + 1), job.bond
-            )
-        self._open_case(job_id, dispute_id, truth, finding, job.bond)
-
-    def _open_case(
-        self, job_id: int, dispute_id: int, truth: dict[int, bytes] | None, finding: Finding, bond: int
-    ) -> None:
-        self.challenged.add(job_id)
-        self.report.disputes[dispute_id] = job_id
-        self.cases[dispute_id] = Case(dispute_id, job_id, truth)
-        log.warning(
-            "job %d: challenged (%s, dispute %d) with a bond of %d wei", job_id, finding.kind.value, dispute_id, bond
-        )
+            return Challenge(job_id, finding, "challenge_initial_state", (hashes[0], merkle.proof(leaves, 0)), bond, {})
+        if finding.kind == FindingKind.FINAL_MODEL:
+            proof = merkle.proof(leaves, len(leaves) - 1)
+            return Challenge(job_id, finding, "challenge_final_model", (hashes[-1], proof), bond, {})
+        truth = self._segment_truth(spec, dataset, manifest, j) if finding.kind == FindingKind.SEGMENT else None
+        proofs = (merkle.proof(leaves, j), merkle.proof(leaves, j + 1))
+        return Challenge(job_id, finding, "challenge", (j, hashes[j], hashes[j + 1], *proofs), bond, truth)
 
     def _segment_truth(self, spec: JobSpec, dataset: dict, manifest: Manifest, j: int) -> dict[int, bytes] | None:  # type: ignore[type-arg]
         """The honest hash of every state in segment j, replayed from S_{j·k}."""
@@ -237,26 +266,51 @@ class Verifier:
             return Case(dispute_id, job_id, None)
         return Case(dispute_id, job_id, self._segment_truth(spec, dataset, manifest, j))
 
-    # ------------------------------------------------------------------ playing
+    # ------------------------------------------------------------------ playing (decisions)
 
-    def _play(self, case: Case) -> None:
+    def next_move(self, case: Case) -> Action:
+        """This verifier's move in the dispute of ``case``, read from the chain."""
         d = self.market.dispute(case.dispute_id)
         if d.status not in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
-            self.report.outcomes[case.dispute_id] = d.status
-            del self.cases[case.dispute_id]
-            log.info("dispute %d ended: %s", case.dispute_id, d.status.name.lower())
-            return
+            return CloseCase(case.dispute_id, d.status)
         if d.status == DisputeStatus.BISECTING and d.awaiting_response:
             m = (d.a + d.b) // 2
-            agree = case.truth is not None and case.truth.get(m) == d.mid_hash
-            self.market.respond(case.dispute_id, agree)
-            log.info("dispute %d: %s with H(%d)", case.dispute_id, "agreed" if agree else "disagreed", m)
-            return
-        if self.market.timeout_if_due(case.dispute_id, d):
-            log.info("dispute %d: claimed the timeout", case.dispute_id)
+            return Respond(case.dispute_id, m, case.truth is not None and case.truth.get(m) == d.mid_hash)
+        return ClaimTimeout(case.dispute_id)
 
-    def _withdraw(self) -> None:
-        credit = self.market.collect_credit()
-        if credit:
-            self.report.withdrawn += credit
-            log.info("withdrew %d wei", credit)
+    # ------------------------------------------------------------------ sending (the executor)
+
+    def execute(self, action: Action) -> None:
+        """Send ``action`` and book what it changed."""
+        if isinstance(action, Challenge):
+            self._open(action)
+        elif isinstance(action, Respond):
+            self.market.respond(action.dispute_id, action.agree)
+            verdict = "agreed" if action.agree else "disagreed"
+            self.log.info("dispute %d: %s with H(%d)", action.dispute_id, verdict, action.step)
+        elif isinstance(action, CloseCase):
+            self.report.outcomes[action.dispute_id] = action.status
+            del self.cases[action.dispute_id]
+            self.log.info("dispute %d ended: %s", action.dispute_id, action.status.name.lower())
+        else:
+            self.claim_timeout(action)
+
+    def _send_challenge(self, action: Challenge) -> None:
+        try:
+            self.execute(action)
+        except ChainError:
+            if self.market.job_status(action.job_id) == JobStatus.SUBMITTED:
+                raise
+            # Another challenger was first (one live dispute per job); if its dispute ends without
+            # a slash, JobResumed brings the job back here.
+            self.log.info("job %d: already disputed by someone else", action.job_id)
+
+    def _open(self, action: Challenge) -> None:
+        dispute_id = int(getattr(self.market, action.method)(action.job_id, *action.args, action.bond))
+        self.challenged.add(action.job_id)
+        self.report.disputes[dispute_id] = action.job_id
+        self.cases[dispute_id] = Case(dispute_id, action.job_id, action.truth)
+        kind = action.finding.kind.value
+        self.log.warning(
+            "job %d: challenged (%s, dispute %d) with a bond of %d wei", action.job_id, kind, dispute_id, action.bond
+        )

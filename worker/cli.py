@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,16 +14,29 @@ import typer
 from rich.console import Console
 
 from crucible.chain.units import format_eth, parse_eth
-from crucible.errors import CrucibleError
+from crucible.console import reports_errors
+from crucible.context import RoleContext
+from crucible.engine.behaviour import Honest, ProviderBehaviour
+from crucible.errors import ConfigError
+
+
+def _honest_only(name: str) -> ProviderBehaviour:
+    if name != Honest.name:
+        raise ConfigError(f"unknown behaviour {name!r}: this worker knows only {Honest.name!r}")
+    return Honest()
+
+
+#: Turns ``--behaviour`` into a provider behaviour. The production worker knows only the honest one;
+#: the application (``app/cli.py``) wires in the dishonest ones of ``crucible.testing`` for the demo.
+behaviour_parser: Callable[[str], ProviderBehaviour] = _honest_only
 
 app = typer.Typer(no_args_is_help=True, help="Provide GPU/CPU time: stake, then train jobs for rewards.")
 console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 
 
-def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
+def _ctx(dev_account: str | None) -> RoleContext:
     from crucible.context import role_context
     from crucible.settings import RoleSettings
 
@@ -30,48 +44,39 @@ def _ctx(dev_account: str):  # type: ignore[no-untyped-def]
 
 
 @app.command()
+@reports_errors
 def stake(
     amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")], dev_account: Account = "provider"
 ) -> None:
     """Deposit free stake into the market."""
-    try:
-        ctx = _ctx(dev_account)
-        ctx.market.deposit_stake(parse_eth(amount))
-        info = ctx.market.provider_info(ctx.market.signer.address)  # type: ignore[union-attr]
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    ctx = _ctx(dev_account)
+    ctx.market.deposit_stake(parse_eth(amount))
+    info = ctx.market.provider_info(ctx.market.signer.address)  # type: ignore[union-attr]
     console.print(f"staked {amount} ETH; free stake {format_eth(info.free)} ETH, locked {format_eth(info.locked)} ETH")
 
 
 @app.command()
+@reports_errors
 def unstake(
     amount: Annotated[str, typer.Argument(help="Amount in ETH, or 'all' for all free stake")],
     dev_account: Account = "provider",
 ) -> None:
     """Withdraw free (unlocked) stake."""
-    try:
-        ctx = _ctx(dev_account)
-        me = ctx.market.signer.address  # type: ignore[union-attr]
-        wei = ctx.market.provider_info(me).free if amount == "all" else parse_eth(amount)
-        ctx.market.withdraw_stake(wei)
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    ctx = _ctx(dev_account)
+    me = ctx.market.signer.address  # type: ignore[union-attr]
+    wei = ctx.market.provider_info(me).free if amount == "all" else parse_eth(amount)
+    ctx.market.withdraw_stake(wei)
     console.print(f"withdrew {format_eth(wei)} ETH of stake")
 
 
 @app.command()
+@reports_errors
 def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """This provider's stake, credits and reputation."""
-    try:
-        ctx = _ctx(dev_account)
-        me = ctx.market.signer.address  # type: ignore[union-attr]
-        info = ctx.market.provider_info(me)
-        credit = ctx.market.credits(me)
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    ctx = _ctx(dev_account)
+    me = ctx.market.signer.address  # type: ignore[union-attr]
+    info = ctx.market.provider_info(me)
+    credit = ctx.market.credits(me)
     data = {
         "address": me,
         "free_stake_wei": info.free,
@@ -89,6 +94,7 @@ def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Op
 
 
 @app.command()
+@reports_errors
 def run(
     dev_account: Account = "provider",
     state_dir: Annotated[
@@ -101,29 +107,25 @@ def run(
     behaviour: Annotated[
         str,
         typer.Option(
-            hidden=True, help="A dishonest behaviour from worker.behaviour, for demonstrations (e.g. poison-step:137)."
+            hidden=True,
+            help="A dishonest behaviour (crucible.testing.adversaries) for demonstrations, e.g. poison-step:137.",
         ),
     ] = "honest",
 ) -> None:
     """Run the provider daemon until interrupted (SIGINT/SIGTERM finish the current tick cleanly)."""
-    from worker.behaviour import parse_behaviour
     from worker.provider import Worker, WorkerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s", datefmt="%H:%M:%S")
-    try:
-        ctx = _ctx(dev_account)
-        me = ctx.market.signer.address  # type: ignore[union-attr]
-        config = WorkerConfig(
-            state_dir=state_dir or Path(".devnet") / f"worker-{me}",
-            min_reward_per_step=parse_eth(price),
-            max_jobs=max_jobs,
-        )
-        worker = Worker(
-            ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block, behaviour=parse_behaviour(behaviour)
-        )
-    except CrucibleError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    ctx = _ctx(dev_account)
+    me = ctx.market.signer.address  # type: ignore[union-attr]
+    config = WorkerConfig(
+        state_dir=state_dir or Path(".devnet") / f"worker-{me}",
+        min_reward_per_step=parse_eth(price),
+        max_jobs=max_jobs,
+    )
+    worker = Worker(
+        ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block, behaviour=behaviour_parser(behaviour)
+    )
     if metrics_port is not None:
         worker.metrics.serve(metrics_port)
     stop = threading.Event()

@@ -8,7 +8,6 @@ its last checkpoint instead of step 0, and answer bisection moves without recomp
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -18,8 +17,10 @@ from pathlib import Path
 
 import torch
 
-from crucible.chain.events import Event, EventLog, poll_forever
+from crucible.chain.events import Event
 from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.daemon import ClaimTimeout, RoleDaemon
+from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, state_bytes
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
@@ -28,10 +29,7 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
-from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
-
-log = logging.getLogger("crucible.worker")
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
 RECHECK_MIN, RECHECK_MAX = 2.0, 30.0
@@ -63,6 +61,58 @@ class Held:
     backoff: float = 0.0
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Claim the open job ``job_id`` (locks this provider's stake)."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Commit the trained result of a held job."""
+
+    job_id: int
+    result: TrainResult
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """Close an accepted job (the window passed unchallenged): pays the reward, frees the stake."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """Forget a held job that reached a state where nothing is left for this provider to do."""
+
+    job_id: int
+    status: JobStatus
+
+
+@dataclass(frozen=True)
+class Bisect:
+    """Post this provider's state at the midpoint ``step`` of a bisecting dispute."""
+
+    dispute_id: int
+    job_id: int
+    step: int
+    state: TrainState
+
+
+Action = Claim | Submit | Finalize | Release | Bisect | ClaimTimeout
+
+_DONE = (
+    JobStatus.FINALIZED,
+    JobStatus.SLASHED,
+    JobStatus.CANCELLED,
+    JobStatus.REFUNDED,
+    JobStatus.OPEN,
+    JobStatus.EXPIRED,
+)
+
+
 @dataclass
 class WorkerReport:
     claimed: list[int] = field(default_factory=list)
@@ -72,7 +122,12 @@ class WorkerReport:
     withdrawn: int = 0
 
 
-class Worker:
+class Worker(RoleDaemon):
+    """Claims jobs it can serve, trains them, submits and defends the results. Decisions
+    (:meth:`choose_job`, :meth:`next_action`) return actions; :meth:`execute` sends them."""
+
+    role = "worker"
+
     def __init__(
         self,
         market: Market,
@@ -81,17 +136,13 @@ class Worker:
         *,
         start_block: int,
         metrics: WorkerMetrics | None = None,
-        behaviour: Honest | None = None,
+        behaviour: ProviderBehaviour | None = None,
     ) -> None:
-        if market.signer is None:
-            raise CrucibleError("a worker needs a signing key")
-        self.market = market
+        super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
         self.store = store
         self.config = config
-        self.address = market.signer.address
         self.metrics = metrics or WorkerMetrics()
-        self.behaviour = behaviour or Honest()
-        self.events = EventLog(market.contract, start_block)
+        self.behaviour: ProviderBehaviour = behaviour or Honest()
         self.open: set[int] = set()
         self.held: dict[int, Held] = {}
         self.report = WorkerReport()
@@ -100,22 +151,26 @@ class Worker:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self, stop: threading.Event) -> WorkerReport:
-        log.info("worker %s watching market %s", self.address, self.market.address)
-        poll_forever(self.tick, stop, self.config.poll_interval, log)
+    def run(self, stop: threading.Event) -> WorkerReport:  # type: ignore[override]
+        super().run(stop)
         return self.report
 
-    def tick(self) -> None:
-        for event in self.events.poll():
-            self._on_event(event)
+    def act(self) -> None:
         for held in list(self.held.values()):
-            self._advance(held)
+            action = self.next_action(held)
+            if action is not None:
+                self.execute(action)
         if not any(h.training and h.training.is_alive() for h in self.held.values()):
-            self._maybe_claim()
-        self._withdraw()
+            while (claim := self.choose_job()) is not None:
+                if self._claim(claim):
+                    break
 
-    def _on_event(self, event: Event) -> None:
-        job_id = event.args.get("jobId")
+    def on_withdrawn(self, wei: int) -> None:
+        self.report.withdrawn += wei
+        self.metrics.earnings_wei.inc(wei)
+
+    def on_event(self, event: Event) -> None:
+        job_id = int(event.args.get("jobId", 0))
         if event.name == "JobPosted" or event.name == "JobExpired" and not event.args["refunded"]:
             self.open.add(job_id)
         elif event.name in ("JobClaimed", "JobCancelled"):
@@ -125,9 +180,11 @@ class Worker:
 
     # ------------------------------------------------------------------ claiming
 
-    def _maybe_claim(self) -> None:
+    def choose_job(self) -> Claim | None:
+        """The open job to claim next, if any this provider will serve (jobs it will never serve are
+        recorded in ``report.skipped``; ones its own IPFS node could not look at are retried later)."""
         if self.config.max_jobs is not None and self._claims >= self.config.max_jobs:
-            return
+            return None
         for job_id in sorted(self.open):
             if job_id in self.report.skipped or self._recheck.get(job_id, (0.0, 0.0))[0] > time.monotonic():
                 continue
@@ -142,26 +199,31 @@ class Worker:
             except StoreError as exc:  # this provider's own IPFS node is down or slow: not the job's fault
                 backoff = min(RECHECK_MAX, 2 * self._recheck.get(job_id, (0.0, RECHECK_MIN / 2))[1])
                 self._recheck[job_id] = (time.monotonic() + backoff, backoff)
-                log.warning("job %d not looked at yet: %s; trying again in %.0fs", job_id, exc, backoff)
+                self.log.warning("job %d not looked at yet: %s; trying again in %.0fs", job_id, exc, backoff)
                 continue
             self._recheck.pop(job_id, None)
             if reason:
                 self.report.skipped[job_id] = reason
-                log.info("job %d left alone: %s", job_id, reason)
+                self.log.info("job %d left alone: %s", job_id, reason)
                 continue
-            try:
-                self.market.claim_job(job_id)
-            except ChainError as exc:  # another worker was faster, or the job changed meanwhile
-                log.info("claim of job %d failed: %s", job_id, exc)
-                self.open.discard(job_id)
-                continue
-            self.open.discard(job_id)
-            self._claims += 1
-            self.report.claimed.append(job_id)
-            self.metrics.jobs_claimed.inc()
-            self.held.setdefault(job_id, Held(job_id))
-            log.info("claimed job %d", job_id)
-            return
+            return Claim(job_id)
+        return None
+
+    def _claim(self, action: Claim) -> bool:
+        """Send the claim; False if the chain refused it (another worker was faster, the job changed)."""
+        job_id = action.job_id
+        self.open.discard(job_id)
+        try:
+            self.market.claim_job(job_id)
+        except ChainError as exc:
+            self.log.info("claim of job %d failed: %s", job_id, exc)
+            return False
+        self._claims += 1
+        self.report.claimed.append(job_id)
+        self.metrics.jobs_claimed.inc()
+        self.held.setdefault(job_id, Held(job_id))
+        self.log.info("claimed job %d", job_id)
+        return True
 
     def _why_not(self, job_id: int) -> str | None:
         """Why this worker will not serve ``job_id`` (None: it will)."""
@@ -176,7 +238,7 @@ class Worker:
         except (ArtifactUnavailable, ArtifactRejected) as exc:  # the node answered: nobody serves it, or it is bad
             return f"spec {job.spec_cid_str} unusable: {exc}"
         except StoreError:
-            raise  # the node itself did not answer: _maybe_claim looks at the job again later
+            raise  # the node itself did not answer: choose_job looks at the job again later
         except CrucibleError as exc:
             return f"spec {job.spec_cid_str} unusable: {exc}"
         if spec.train.total_steps != job.total_steps or spec.train.checkpoint_interval != job.interval:
@@ -192,57 +254,71 @@ class Worker:
 
     # ------------------------------------------------------------------ held jobs
 
-    def _advance(self, held: Held) -> None:
+    def next_action(self, held: Held) -> Action | None:
+        """What to do about a held job, from its status on chain. Starting or retrying training
+        happens here (local work); everything the chain sees is returned as an action."""
         status = self.market.job_status(held.job_id)
         if status == JobStatus.CLAIMED:
-            self._train_or_submit(held)
-        elif status == JobStatus.ACCEPTED:
-            self.market.finalize_job(held.job_id)
-            self.report.finalized.append(held.job_id)
-            self.metrics.jobs_finalized.inc()
-            log.info("job %d finalized", held.job_id)
-        elif status in (
-            JobStatus.FINALIZED,
-            JobStatus.SLASHED,
-            JobStatus.CANCELLED,
-            JobStatus.REFUNDED,
-            JobStatus.OPEN,
-            JobStatus.EXPIRED,
-        ):
-            if status == JobStatus.EXPIRED:
-                log.warning("job %d expired before this worker submitted", held.job_id)
-            del self.held[held.job_id]
-        elif status == JobStatus.DISPUTED:
-            self._defend(held)
-        # SUBMITTED: the window runs; nothing to do until it ends.
+            return self._train_or_submit(held)
+        if status == JobStatus.ACCEPTED:
+            return Finalize(held.job_id)
+        if status in _DONE:
+            return Release(held.job_id, status)
+        if status == JobStatus.DISPUTED:
+            return self._defence(held)
+        return None  # SUBMITTED: the window runs; nothing to do until it ends.
 
-    def _train_or_submit(self, held: Held) -> None:
+    def _train_or_submit(self, held: Held) -> Submit | None:
         if held.training is not None and held.training.is_alive():
-            return
+            return None
         if held.error is not None:  # e.g. IPFS down mid-training: retry with backoff, not every tick
             held.backoff = min(RECHECK_MAX, 2 * held.backoff or RECHECK_MIN)
             held.retry_at = time.monotonic() + held.backoff
-            log.error("training job %d failed: %s; retrying in %.0fs", held.job_id, held.error, held.backoff)
+            self.log.error("training job %d failed: %s; retrying in %.0fs", held.job_id, held.error, held.backoff)
             held.error, held.training = None, None
-            return
+            return None
         if time.monotonic() < held.retry_at:
-            return
+            return None
         if held.result is None:
-            if not self.behaviour.trains():
-                return
-            held.training = threading.Thread(target=self._train, args=(held,), name=f"train-{held.job_id}", daemon=True)
-            held.training.start()
-            return
-        result = held.result
+            if self.behaviour.trains():
+                held.training = threading.Thread(
+                    target=self._train, args=(held,), name=f"train-{held.job_id}", daemon=True
+                )
+                held.training.start()
+            return None
+        return Submit(held.job_id, held.result)
+
+    def execute(self, action: Action) -> None:
+        """Send ``action`` and book what it changed."""
+        if isinstance(action, Claim):
+            self._claim(action)
+        elif isinstance(action, Submit):
+            self._submit(action)
+        elif isinstance(action, Finalize):
+            self.market.finalize_job(action.job_id)
+            self.report.finalized.append(action.job_id)
+            self.metrics.jobs_finalized.inc()
+            self.log.info("job %d finalized", action.job_id)
+        elif isinstance(action, Release):
+            if action.status == JobStatus.EXPIRED:
+                self.log.warning("job %d expired before this worker submitted", action.job_id)
+            del self.held[action.job_id]
+        elif isinstance(action, Bisect):
+            self._bisect(action)
+        else:
+            self.claim_timeout(action)
+
+    def _submit(self, action: Submit) -> None:
+        result = action.result
         self.market.submit_result(
-            held.job_id,
+            action.job_id,
             trace_root=result.trace_root,
             final_state_hash=result.final_state_hash,
             manifest_cid=result.manifest_cid,
             final_model_cid=result.final_model_cid,
         )
-        self.report.submitted.append(held.job_id)
-        log.info("job %d submitted: trace root %s", held.job_id, to_hex(result.trace_root))
+        self.report.submitted.append(action.job_id)
+        self.log.info("job %d submitted: trace root %s", action.job_id, to_hex(result.trace_root))
 
     def _train(self, held: Held) -> None:
         try:
@@ -252,7 +328,7 @@ class Worker:
             local = self._job_dir(held.job_id)
             resume = self._resume_point(spec, held.spec_cid, local)
             if resume is not None:
-                log.info("job %d: resuming from local checkpoint at step %d", held.job_id, resume[0].step)
+                self.log.info("job %d: resuming from local checkpoint at step %d", held.job_id, resume[0].step)
             started, last = time.monotonic(), [resume[0].step if resume else 0]
 
             def on_checkpoint(step: int, digest: bytes, state: TrainState) -> None:
@@ -262,7 +338,7 @@ class Worker:
                 self.metrics.steps.inc(step - last[0])
                 last[0] = step
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
-                log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
+                self.log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
 
             result = train_job(
                 spec,
@@ -289,25 +365,26 @@ class Worker:
 
     # ------------------------------------------------------------------ disputes
 
-    def _defend(self, held: Held) -> None:
-        """Make this provider's move in the live dispute on ``held``, or claim a timeout."""
+    def _defence(self, held: Held) -> Bisect | ClaimTimeout | None:
+        """This provider's move in the live dispute on ``held``, or a timeout to claim."""
         dispute_id = self.market.job(held.job_id).dispute_id
         d = self.market.dispute(dispute_id)
         if d.status == DisputeStatus.BISECTING and not d.awaiting_response:
-            moves = held.moves.get(dispute_id, 0)
-            if not self.behaviour.answers(moves):
-                return
+            if not self.behaviour.answers(held.moves.get(dispute_id, 0)):
+                return None
             m = (d.a + d.b) // 2
-            state = self._state_at(held, m)
-            digest = state.hash()
-            cid = self.store.put(encode_checkpoint(state.tensors, held.spec_cid, digest))
-            self.market.bisect(dispute_id, digest, cid)
-            held.moves[dispute_id] = moves + 1
-            log.info("dispute %d: posted H(%d) = %s", dispute_id, m, to_hex(digest))
-        elif d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE) and self.market.timeout_if_due(
-            dispute_id, d
-        ):
-            log.info("dispute %d: claimed the timeout", dispute_id)
+            return Bisect(dispute_id, held.job_id, m, self._state_at(held, m))
+        if d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
+            return ClaimTimeout(dispute_id)
+        return None
+
+    def _bisect(self, action: Bisect) -> None:
+        held = self.held[action.job_id]
+        digest = action.state.hash()
+        cid = self.store.put(encode_checkpoint(action.state.tensors, held.spec_cid, digest))
+        self.market.bisect(action.dispute_id, digest, cid)
+        held.moves[action.dispute_id] = held.moves.get(action.dispute_id, 0) + 1
+        self.log.info("dispute %d: posted H(%d) = %s", action.dispute_id, action.step, to_hex(digest))
 
     def _state_at(self, held: Held, step: int) -> TrainState:
         """S_step of this provider's trace: from its checkpoint at or before ``step``, replayed forward."""
@@ -348,13 +425,6 @@ class Worker:
         path = self.config.state_dir / "jobs" / str(job_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    def _withdraw(self) -> None:
-        credit = self.market.collect_credit()
-        if credit:
-            self.report.withdrawn += credit
-            self.metrics.earnings_wei.inc(credit)
-            log.info("withdrew %d wei", credit)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

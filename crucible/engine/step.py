@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -143,6 +144,13 @@ def initial_state_from(spec: JobSpec, weights: Mapping[str, torch.Tensor] | None
     return TrainState(tensors)
 
 
+class StepHook(Protocol):
+    """Replaces single steps (the attack suite's dishonest providers): given ``S_t`` and the honest
+    step, returns the ``S_{t+1}`` to use. Training and bisection answers both go through it."""
+
+    def __call__(self, state: TrainState, honest: Callable[[TrainState], TrainState], /) -> TrainState: ...
+
+
 class Engine:
     """One job's step function bound to its dataset, under the job's determinism profile.
 
@@ -150,7 +158,10 @@ class Engine:
     honour it) and validates the dataset against the spec.
     """
 
-    def __init__(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> None:
+    def __init__(
+        self, spec: JobSpec, dataset: Mapping[str, torch.Tensor], *, step_hook: StepHook | None = None
+    ) -> None:
+        self.step_hook = step_hook
         pin = spec.environment.model_dump() if spec.environment is not None else None
         self.profile: ProfileInfo = ensure_profile(spec.profile, required=pin)
         self.spec = spec
@@ -190,9 +201,13 @@ class Engine:
     def step(self, state: TrainState) -> TrainState:
         """``S_{t+1}`` from ``S_t`` (t read from the state). Does not modify ``state``."""
         with pinned_threads(self.spec.profile):
-            return self._step(state)
+            return self._next(state)
 
-    def _step(self, state: TrainState) -> TrainState:
+    def _next(self, state: TrainState) -> TrainState:
+        return self.honest_step(state) if self.step_hook is None else self.step_hook(state, self.honest_step)
+
+    def honest_step(self, state: TrainState) -> TrainState:
+        """The protocol's transition ``S_t -> S_{t+1}``, without the step hook or thread pinning."""
         t = state.step
         if t >= self.spec.train.total_steps:
             raise InvalidState(f"state is at step {t}; the job has only {self.spec.train.total_steps} steps")
@@ -226,7 +241,7 @@ class Engine:
         state = state.to(self.device)
         with pinned_threads(self.spec.profile):
             for _ in range(a, b):
-                state = self._step(state)
+                state = self._next(state)
                 if on_step is not None:
                     on_step(state)
         return state

@@ -1,19 +1,19 @@
-"""How a provider produces and defends its trace.
+"""Dishonest providers: the attacks of ``docs/design.md`` §9, for the attack suite and the demo.
 
-:class:`Honest` is what `crucible worker run` uses. The other behaviours are the dishonest
-providers of DESIGN.md section 8, used by the attack suite and the demo's second act: each
-overrides one hook, and because training *and* bisection answers go through the same hooks, a
-cheater defends its lie consistently, as a real one would.
+Each one changes one hook of :class:`~crucible.engine.behaviour.Honest`, most through the engine's
+public step hook. The production worker never imports this module; the application wires it in
+for the demo's hidden ``--behaviour`` option.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import torch
 
+from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ConfigError
@@ -21,28 +21,6 @@ from crucible.protocol import checkpoint as ckpt
 from crucible.protocol import hashing
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
-
-
-class Honest:
-    name = "honest"
-
-    def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
-        return Engine(spec, dataset)
-
-    def initial_state(self, spec: JobSpec, store: ArtifactStore) -> TrainState | None:
-        """S_0 to train from; None means the spec's own."""
-        return None
-
-    def after_training(self, result: TrainResult, spec_cid: str, store: ArtifactStore) -> TrainResult:
-        """What gets submitted (and kept available)."""
-        return result
-
-    def trains(self) -> bool:
-        return True
-
-    def answers(self, moves_made: int) -> bool:
-        """Whether to make the next bisection move."""
-        return True
 
 
 def _nudge(t: torch.Tensor, salt: str) -> torch.Tensor:
@@ -55,29 +33,18 @@ def _perturb_params(state: TrainState, salt: str) -> TrainState:
     return TrainState({n: _nudge(v, f"{salt}/{n}") if n.startswith("param/") else v for n, v in state.tensors.items()})
 
 
-class _SteppedEngine(Engine):
-    """An engine whose single step is replaced; ``run`` (training and bisection) goes through it."""
-
-    def fake_step(self, state: TrainState, t: int) -> TrainState | None:
-        return None
-
-    def _step(self, state: TrainState) -> TrainState:
-        t = state.step
-        return self.fake_step(state, t) or super()._step(state)
-
-
 class LazyProvider(Honest):
     """Never trains: every 'step' only nudges the weights (invented checkpoints)."""
 
     name = "lazy"
 
     def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
-        class Lazy(_SteppedEngine):
-            def fake_step(self, state: TrainState, t: int) -> TrainState:
-                nudged = _perturb_params(state, f"lazy/{t}").tensors
-                return TrainState({**nudged, "step": torch.tensor(t + 1, dtype=torch.int64)})
+        def lazy(state: TrainState, honest: Callable[[TrainState], TrainState]) -> TrainState:
+            t = state.step
+            nudged = _perturb_params(state, f"lazy/{t}").tensors
+            return TrainState({**nudged, "step": torch.tensor(t + 1, dtype=torch.int64)})
 
-        return Lazy(spec, dataset)
+        return Engine(spec, dataset, step_hook=lazy)
 
 
 class SkipSteps(Honest):
@@ -86,13 +53,13 @@ class SkipSteps(Honest):
     name = "skip-steps"
 
     def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
-        class Skipping(_SteppedEngine):
-            def fake_step(self, state: TrainState, t: int) -> TrainState | None:
-                if t % 2:
-                    return TrainState({**state.tensors, "step": torch.tensor(t + 1, dtype=torch.int64)})
-                return None
+        def skipping(state: TrainState, honest: Callable[[TrainState], TrainState]) -> TrainState:
+            t = state.step
+            if t % 2:
+                return TrainState({**state.tensors, "step": torch.tensor(t + 1, dtype=torch.int64)})
+            return honest(state)
 
-        return Skipping(spec, dataset)
+        return Engine(spec, dataset, step_hook=skipping)
 
 
 class PoisonStep(Honest):
@@ -106,13 +73,11 @@ class PoisonStep(Honest):
     def engine(self, spec: JobSpec, dataset: Mapping[str, torch.Tensor]) -> Engine:
         at = self.at_step
 
-        class Poisoned(_SteppedEngine):
-            def fake_step(self, state: TrainState, t: int) -> TrainState | None:
-                if t == at:
-                    return _perturb_params(Engine._step(self, state), "backdoor")
-                return None
+        def poisoned(state: TrainState, honest: Callable[[TrainState], TrainState]) -> TrainState:
+            after = honest(state)
+            return _perturb_params(after, "backdoor") if state.step == at else after
 
-        return Poisoned(spec, dataset)
+        return Engine(spec, dataset, step_hook=poisoned)
 
 
 class OtherData(Honest):
@@ -279,14 +244,14 @@ _PLAIN = {
 _AT = {b.name: b for b in (PoisonStep, ForgedRoot, WithheldCheckpoint)}
 
 
-def parse_behaviour(text: str) -> Honest:
+def parse_behaviour(text: str) -> ProviderBehaviour:
     """``honest``, ``lazy``, ``poison-step:137``, ``withheld-checkpoint:2``, ``silent-in-dispute:137:2``…"""
     name, *args = text.split(":")
     try:
         if name in _PLAIN and not args:
             return _PLAIN[name]()
         if name in _AT and len(args) == 1:
-            return _AT[name](int(args[0]))  # type: ignore[call-arg]
+            return _AT[name](int(args[0]))
         if name == SilentInDispute.name and len(args) == 2:
             return SilentInDispute(int(args[0]), int(args[1]))
     except ValueError:

@@ -1,0 +1,116 @@
+"""What the worker, verifier and oracle daemons share: a signing key, the market's event log, one
+loop with one exception policy, and collecting what the market owes them.
+
+A daemon's round (:meth:`RoleDaemon.tick`) reads new events, then :meth:`RoleDaemon.act` decides
+and sends. Each role keeps deciding apart from sending: its decision functions return action
+objects and one executor sends them, so tests drive the decisions with chain states, not private
+methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+from crucible.chain.events import Event, EventLog
+from crucible.chain.market import Market
+from crucible.errors import ConfigError, CrucibleError
+
+
+@dataclass(frozen=True)
+class ClaimTimeout:
+    """End a live dispute whose move (or oracle) deadline has passed, if it still has."""
+
+    dispute_id: int
+
+
+class RoleDaemon:
+    """The base of every long-running role on one market with one key."""
+
+    role: ClassVar[str]
+    #: Whether each round withdraws the market's credit (oracles are never credited by the market).
+    collects_credit: ClassVar[bool] = True
+
+    def __init__(self, market: Market, *, start_block: int, poll_interval: float) -> None:
+        if market.signer is None:
+            raise ConfigError(f"a {self.role} needs a signing key: set CRUCIBLE_KEYSTORE or CRUCIBLE_PRIVATE_KEY")
+        self.market = market
+        self.address = market.signer.address
+        self.start_block = start_block
+        self.poll_interval = poll_interval
+        self.log = logging.getLogger(f"crucible.{self.role}")
+        #: The event cursor; a role that must look around first (the oracle) sets it to None and
+        #: opens it in :meth:`watch` on the first round.
+        self.events: EventLog | None = EventLog(market.contract, start_block)
+        self.last_error: str | None = None
+        self.last_tick: float | None = None
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Rounds every ``poll_interval`` seconds until ``stop``; a failed round never kills the daemon."""
+        self.log.info("%s %s watching market %s", self.role, self.address, self.market.address)
+        while not stop.is_set():
+            self.run_once()
+            stop.wait(self.poll_interval)
+
+    def run_once(self) -> None:
+        """One round under the exception policy: a :class:`CrucibleError` (chain or IPFS hiccup, a
+        transaction someone else's beat) is logged and retried next round; anything else is logged
+        with its traceback and retried too, so one bad round cannot stop a daemon holding stake."""
+        try:
+            self.tick()
+            self.last_error = None
+        except CrucibleError as exc:
+            self.last_error = str(exc)
+            self.log.warning("%s", exc)
+        except Exception as exc:  # noqa: BLE001 - the daemon must outlive one bad round
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.log.exception("%s round failed", self.role)
+        self.last_tick = time.time()
+
+    def tick(self) -> None:
+        """One round: every new event to :meth:`on_event`, then :meth:`act`, then the withdrawal."""
+        if self.events is None:
+            self.events = self.watch()
+        for event in self.events.poll():
+            self.on_event(event)
+        self.act()
+        if self.collects_credit:
+            self.withdraw()
+
+    # ------------------------------------------------------------------ what roles fill in
+
+    def watch(self) -> EventLog:
+        """The event log to follow when none is open yet."""
+        return EventLog(self.market.contract, self.start_block)
+
+    def on_event(self, event: Event) -> None:
+        """Take note of one event (no transactions here)."""
+
+    def act(self) -> None:
+        """Decide and send this round's actions."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared actions
+
+    def claim_timeout(self, action: ClaimTimeout) -> bool:
+        dispute = self.market.dispute(action.dispute_id)
+        if self.market.timeout_if_due(action.dispute_id, dispute):
+            self.log.info("dispute %d: claimed the timeout", action.dispute_id)
+            return True
+        return False
+
+    def withdraw(self) -> int:
+        """Withdraw whatever the market owes this key; returns the wei withdrawn."""
+        credit = self.market.collect_credit()
+        if credit:
+            self.log.info("withdrew %d wei", credit)
+            self.on_withdrawn(credit)
+        return credit
+
+    def on_withdrawn(self, wei: int) -> None:
+        """Book ``wei`` just withdrawn (reports, metrics)."""
