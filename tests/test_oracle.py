@@ -234,7 +234,9 @@ def test_segment_honest_provider_wins_via_watcher_and_http(
         assert body["chain_reachable"] and body["ipfs_reachable"] and body["registered"] and body["watching"]
         assert body["oracle"] == dev_account("oracle").address and body["quorum"] == 1
         assert body["epoch"] == market_epoch(chain, market_address) and body["member_of_latest"]
-        assert body["oracle_fee_wei"] == DEVNET_PARAMS.oracle_fee and body["fees_earned_wei"] == DEVNET_PARAMS.oracle_fee
+        assert (
+            body["oracle_fee_wei"] == DEVNET_PARAMS.oracle_fee and body["fees_earned_wei"] == DEVNET_PARAMS.oracle_fee
+        )
         assert body["profiles"]["cpu-portable"] == "ok"
 
         metrics = client.get("/metrics").text

@@ -1,5 +1,11 @@
 """The verifier daemon: audits every submitted result, challenges the earliest bad part with its
-bond, plays the bisection to the end, claims timeouts and withdraws its winnings.
+bond, plays the k-ary dissection to the end, claims timeouts, settles shared wins and withdraws.
+
+It tracks disputes, not jobs (docs/dispute-game.md §1.1, §1.3): a job already disputed by someone
+else (an accomplice's decoy included) is still challenged when this verifier finds it wrong, and
+when one of its own disputes ends without a slash (voided, say, because no oracle answered) it
+audits the job again and challenges again while the reopened window runs. When another dispute
+slashes the job first, it settles its own live disputes on it (``settleDispute``) for its share.
 
 Everything it needs is rebuilt from the chain and IPFS on start, so a restart mid-dispute
 carries on where the last process stopped: the disputes it opened are found in the event log and
@@ -15,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from crucible.chain.events import Event
-from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
+from crucible.chain.market import DisputeKind, DisputeStatus, Dissection, JobStatus, Market
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
 from crucible.errors import ChainError, CrucibleError
-from crucible.protocol import merkle
+from crucible.protocol import dissection, merkle
 from crucible.protocol.checkpoint import Manifest
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
@@ -58,11 +64,19 @@ class Challenge:
 
 @dataclass(frozen=True)
 class Respond:
-    """Agree or disagree with the provider's hash at the midpoint ``step`` of a bisecting dispute."""
+    """Dispute part ``index`` of the provider's last dissection: [m_index, m_index+1]."""
 
     dispute_id: int
-    step: int
-    agree: bool
+    index: int
+    part: tuple[int, int]
+    move: Dissection
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Another dispute slashed the job while this one was live: collect this dispute's share."""
+
+    dispute_id: int
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,7 @@ class CloseCase:
     status: DisputeStatus
 
 
-Action = Challenge | Respond | ClaimTimeout | CloseCase
+Action = Challenge | Respond | Settle | ClaimTimeout | CloseCase
 
 
 @dataclass
@@ -104,8 +118,7 @@ class Verifier(RoleDaemon):
         self.config = config
         self.rng = rng or random.Random()
         self.to_audit: list[int] = []
-        self.challenged: set[int] = set()
-        self.cases: dict[int, Case] = {}
+        self.cases: dict[int, Case] = {}  # this verifier's live disputes
         self.report = VerifierReport()
 
     def run(self, stop: threading.Event) -> VerifierReport:  # type: ignore[override]
@@ -115,6 +128,8 @@ class Verifier(RoleDaemon):
     def act(self) -> None:
         while self.to_audit:
             job_id = self.to_audit.pop(0)
+            if job_id in self.to_audit:
+                continue  # audited once, later in this round
             challenge = self.audit(job_id)
             if challenge is not None:
                 self._send_challenge(challenge)
@@ -131,13 +146,22 @@ class Verifier(RoleDaemon):
             self.to_audit.append(int(event.args["jobId"]))
         elif event.name == "DisputeOpened" and event.args["challenger"] == self.address:
             dispute_id, job_id = int(event.args["disputeId"]), int(event.args["jobId"])
-            self.challenged.add(job_id)
             self.report.disputes[dispute_id] = job_id
-            if dispute_id not in self.cases and self.market.dispute(dispute_id).status in (
-                DisputeStatus.BISECTING,
-                DisputeStatus.AWAITING_ORACLE,
-            ):
+            if dispute_id not in self.cases and self.market.dispute(dispute_id).live:
                 self.cases[dispute_id] = self._rebuild_case(dispute_id, job_id)
+        elif event.name == "DisputeResolved" and int(event.args["disputeId"]) in self.report.disputes:
+            outcome = DisputeStatus(event.args["outcome"])
+            if outcome == DisputeStatus.VOIDED:  # no oracle quorum in time: the window reopened
+                self.log.warning(
+                    "dispute %d voided; auditing job %d again (window open until %d)",
+                    event.args["disputeId"],
+                    event.args["jobId"],
+                    event.args["windowEnd"],
+                )
+                self.to_audit.append(int(event.args["jobId"]))
+
+    def _has_live_dispute(self, job_id: int) -> bool:
+        return any(case.job_id == job_id for case in self.cases.values())
 
     # ------------------------------------------------------------------ auditing (decisions)
 
@@ -148,8 +172,12 @@ class Verifier(RoleDaemon):
     def audit(self, job_id: int) -> Challenge | None:
         """Audit the submitted result of ``job_id``; the challenge to send if it is wrong (and this
         verifier challenges), else None."""
-        if job_id in self.challenged or self.market.job_status(job_id) != JobStatus.SUBMITTED:
+        if self._has_live_dispute(job_id):
+            return None  # one live dispute per verifier and job is enough: a win pays every live one
+        if self.market.job_status(job_id) not in (JobStatus.SUBMITTED, JobStatus.DISPUTED):
             return None
+        if self.market.now() >= self.market.job(job_id).window_end:
+            return None  # the window closed: no challenge can be opened
         result = self.market.result(job_id)
         if result is None:
             return None
@@ -268,15 +296,24 @@ class Verifier(RoleDaemon):
 
     # ------------------------------------------------------------------ playing (decisions)
 
-    def next_move(self, case: Case) -> Action:
+    def next_move(self, case: Case) -> Action | None:
         """This verifier's move in the dispute of ``case``, read from the chain."""
         d = self.market.dispute(case.dispute_id)
-        if d.status not in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
+        if not d.live:
             return CloseCase(case.dispute_id, d.status)
-        if d.status == DisputeStatus.BISECTING and d.awaiting_response:
-            m = (d.a + d.b) // 2
-            return Respond(case.dispute_id, m, case.truth is not None and case.truth.get(m) == d.mid_hash)
-        return ClaimTimeout(case.dispute_id)
+        if self.market.job_status(d.job_id) == JobStatus.SLASHED:
+            return Settle(case.dispute_id)  # another dispute proved the provider wrong first
+        if d.status == DisputeStatus.DISSECTING and d.awaiting_response:
+            move = self.market.last_dissection(case.dispute_id)
+            if move is not None and (move.a, move.b) == (d.a, d.b):
+                inner = dissection.interior(d.a, d.b, self.market.job(d.job_id).arity)
+                own = [case.truth.get(m) if case.truth is not None else None for m in inner]
+                index = dissection.choose_part(move.hashes, own)
+                points = [d.a, *inner, d.b]
+                return Respond(case.dispute_id, index, (points[index], points[index + 1]), move)
+        if self.market.now() >= d.deadline:
+            return ClaimTimeout(case.dispute_id)
+        return None
 
     # ------------------------------------------------------------------ sending (the executor)
 
@@ -285,9 +322,12 @@ class Verifier(RoleDaemon):
         if isinstance(action, Challenge):
             self._open(action)
         elif isinstance(action, Respond):
-            self.market.respond(action.dispute_id, action.agree)
-            verdict = "agreed" if action.agree else "disagreed"
-            self.log.info("dispute %d: %s with H(%d)", action.dispute_id, verdict, action.step)
+            self.market.respond(action.dispute_id, action.index, action.move)
+            a, b = action.part
+            self.log.info("dispute %d: disputed part %d, [%d, %d]", action.dispute_id, action.index, a, b)
+        elif isinstance(action, Settle):
+            self.market.settle_dispute(action.dispute_id)
+            self.log.info("dispute %d: settled as a shared win (the job was slashed)", action.dispute_id)
         elif isinstance(action, CloseCase):
             self.report.outcomes[action.dispute_id] = action.status
             del self.cases[action.dispute_id]
@@ -298,16 +338,12 @@ class Verifier(RoleDaemon):
     def _send_challenge(self, action: Challenge) -> None:
         try:
             self.execute(action)
-        except ChainError:
-            if self.market.job_status(action.job_id) == JobStatus.SUBMITTED:
-                raise
-            # Another challenger was first (one live dispute per job); if its dispute ends without
-            # a slash, JobResumed brings the job back here.
-            self.log.info("job %d: already disputed by someone else", action.job_id)
+        except ChainError as exc:
+            # The window closed or the job was slashed meanwhile: nothing to win any more.
+            self.log.warning("job %d: challenge not opened: %s", action.job_id, exc)
 
     def _open(self, action: Challenge) -> None:
         dispute_id = int(getattr(self.market, action.method)(action.job_id, *action.args, action.bond))
-        self.challenged.add(action.job_id)
         self.report.disputes[dispute_id] = action.job_id
         self.cases[dispute_id] = Case(dispute_id, action.job_id, action.truth)
         kind = action.finding.kind.value

@@ -1,9 +1,15 @@
 """The provider daemon: finds jobs it can serve, claims one, trains it, submits, gets paid.
 
 It is driven by the market's event log and rebuilt from the chain on every start: which jobs it
-holds is read from ``JobClaimed`` events, where each stands from ``jobStatus``. Only checkpoints
-live on local disk (``state_dir/jobs/<id>/``): they let a restarted worker resume training from
-its last checkpoint instead of step 0, and answer bisection moves without recomputing.
+holds is read from ``JobClaimed`` events, where each stands from ``jobStatus``, and which disputes
+are open on them from ``DisputeOpened``. Only checkpoints live on local disk
+(``state_dir/jobs/<id>/``): they let a restarted worker resume training from its last checkpoint
+instead of step 0, and answer dissection moves by replaying from the nearest one.
+
+The dispute game (docs/dispute-game.md): any number of disputes may be live on one job; the worker
+answers each on its own chess clock with a k-ary dissection (``worker.defence``), reports training
+progress at least every ``progressTimeout / 2`` so its claim cannot be released, and keeps the
+job's inputs (spec, dataset, initial weights) and its trace pinned until the job is settled.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from pathlib import Path
 import torch
 
 from crucible.chain.events import Event
-from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
+from crucible.chain.units import format_eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
@@ -29,6 +36,7 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
+from worker.defence import Move, dissection_move, job_inputs
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
@@ -54,7 +62,11 @@ class Held:
     dataset: dict[str, torch.Tensor] = field(default_factory=dict)
     engine: Engine | None = None
     result: TrainResult | None = None
-    moves: dict[int, int] = field(default_factory=dict)  # dispute id -> bisection moves made
+    disputes: set[int] = field(default_factory=set)  # every dispute opened on the job
+    moves: dict[int, int] = field(default_factory=dict)  # dispute id -> dissection moves made
+    progress: int = 0  # the latest training step reached locally (written by the training thread)
+    reported: tuple[int, float] = (0, 0.0)  # (step, monotonic time) of this worker's last reportProgress
+    inputs_pinned: bool = False
     training: threading.Thread | None = None
     error: BaseException | None = None
     retry_at: float = 0.0  # monotonic time before which a failed training is not restarted
@@ -92,16 +104,25 @@ class Release:
 
 
 @dataclass(frozen=True)
-class Bisect:
-    """Post this provider's state at the midpoint ``step`` of a bisecting dispute."""
+class ReportProgress:
+    """Tell the market training goes on (``reportProgress``), so the claim cannot be released."""
+
+    job_id: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Dissect:
+    """Post this provider's hashes and states at the interior points of a dissection round."""
 
     dispute_id: int
     job_id: int
-    step: int
-    state: TrainState
+    a: int
+    b: int
+    move: Move
 
 
-Action = Claim | Submit | Finalize | Release | Bisect | ClaimTimeout
+Action = Claim | Submit | Finalize | Release | ReportProgress | Dissect | ClaimTimeout
 
 _DONE = (
     JobStatus.FINALIZED,
@@ -157,8 +178,7 @@ class Worker(RoleDaemon):
 
     def act(self) -> None:
         for held in list(self.held.values()):
-            action = self.next_action(held)
-            if action is not None:
+            for action in self.next_actions(held):
                 self.execute(action)
         if not any(h.training and h.training.is_alive() for h in self.held.values()):
             while (claim := self.choose_job()) is not None:
@@ -171,12 +191,62 @@ class Worker(RoleDaemon):
 
     def on_event(self, event: Event) -> None:
         job_id = int(event.args.get("jobId", 0))
-        if event.name == "JobPosted" or event.name == "JobExpired" and not event.args["refunded"]:
+        reopened = event.name in ("JobExpired", "JobReleased") and not event.args["refunded"]
+        if event.name == "JobPosted" or reopened:
             self.open.add(job_id)
         elif event.name in ("JobClaimed", "JobCancelled"):
             self.open.discard(job_id)
             if event.name == "JobClaimed" and event.args["provider"] == self.address:
                 self.held.setdefault(job_id, Held(job_id))
+        held = self.held.get(job_id)
+        if held is None:
+            return
+        if event.name == "DisputeOpened":
+            held.disputes.add(int(event.args["disputeId"]))
+            self.log.warning(
+                "job %d: dispute %d opened by %s (%s)",
+                job_id,
+                event.args["disputeId"],
+                event.args["challenger"],
+                DisputeKind(event.args["kind"]).name.lower(),
+            )
+        else:
+            self._log_money(event)
+
+    def _log_money(self, event: Event) -> None:
+        """Each dispute's end, and what it won or cost this provider, in the log."""
+        a = event.args
+        if event.name == "BondForfeited":
+            self.log.info(
+                "dispute %d won: the challenger's bond of %s ETH forfeited, %s ETH of it to this provider",
+                a["disputeId"],
+                format_eth(a["amount"]),
+                format_eth(a["toProvider"]),
+            )
+        elif event.name == "DisputeVoided":
+            self.log.info(
+                "dispute %d voided (no oracle quorum): void fee of %s ETH to this provider",
+                a["disputeId"],
+                format_eth(a["voidFee"]),
+            )
+        elif event.name == "ProviderSlashed":
+            self.log.error(
+                "job %d slashed by dispute %d: lost the stake of %s ETH (%s ETH to %d challenger(s), "
+                "%s ETH to the requester, %s ETH burned)",
+                a["jobId"],
+                a["disputeId"],
+                format_eth(a["amount"]),
+                format_eth(a["pool"]),
+                a["winners"],
+                format_eth(a["toRequester"]),
+                format_eth(a["burned"]),
+            )
+        elif event.name == "JobReleased":
+            self.log.error(
+                "job %d released by its requester (no progress reported): %s ETH of the stake to the requester",
+                a["jobId"],
+                format_eth(a["toRequester"]),
+            )
 
     # ------------------------------------------------------------------ claiming
 
@@ -254,19 +324,34 @@ class Worker(RoleDaemon):
 
     # ------------------------------------------------------------------ held jobs
 
-    def next_action(self, held: Held) -> Action | None:
+    def next_actions(self, held: Held) -> list[Action]:
         """What to do about a held job, from its status on chain. Starting or retrying training
-        happens here (local work); everything the chain sees is returned as an action."""
+        happens here (local work); everything the chain sees is returned as actions."""
         status = self.market.job_status(held.job_id)
         if status == JobStatus.CLAIMED:
-            return self._train_or_submit(held)
+            report = self._progress_due(held)
+            submit = self._train_or_submit(held)
+            return [a for a in (report, submit) if a is not None]
         if status == JobStatus.ACCEPTED:
-            return Finalize(held.job_id)
+            return [Finalize(held.job_id)]
         if status in _DONE:
-            return Release(held.job_id, status)
+            return [Release(held.job_id, status)]
         if status == JobStatus.DISPUTED:
             return self._defence(held)
-        return None  # SUBMITTED: the window runs; nothing to do until it ends.
+        return []  # SUBMITTED: the window runs; nothing to do until it ends.
+
+    def _progress_due(self, held: Held) -> ReportProgress | None:
+        """A progress report when half the job's ``progressTimeout`` passed since the last one
+        (or the claim) and training reached a new step."""
+        if held.progress <= held.reported[0]:
+            return None
+        job = self.market.job(held.job_id)
+        if held.progress <= job.progress_step:
+            return None
+        timeout = self.market.params_at(job.params_version)["progress_timeout"]
+        if self.market.now() < job.last_progress_at + timeout // 2:
+            return None
+        return ReportProgress(held.job_id, held.progress)
 
     def _train_or_submit(self, held: Held) -> Submit | None:
         if held.training is not None and held.training.is_alive():
@@ -303,8 +388,12 @@ class Worker(RoleDaemon):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
             del self.held[action.job_id]
-        elif isinstance(action, Bisect):
-            self._bisect(action)
+        elif isinstance(action, ReportProgress):
+            self.market.report_progress(action.job_id, action.step)
+            self.held[action.job_id].reported = (action.step, time.monotonic())
+            self.log.info("job %d: reported progress at step %d", action.job_id, action.step)
+        elif isinstance(action, Dissect):
+            self._dissect(action)
         else:
             self.claim_timeout(action)
 
@@ -335,6 +424,7 @@ class Worker(RoleDaemon):
                 _atomic_write(
                     local / f"ckpt-{step:012d}.safetensors", encode_checkpoint(state.tensors, held.spec_cid, digest)
                 )
+                held.progress = step
                 self.metrics.steps.inc(step - last[0])
                 last[0] = step
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
@@ -355,51 +445,75 @@ class Worker(RoleDaemon):
             held.error = exc
 
     def _load(self, held: Held) -> tuple[JobSpec, Engine]:
-        """The job's spec and the step function this provider runs it with (cached)."""
+        """The job's spec and the step function this provider runs it with (cached). The inputs
+        are pinned on this provider's node (and stay pinned: other jobs may share them): the oracle
+        rules against a provider that cannot serve them (docs/dispute-game.md §1.3)."""
         if held.spec is None or held.engine is None:
             held.spec_cid = self.market.job(held.job_id).spec_cid_str
             held.spec = self.store.fetch_spec(held.spec_cid)
             held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
             held.engine = self.behaviour.engine(held.spec, held.dataset)
+        if not held.inputs_pinned:
+            for cid in job_inputs(held.spec, held.spec_cid):
+                self.store.pin(cid)
+            held.inputs_pinned = True
+            self.log.info("job %d: pinned its inputs (spec, dataset, initial weights) until settled", held.job_id)
         return held.spec, held.engine
 
     # ------------------------------------------------------------------ disputes
 
-    def _defence(self, held: Held) -> Bisect | ClaimTimeout | None:
-        """This provider's move in the live dispute on ``held``, or a timeout to claim."""
-        dispute_id = self.market.job(held.job_id).dispute_id
-        d = self.market.dispute(dispute_id)
-        if d.status == DisputeStatus.BISECTING and not d.awaiting_response:
-            if not self.behaviour.answers(held.moves.get(dispute_id, 0)):
-                return None
-            m = (d.a + d.b) // 2
-            return Bisect(dispute_id, held.job_id, m, self._state_at(held, m))
-        if d.status in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE):
-            return ClaimTimeout(dispute_id)
-        return None
+    def _defence(self, held: Held) -> list[Action]:
+        """This provider's moves in every live dispute on ``held`` whose turn is its own, and the
+        timeouts it can claim (a challenger's clock ran out, or no oracle quorum in time)."""
+        if not held.disputes:  # a restart between DisputeOpened and this round: read them back
+            held.disputes.update(self.market.disputes_of(held.job_id))
+        actions: list[Action] = []
+        now = self.market.now()
+        for dispute_id in sorted(held.disputes):
+            d = self.market.dispute(dispute_id)
+            if not d.live:
+                continue
+            if d.status == DisputeStatus.DISSECTING and not d.awaiting_response:
+                if self.behaviour.answers(held.moves.get(dispute_id, 0)):
+                    actions.append(self._dissection(held, dispute_id, d.a, d.b))
+            elif now >= d.deadline:
+                actions.append(ClaimTimeout(dispute_id))
+        return actions
 
-    def _bisect(self, action: Bisect) -> None:
-        held = self.held[action.job_id]
-        digest = action.state.hash()
-        cid = self.store.put(encode_checkpoint(action.state.tensors, held.spec_cid, digest))
-        self.market.bisect(action.dispute_id, digest, cid)
-        held.moves[action.dispute_id] = held.moves.get(action.dispute_id, 0) + 1
-        self.log.info("dispute %d: posted H(%d) = %s", action.dispute_id, action.step, to_hex(digest))
-
-    def _state_at(self, held: Held, step: int) -> TrainState:
-        """S_step of this provider's trace: from its checkpoint at or before ``step``, replayed forward."""
+    def _dissection(self, held: Held, dispute_id: int, a: int, b: int) -> Dissect:
+        """Replay from this provider's checkpoint at or before ``a`` to each point of the round."""
         spec, engine = self._load(held)
+        job = self.market.job(held.job_id)
+        move = dissection_move(
+            engine, self._checkpoint_at_or_before(held, a), a, b, job.arity, store=self.store, spec_cid=held.spec_cid
+        )
+        return Dissect(dispute_id, held.job_id, a, b, move)
+
+    def _dissect(self, action: Dissect) -> None:
+        held = self.held[action.job_id]
+        self.market.dissect(action.dispute_id, action.move.hashes, action.move.state_cids)
+        held.moves[action.dispute_id] = held.moves.get(action.dispute_id, 0) + 1
+        self.log.info(
+            "dispute %d: dissected [%d, %d] at %s (%d points)",
+            action.dispute_id,
+            action.a,
+            action.b,
+            action.move.points,
+            len(action.move.points),
+        )
+
+    def _checkpoint_at_or_before(self, held: Held, step: int) -> TrainState:
+        """This provider's checkpoint at ``step - step % k``: local, else its own upload on IPFS."""
+        spec, _ = self._load(held)
         k = spec.train.checkpoint_interval
         base = step - step % k
         local = self._job_dir(held.job_id) / f"ckpt-{base:012d}.safetensors"
         if local.exists():
-            start = TrainState(decode_checkpoint(local.read_bytes(), expected_step=base)[0])
-        else:
-            result = self.market.result(held.job_id)
-            assert result is not None, "a disputed job has a result"
-            entry = self.store.fetch_manifest(result.manifest_cid).entry(base)
-            start = TrainState(self.store.fetch_checkpoint(entry.cid, expected_hash=entry.digest, expected_step=base))
-        return engine.run(start, base, step)
+            return TrainState(decode_checkpoint(local.read_bytes(), expected_step=base)[0])
+        result = self.market.result(held.job_id)
+        assert result is not None, "a disputed job has a result"
+        entry = self.store.fetch_manifest(result.manifest_cid).entry(base)
+        return TrainState(self.store.fetch_checkpoint(entry.cid, expected_hash=entry.digest, expected_step=base))
 
     def _resume_point(
         self, spec: JobSpec, spec_cid: str, local: Path

@@ -57,9 +57,7 @@ def health(service: ServiceDep, response: Response) -> Health:
     except Exception as exc:  # noqa: BLE001
         problems.append(f"IPFS node unreachable: {exc}")
     if registered is False:
-        problems.append(
-            f"{service.address} is not a member of oracle epoch {epoch} of market {service.market.address}"
-        )
+        problems.append(f"{service.address} is not a member of oracle epoch {epoch} of market {service.market.address}")
     profiles = runnable_profiles()
     if not any(v == "ok" for v in profiles.values()):
         problems.append("this process can run no determinism profile")
