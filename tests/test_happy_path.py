@@ -16,13 +16,13 @@ from crucible.devnet.nodes import RunningNode
 from crucible.protocol.hashing import params_hash
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
-from requester.client import JobTerms, Requester
+from requester.client import Offer, Requester
 from worker.provider import Worker, WorkerConfig
 
 pytestmark = pytest.mark.integration
 
-TERMS = JobTerms(
-    reward=parse_eth("1"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600, challenge_window=30
+TERMS = Offer(
+    reward=parse_eth("0.1"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600, challenge_window=30
 )
 
 
@@ -70,6 +70,9 @@ def test_job_is_trained_paid_and_fetched(
     job_id = requester.post(spec, spec_cid, TERMS)
     worker = Worker(provider, store, WorkerConfig(state_dir=tmp_path / "worker"), start_block=0)
     run_until(worker, lambda: requester.view(job_id).status == JobStatus.SUBMITTED)
+    view = requester.view(job_id)
+    assert view.payout_bound == view.job.window_end == view.job.submitted_at + TERMS.challenge_window
+    assert view.to_json()["disputes"] == [] and view.to_json()["arity"] == requester.choose_arity(view.job.interval)
     advance_time(chain, TERMS.challenge_window + 1)
     run_until(worker, lambda: requester.view(job_id).status == JobStatus.FINALIZED and worker.report.withdrawn > 0)
 
@@ -79,6 +82,7 @@ def test_job_is_trained_paid_and_fetched(
     assert provider_after - provider_before > TERMS.reward - parse_eth("0.01"), "reward (less gas) reached the provider"
     assert worker.report.withdrawn == TERMS.reward
     assert w3.eth.get_balance(market_address) == parse_eth("1"), "only the provider's free stake remains"
+    assert provider.total_liabilities() == parse_eth("1")
     assert requester_before - w3.eth.get_balance(requester.market.signer.address) >= TERMS.reward  # type: ignore[union-attr]
 
     fetched = requester.fetch(job_id, tmp_path / "model.safetensors")
