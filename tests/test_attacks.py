@@ -8,12 +8,23 @@ requester made whole, no honest party ever slashed, and the market solvent.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from arena import (
+    DEPOSIT,
+    STAKE,
+    TERMS,
+    Arena,
+    P,
+    assert_bond_forfeited,
+    assert_honest_provider_paid,
+    assert_slashed,
+    logs,
+    market_as,
+    post_tiny_job,
+    seed_of,
+)
 from conftest import advance_time
 
 from crucible.chain.contract import ContractClient, deploy
@@ -27,128 +38,17 @@ from crucible.devnet.deploy import DEVNET_PARAMS
 from crucible.devnet.nodes import RunningNode
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.errors import ChainError
-from crucible.protocol.data import build_digits, dataset_bytes
-from crucible.protocol.spec import validate_spec
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
 from crucible.testing import adversaries as b
 from oracle.judge import Judge
 from oracle.service import OracleService
-from requester.client import JobTerms, Requester
+from requester.client import Requester
 from verifier.audit import Finding, FindingKind
 from verifier.daemon import Verifier, VerifierConfig
 from worker.provider import Worker, WorkerConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-T, K = 32, 8  # 4 segments of 8 steps: 3 bisection rounds
-DEPOSIT = parse_eth("1")
-TERMS = JobTerms(
-    reward=parse_eth("1"), stake=parse_eth("0.5"), bond=parse_eth("0.05"), duration=300, challenge_window=30
-)
-SHARES = DEVNET_PARAMS
-
-
-def market_as(chain: RunningNode, address: str, role: str) -> Market:
-    w3 = connect(chain.url)
-    return Market(w3, address, Signer(w3, dev_account(role)))
-
-
-@dataclass
-class Arena:
-    """One job on a fresh market, with a provider of some behaviour, an honest verifier and an oracle."""
-
-    chain: RunningNode
-    market_address: str
-    store: ArtifactStore
-    tmp: Path
-    behaviour: ProviderBehaviour
-    requester: Requester = field(init=False)
-    provider: Market = field(init=False)
-    worker: Worker = field(init=False)
-    verifier: Verifier = field(init=False)
-    oracle: OracleService = field(init=False)
-    job_id: int = 0
-
-    def __post_init__(self) -> None:
-        self.requester = Requester(market_as(self.chain, self.market_address, "requester"), self.store)
-        self.provider = market_as(self.chain, self.market_address, "cheater")
-        self.provider.deposit_stake(DEPOSIT)
-        self.worker = Worker(
-            self.provider,
-            self.store,
-            WorkerConfig(state_dir=self.tmp / "worker", poll_interval=0),
-            start_block=0,
-            behaviour=self.behaviour,
-        )
-        self.verifier = Verifier(
-            market_as(self.chain, self.market_address, "verifier"),
-            self.store,
-            VerifierConfig(state_dir=self.tmp / "verifier", poll_interval=0),
-            start_block=0,
-        )
-        oracle_market = market_as(self.chain, self.market_address, "oracle")
-        self.oracle = OracleService(
-            oracle_market,
-            Judge(oracle_market, self.store, oracle_market.signer.address),  # type: ignore[union-attr]
-            self.tmp / "oracle",
-            poll_interval=0,
-        )
-
-    def post(self, seed: int) -> int:
-        self.job_id = post_tiny_job(self.requester, seed)
-        return self.job_id
-
-    def false_challenge(self, finding: Finding) -> None:
-        """Once the honest provider has submitted, have the verifier challenge it on ``finding`` anyway."""
-        self.drive(lambda: self.status() == JobStatus.SUBMITTED, roles=("worker",))
-        self.verifier.execute(self.verifier.plan_challenge(self.job_id, finding))
-
-    def drive(
-        self, done: Callable[[], bool], *, roles: tuple[str, ...] = ("worker", "verifier", "oracle"), ticks: int = 300
-    ) -> None:
-        for _ in range(ticks):
-            for name in roles:
-                getattr(self, name).tick()
-            if done():
-                return
-        raise AssertionError(f"not done after {ticks} rounds: job {self.requester.view(self.job_id).status.name}")
-
-    def status(self) -> JobStatus:
-        return self.requester.market.job_status(self.job_id)
-
-    def dispute(self):  # type: ignore[no-untyped-def]
-        return self.provider.dispute(self.requester.market.job(self.job_id).dispute_id)
-
-    def assert_solvent(self) -> None:
-        market = self.requester.market
-        assert market.w3.eth.get_balance(market.address) == market.call("totalLiabilities")
-
-
-def post_tiny_job(requester: Requester, seed: int) -> int:
-    """A 32-step MLP job on the digits, posted with TERMS."""
-    train, _ = build_digits()
-    spec = validate_spec(
-        {
-            "version": 1,
-            "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-            "dataset": {"kind": "classification", "cid": requester.store.put(dataset_bytes(train))},
-            "train": {
-                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-                "loss": "cross_entropy",
-                "batch_size": 16,
-                "total_steps": T,
-                "checkpoint_interval": K,
-                "seed": seed,
-            },
-        }
-    )
-    return requester.post(spec, requester.store.put_spec(spec), TERMS)
-
-
-def seed_of(name: str) -> int:
-    """A seed per test, so no two tests upload identical checkpoints to the shared IPFS node."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
 @pytest.fixture
@@ -159,28 +59,6 @@ def arena_for(chain: RunningNode, market_address: str, ipfs_node: RunningNode, t
         return Arena(chain, market_address, store, tmp_path, behaviour)
 
     return make
-
-
-def assert_cheater_slashed(arena: Arena) -> None:
-    market = arena.requester.market
-    info = market.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
-    assert (info.slashed, info.locked, info.free) == (1, 0, DEPOSIT - TERMS.stake), "stake slashed, nothing else"
-    assert arena.status() == JobStatus.SLASHED
-    assert arena.dispute().status == DisputeStatus.CHALLENGER_WON
-    challenger_share = TERMS.stake * SHARES.challenger_share_bps // 10_000
-    assert arena.verifier.report.withdrawn == TERMS.bond + challenger_share, "bond back plus a share of the stake"
-    requester_share = TERMS.stake * SHARES.requester_share_bps // 10_000
-    assert arena.requester.withdraw() == TERMS.reward + requester_share, "escrow back plus a share"
-    arena.assert_solvent()
-
-
-def assert_honest_provider_paid_with_bond_share(arena: Arena) -> None:
-    info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
-    assert (info.slashed, info.finalized, info.free, info.locked) == (0, 1, DEPOSIT, 0), "honest provider untouched"
-    bond_share = TERMS.bond * SHARES.provider_bond_share_bps // 10_000
-    assert arena.worker.report.withdrawn == TERMS.reward + bond_share, "reward plus a share of the forfeited bond"
-    assert arena.verifier.report.withdrawn == 0
-    arena.assert_solvent()
 
 
 CHEATS = [
@@ -212,7 +90,7 @@ def test_cheating_provider_is_caught_and_slashed(
     )
 
     assert arena.dispute().kind == kind
-    assert_cheater_slashed(arena)
+    assert_slashed(arena, by_verdict=True, winners=["verifier"])
 
 
 def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: ignore[no-untyped-def]
@@ -222,8 +100,11 @@ def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: 
     arena.drive(lambda: arena.status() == JobStatus.SLASHED)
 
     dispute = arena.dispute()
-    assert (dispute.a, dispute.b) == (13, 14), "bisection narrows to the one forged step"
-    evidence = arena.oracle.evidence.get(arena.requester.market.job(arena.job_id).dispute_id)
+    assert (dispute.a, dispute.b) == (13, 14), "the dissection narrows to the one forged step"
+    (dispute_id,) = arena.disputes()
+    rounds = logs(arena.market, "DisputeDissected", disputeId=dispute_id)
+    assert [(r["a"], r["b"], len(r["hashes"])) for r in rounds] == [(8, 16, 3), (12, 14, 1)], "two 4-ary rounds"
+    evidence = arena.oracle.evidence.get(dispute_id)
     assert evidence is not None and evidence.verdict == Verdict.PROVIDER_WRONG.name
 
 
@@ -232,12 +113,14 @@ def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # ty
     arena.post(seed_of("false-challenge"))
 
     # A challenger that disputes a correct segment (it then plays honestly and must lose).
-    arena.false_challenge(Finding(FindingKind.SEGMENT, 1, "false"))
+    dispute_id = arena.false_challenge(Finding(FindingKind.SEGMENT, 1, "false"))
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
-    advance_time(arena.chain, TERMS.challenge_window + 1)
+    advance_time(arena.chain, P.reaction_time + 1)
     arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
 
-    assert_honest_provider_paid_with_bond_share(arena)
+    lost = assert_bond_forfeited(arena, dispute_id, by_verdict=True)
+    assert_honest_provider_paid(arena, lost["toProvider"])
+    assert arena.verifier.report.withdrawn == 0
 
 
 def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
@@ -245,16 +128,16 @@ def test_false_manifest_challenge_costs_the_challenger_its_bond(arena_for) -> No
     arena.post(seed_of("false-manifest-challenge"))
 
     # A challenger that claims the honest provider's manifest is missing; the oracle fetches it.
-    arena.false_challenge(Finding(FindingKind.MANIFEST, 0, "false"))
+    dispute_id = arena.false_challenge(Finding(FindingKind.MANIFEST, 0, "false"))
     assert arena.dispute().kind == DisputeKind.MANIFEST
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON)
-    dispute_id = arena.requester.market.job(arena.job_id).dispute_id
     evidence = arena.oracle.evidence.get(dispute_id)
     assert evidence is not None and evidence.verdict == Verdict.PROVIDER_CORRECT.name, evidence
-    advance_time(arena.chain, TERMS.challenge_window + 1)
+    advance_time(arena.chain, P.reaction_time + 1)
     arena.drive(lambda: arena.status() == JobStatus.FINALIZED and arena.worker.report.withdrawn > 0)
 
-    assert_honest_provider_paid_with_bond_share(arena)
+    lost = assert_bond_forfeited(arena, dispute_id, by_verdict=True)
+    assert_honest_provider_paid(arena, lost["toProvider"])
 
 
 def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # type: ignore[no-untyped-def]
@@ -265,28 +148,29 @@ def test_provider_that_stops_answering_loses_by_timeout(arena_for) -> None:  # t
             arena.status() == JobStatus.DISPUTED
             and arena.dispute().a + 1 < arena.dispute().b
             and not arena.dispute().awaiting_response
-            and arena.worker.held[arena.job_id].moves
+            and bool(arena.worker.held[arena.job_id].moves)
         )
     )
 
-    advance_time(arena.chain, SHARES.move_timeout + 2)
+    advance_time(arena.chain, P.clock_budget + 2)  # past the provider's whole chess clock
     arena.drive(lambda: arena.status() == JobStatus.SLASHED and arena.verifier.report.withdrawn > 0)
 
-    assert_cheater_slashed(arena)
+    assert_slashed(arena, by_verdict=False, winners=["verifier"])
 
 
 def test_challenger_that_stops_answering_loses_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
     arena = arena_for(Honest())
     arena.post(seed_of("silent-challenger"))
-    arena.false_challenge(Finding(FindingKind.SEGMENT, 0, "then silent"))
+    dispute_id = arena.false_challenge(Finding(FindingKind.SEGMENT, 0, "then silent"))
     arena.drive(lambda: arena.dispute().awaiting_response, roles=("worker",))
 
-    advance_time(arena.chain, SHARES.move_timeout + 2)
+    advance_time(arena.chain, P.clock_budget + 2)
     arena.drive(lambda: arena.dispute().status == DisputeStatus.PROVIDER_WON, roles=("worker",))
 
     info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
-    assert (info.slashed, info.locked) == (0, TERMS.stake), "the provider keeps its claim and its stake"
+    assert (info.slashed, info.locked) == (0, STAKE), "the provider keeps its claim and its stake"
     assert arena.status() == JobStatus.SUBMITTED, "the window resumes"
+    assert_bond_forfeited(arena, dispute_id, by_verdict=False)
     arena.assert_solvent()
 
 
@@ -299,10 +183,10 @@ def test_provider_that_claims_and_vanishes_compensates_the_requester(arena_for) 
     withdrawn = arena.requester.reclaim(arena.job_id)
 
     assert arena.status() == JobStatus.REFUNDED
-    assert withdrawn == TERMS.reward + TERMS.stake * SHARES.expiry_slash_bps // 10_000
+    assert withdrawn == TERMS.reward + STAKE * P.expiry_slash_bps // 10_000
     info = arena.provider.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
     assert (info.expired, info.locked) == (1, 0)
-    assert info.free == DEPOSIT - TERMS.stake * SHARES.expiry_slash_bps // 10_000
+    assert info.free == DEPOSIT - STAKE * P.expiry_slash_bps // 10_000
     arena.assert_solvent()
 
 
@@ -315,7 +199,7 @@ def test_forged_and_replayed_oracle_verdicts_are_rejected(arena_for) -> None:  #
         ),
         roles=("worker", "verifier"),
     )
-    dispute_id = arena.requester.market.job(arena.job_id).dispute_id
+    (dispute_id,) = arena.disputes()
 
     # The cheater forges a verdict in its own favour; the requester tries too.
     for forger in (arena.provider, arena.requester.market):
@@ -335,8 +219,12 @@ def test_forged_and_replayed_oracle_verdicts_are_rejected(arena_for) -> None:  #
 
 REENTRANT = """// SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
+struct JobTerms {
+    bytes32 specCid; uint96 stake; uint96 bond; uint32 duration; uint32 challengeWindow; uint32 interval;
+    uint64 totalSteps; uint8 arity; bool refundOnExpiry;
+}
 interface IMarket {
-    function postJob(bytes32, uint96, uint96, uint32, uint32, uint32, uint64, bool) external payable returns (uint256);
+    function postJob(JobTerms calldata) external payable returns (uint256);
     function cancelJob(uint256) external;
     function withdrawCredit() external returns (uint256);
 }
@@ -347,7 +235,7 @@ contract Reentrant {
     uint256 public blocked;
     constructor(IMarket m) { market = m; }
     function attack(bytes32 specCid) external payable {
-        uint256 id = market.postJob{value: msg.value}(specCid, 1e16, 1e15, 300, 30, 8, 32, true);
+        uint256 id = market.postJob{value: msg.value}(JobTerms(specCid, 1e18, 1e15, 300, 30, 8, 32, 2, true));
         market.cancelJob(id);
         market.withdrawCredit();
     }
@@ -373,7 +261,7 @@ def test_reentrant_withdrawal_pays_once(chain: RunningNode, market_address: str,
     assert w3.eth.get_balance(address) == parse_eth("1"), "exactly the refund, once"
     assert (attacker.call("reentries"), attacker.call("blocked")) == (1, 1), "the re-entry was refused"
     assert market.credits(address) == 0
-    assert w3.eth.get_balance(market_address) == market.call("totalLiabilities")
+    assert market.balance() == market.total_liabilities()
 
 
 def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_for) -> None:  # type: ignore[no-untyped-def]
@@ -391,19 +279,14 @@ def test_verifier_and_worker_restarted_mid_bisection_finish_the_dispute(arena_fo
         VerifierConfig(state_dir=arena.tmp / "verifier", poll_interval=0),
         start_block=0,
     )
-    arena.worker = Worker(
-        arena.provider,
-        arena.store,
-        WorkerConfig(state_dir=arena.tmp / "worker", poll_interval=0),
-        start_block=0,
-        behaviour=arena.behaviour,
-    )
+    arena.worker = arena.new_worker()
     arena.drive(
         lambda: arena.status() == JobStatus.SLASHED and not arena.verifier.cases and arena.verifier.report.withdrawn > 0
     )
 
     assert (arena.dispute().a, arena.dispute().b) == (13, 14)
-    assert_cheater_slashed(arena)
+    assert len(arena.disputes()) == 1, "the restarted verifier did not challenge again"
+    assert_slashed(arena, by_verdict=True, winners=["verifier"])
 
 
 def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_once(
@@ -452,11 +335,11 @@ def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_on
         if all(s in (JobStatus.SUBMITTED, JobStatus.ACCEPTED, *final) for s in statuses) and not any(
             v.cases for v in verifiers
         ):
-            advance_time(chain, TERMS.challenge_window + 1)  # nobody disputes what is left: let windows pass
+            advance_time(chain, TERMS.challenge_window + P.reaction_time + 1)  # nobody disputes the rest
     market = requester.market
     statuses = {j: market.job_status(j) for j in jobs}
     assert set(statuses.values()) <= final, statuses
-    assert sorted(int(e["jobId"]) for e in _logs(market, "JobFinalized")) == sorted(
+    assert sorted(int(e["jobId"]) for e in logs(market, "JobFinalized")) == sorted(
         j for j, s in statuses.items() if s == JobStatus.FINALIZED
     ), "every finalized job paid exactly once"
     slashed = [j for j, s in statuses.items() if s == JobStatus.SLASHED]
@@ -466,11 +349,5 @@ def test_crowd_three_workers_two_verifiers_two_oracles_five_jobs_each_settled_on
         info = market.provider_info(dev_account(name).address)
         assert info.slashed == 0 and info.locked == 0, f"honest {name} never slashed"
     assert market.provider_info(dev_account("cheater").address).slashed == len(slashed)
-    assert all(
-        market.dispute(d).status == DisputeStatus.CHALLENGER_WON for d in range(1, market.call("disputeCount") + 1)
-    )
-    assert market.w3.eth.get_balance(address) == market.call("totalLiabilities")
-
-
-def _logs(market: Market, event: str) -> list[dict[str, object]]:
-    return [dict(e["args"]) for e in getattr(market.contract.events, event)().get_logs(from_block=0)]
+    assert all(market.dispute(d).status == DisputeStatus.CHALLENGER_WON for d in range(1, market.dispute_count() + 1))
+    assert market.balance() == market.total_liabilities()
