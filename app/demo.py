@@ -2,8 +2,10 @@
 
 Act 1: a requester posts a classification job on the handwritten digits, an honest worker trains
 it, the challenge window passes, the worker is paid and the requester fetches the model and
-measures its accuracy. Act 2: a cheating worker forges one training step of a second job; the
-verifier catches it, the two bisect to that step, the oracle replays it and the cheater is slashed.
+measures its accuracy. Act 2: a cheating worker forges one training step of a second job; two
+independent verifiers catch it and both challenge (any number of disputes may be live on a job),
+each dispute is narrowed by k-ary dissection to that step, the oracle replays it, the cheater is
+slashed once and both challengers share the reward (docs/dispute-game.md).
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ from web3.types import TxData
 
 from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account
-from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.market import JobStatus, Market
 from crucible.chain.rpc import connect
 from crucible.chain.units import format_eth
 from crucible.devnet.manage import Devnet
 from crucible.devnet.processes import free_port
 from crucible.devnet.tools import REPO_ROOT
 from crucible.errors import CrucibleError
+from crucible.protocol import dissection
 
-ROLES = ("requester", "provider", "cheater", "verifier", "oracle")
+ROLES = ("requester", "provider", "cheater", "verifier", "verifier-2", "oracle")
 SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
 POISONED_STEP = 237  # the step the cheater forges in act 2 (segment 11 of 20)
 WINDOW = 10  # seconds of challenge window on the devnet
@@ -162,7 +165,7 @@ class Demo:
         # ---- act 1: the honest job
         c.rule("Act 1: an honest provider trains a job and is paid")
         job1 = self.post()
-        c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 1 ETH")
+        c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 0.5 ETH")
         self.wait(
             "provider claims and trains", lambda: market.job_status(job1) not in (JobStatus.OPEN, JobStatus.CLAIMED)
         )
@@ -197,6 +200,15 @@ class Demo:
             "--state-dir",
             str(self.home / "cheater"),
         )
+        self.start(
+            "verifier-2",
+            "verifier",
+            "run",
+            "--dev-account",
+            "verifier-2",
+            "--state-dir",
+            str(self.home / "verifier-2"),
+        )
         job2 = self.post()
         dispute_started = [0.0]
 
@@ -207,24 +219,56 @@ class Demo:
             return False
 
         c.print(f"requester posted job {job2}; the cheater claims it and plants a backdoor at step {POISONED_STEP}")
-        self.wait("cheater trains, verifier audits and challenges", disputed)
+        self.wait("cheater trains, the verifiers audit and challenge", disputed)
         self.phases.mark("act 2: train + audit")
-        dispute_id = market.job(job2).dispute_id
         self.wait(
-            "bisection, then the oracle replays the one disputed step",
-            lambda: market.dispute(dispute_id).status not in (DisputeStatus.BISECTING, DisputeStatus.AWAITING_ORACLE),
+            "k-ary dissection, then the oracle replays the one disputed step",
+            lambda: (
+                market.job_status(job2) == JobStatus.SLASHED
+                and not any(market.dispute(d).live for d in market.disputes_of(job2))
+            ),
         )
         dispute_wall = time.monotonic() - dispute_started[0]
-        self.wait("the verifier withdraws its winnings", lambda: market.credits(accounts["verifier"]) == 0)
+        disputes = market.disputes_of(job2)
+        self.wait(
+            "the verifiers withdraw their winnings",
+            lambda: market.credits(accounts["verifier"]) == 0 and market.credits(accounts["verifier-2"]) == 0,
+        )
         self.crucible("requester", "withdraw")
         self.phases.mark("act 2: dispute + slash")
-        dispute = market.dispute(dispute_id)
-        c.print(
-            f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
-            f"job {job2} is {market.job_status(job2).name.lower()}"
-        )
+        self.show_game(market, job2, disputes)
         self.stop_all()
-        self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
+        self.summary(w3, market, deployment, accounts, balances_before, accuracy, disputes, dispute_wall)
+
+    def show_game(self, market: Market, job_id: int, disputes: list[int]) -> None:
+        """Each dispute's dissection rounds, its end, and how the slashed stake was shared."""
+        c = self.console
+        arity = market.job(job_id).arity
+        for dispute_id in disputes:
+            d = market.dispute(dispute_id)
+            names: dict[str, str] = {str(dev_account(r).address): r for r in ROLES}
+            who = names.get(d.challenger, d.challenger)
+            c.print(f"dispute {dispute_id} opened by the {who} ({arity}-ary dissection):")
+            moves = _logs(market, "DisputeDissected", disputeId=dispute_id)
+            picks = _logs(market, "DisputeNarrowed", disputeId=dispute_id)
+            for move, pick in zip(moves, picks, strict=False):
+                points = dissection.points(move["a"], move["b"], arity)
+                c.print(
+                    f"  provider split [{move['a']}, {move['b']}] at {points[1:-1]}; "
+                    f"challenger disputed part {pick['index']}: [{pick['a']}, {pick['b']}]"
+                )
+            c.print(
+                f"  dispute {dispute_id} ended [bold]{d.status.name.lower()}[/bold] on [{d.a}, {d.b}]; "
+                f"job {job_id} is {market.job_status(job_id).name.lower()}"
+            )
+        (slash,) = _logs(market, "ProviderSlashed", jobId=job_id)
+        share = slash["pool"] // slash["winners"]
+        c.print(
+            f"stake of {format_eth(slash['amount'])} ETH slashed: {format_eth(slash['oracleFee'])} ETH oracle fee, "
+            f"{format_eth(slash['pool'])} ETH shared by {slash['winners']} challengers ({format_eth(share)} ETH "
+            f"each, with their bonds back), {format_eth(slash['toRequester'])} ETH to the requester, "
+            f"{format_eth(slash['burned'])} ETH burned"
+        )
 
     def post(self) -> int:
         out = self.crucible(
@@ -232,8 +276,6 @@ class Demo:
             "post",
             str(SPEC),
             "--reward",
-            "1",
-            "--stake",
             "0.5",
             "--bond",
             "0.05",
@@ -259,10 +301,10 @@ class Demo:
         accounts: Mapping[str, ChecksumAddress],
         before: Mapping[str, int],
         accuracy: float,
-        dispute_id: int,
+        disputes: list[int],
         dispute_wall: float,
     ) -> None:
-        gas, dispute_gas, dispute_txs = _gas_by_sender(w3, deployment.deploy_block, market, dispute_id)
+        gas, dispute_gas, dispute_txs = _gas_by_sender(w3, deployment.deploy_block, market, set(disputes))
         table = Table(title="Crucible demo: who holds what")
         for col in ("role", "balance before (ETH)", "after (ETH)", "change", "free stake", "reputation", "gas used"):
             table.add_column(col, justify="right" if col != "role" else "left")
@@ -283,13 +325,16 @@ class Demo:
         self.console.print(table)
         facts = Table(title="figures", show_header=False)
         facts.add_row("test accuracy of the honest job's model", f"{accuracy:.1%}")
-        d = market.dispute(dispute_id)
-        facts.add_row("dispute outcome", f"{d.status.name.lower()} at step {d.a} (forged step {POISONED_STEP})")
-        facts.add_row("dispute transactions / gas", f"{dispute_txs} / {dispute_gas:,}")
+        for dispute_id in disputes:
+            d = market.dispute(dispute_id)
+            facts.add_row(
+                f"dispute {dispute_id} outcome", f"{d.status.name.lower()} on [{d.a}, {d.b}] (forged step {POISONED_STEP})"
+            )
+        facts.add_row(f"transactions / gas of {len(disputes)} disputes", f"{dispute_txs} / {dispute_gas:,}")
         facts.add_row("dispute wall time (challenge to verdict)", f"{dispute_wall:.1f}s")
         facts.add_row(
             "market balance = liabilities",
-            f"{format_eth(w3.eth.get_balance(market.address))} ETH = {format_eth(market.call('totalLiabilities'))} ETH",
+            f"{format_eth(market.balance())} ETH = {format_eth(market.total_liabilities())} ETH",
         )
         for name, seconds in self.phases.times.items():
             facts.add_row(f"time: {name}", f"{seconds:.1f}s")
@@ -297,11 +342,16 @@ class Demo:
         self.console.print(facts)
 
 
-def _gas_by_sender(w3: Web3, first_block: int, market: Market, dispute_id: int) -> tuple[dict[str, int], int, int]:
-    """Gas used per sending address since ``first_block``, and the dispute's own gas and tx count."""
+def _logs(market: Market, event: str, **filters: int) -> list[dict[str, int]]:
+    found = getattr(market.contract.events, event)().get_logs(from_block=0, argument_filters=filters)
+    return [dict(e["args"]) for e in found]
+
+
+def _gas_by_sender(w3: Web3, first_block: int, market: Market, disputes: set[int]) -> tuple[dict[str, int], int, int]:
+    """Gas used per sending address since ``first_block``, and the disputes' own gas and tx count."""
     per_sender: dict[str, int] = {}
     dispute_gas = dispute_txs = 0
-    dispute_fns = {"challenge", "bisect", "respond", "submitVerdict", "timeout"}
+    dispute_fns = {"challenge", "dissect", "respond", "submitVerdict", "timeout", "settleDispute", "claimOracleFee"}
     for number in range(first_block, w3.eth.block_number + 1):
         block = w3.eth.get_block(number, full_transactions=True)
         # web3 types the list as hashes or transactions whatever full_transactions says.
@@ -313,7 +363,7 @@ def _gas_by_sender(w3: Web3, first_block: int, market: Market, dispute_id: int) 
                     fn, args = market.contract.decode_function_input(tx["input"])
                 except ValueError:
                     continue
-                if fn.fn_name in dispute_fns and (fn.fn_name == "challenge" or args.get("disputeId") == dispute_id):
+                if fn.fn_name in dispute_fns and (fn.fn_name == "challenge" or args.get("disputeId") in disputes):
                     dispute_gas += used
                     dispute_txs += 1
     return per_sender, dispute_gas, dispute_txs

@@ -34,7 +34,7 @@ from oracle.settings import Settings as OracleSettings
 log = logging.getLogger("crucible.oracle")
 
 #: Reverts that mean "nothing left to do here" (the vote is not needed or not possible any more).
-_SETTLED_ERRORS = ("AlreadyVoted", "DisputeNotInStatus", "VerdictTooLate")
+_SETTLED_ERRORS = ("AlreadyVoted", "DisputeNotInStatus", "VerdictTooLate", "DisputeSettlesBySlash")
 
 #: Which verdicts a dispute outcome pays the oracle fee for.
 _PAID_VERDICTS = {

@@ -175,11 +175,14 @@ def credited(market: Market, account: str, job_id: int) -> int:
     return sum(int(e["amount"]) for e in logs(market, "Credited", account=account, jobId=job_id))
 
 
-def assert_slashed(arena: Arena, *, by_verdict: bool, winners: list[str]) -> dict[str, Any]:
+def assert_slashed(
+    arena: Arena, *, by_verdict: bool, winners: list[str], extra: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The provider lost exactly the job's stake, split per docs/dispute-game.md §2: the oracle fee
     (verdict only), the pool shared equally by ``winners`` (each also got its bond back), the
     requester's share on top of its escrow, the rest burned; at least 80% of the stake left the
-    cheater whatever accounts it controls. Returns the ``ProviderSlashed`` event."""
+    cheater whatever accounts it controls. ``extra``: other credits a winner got on this job (the
+    refund of an earlier voided dispute). Returns the ``ProviderSlashed`` event."""
     market, job_id = arena.market, arena.job_id
     info = market.provider_info(arena.provider.signer.address)  # type: ignore[union-attr]
     assert (info.slashed, info.locked, info.free) == (1, 0, DEPOSIT - STAKE), "stake slashed, nothing else"
@@ -192,7 +195,8 @@ def assert_slashed(arena: Arena, *, by_verdict: bool, winners: list[str]) -> dic
     share = slash["pool"] // len(winners)
     assert slash["burned"] == STAKE - fee - share * len(winners) - slash["toRequester"]
     for name in winners:
-        assert credited(market, dev_account(name).address, job_id) == BOND + share, f"{name}: bond back + share"
+        expected = BOND + share + (extra or {}).get(name, 0)
+        assert credited(market, dev_account(name).address, job_id) == expected, f"{name}: bond back + share"
     assert credited(market, market.signer.address, job_id) == TERMS.reward + slash["toRequester"]  # type: ignore[union-attr]
     assert slash["burned"] + fee >= STAKE * 8 // 10, "at least 80% of the stake leaves the cheater"
     arena.assert_solvent()

@@ -72,6 +72,17 @@ def market_address(deployer: Signer) -> str:
     return address
 
 
+@pytest.fixture
+def arena_for(chain: RunningNode, market_address: str, ipfs_node: RunningNode, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Make an :class:`arena.Arena`: one job on the market with a provider of the given behaviour."""
+    from arena import Arena
+
+    from crucible.store.artifacts import ArtifactStore
+
+    store = ArtifactStore(IpfsStore(ipfs_node.url, fetch_timeout=2))
+    return lambda behaviour: Arena(chain, market_address, store, tmp_path, behaviour)
+
+
 def advance_time(node: RunningNode, seconds: int) -> None:
     """Move the chain's clock forward and mine a block (anvil)."""
     rpc_call(node.url, "evm_increaseTime", [seconds])

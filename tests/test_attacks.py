@@ -15,7 +15,6 @@ from arena import (
     DEPOSIT,
     STAKE,
     TERMS,
-    Arena,
     P,
     assert_bond_forfeited,
     assert_honest_provider_paid,
@@ -49,16 +48,6 @@ from verifier.daemon import Verifier, VerifierConfig
 from worker.provider import Worker, WorkerConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def arena_for(chain: RunningNode, market_address: str, ipfs_node: RunningNode, tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = ArtifactStore(IpfsStore(ipfs_node.url, fetch_timeout=2))
-
-    def make(behaviour: ProviderBehaviour) -> Arena:
-        return Arena(chain, market_address, store, tmp_path, behaviour)
-
-    return make
 
 
 CHEATS = [

@@ -9,9 +9,13 @@ its own node when it claims a job and keeps them pinned until the job is finaliz
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from crucible.engine.step import Engine, TrainState
+from crucible.errors import StoreError
 from crucible.protocol import dissection
 from crucible.protocol.checkpoint import encode_checkpoint
 from crucible.protocol.spec import JobSpec, WeightsInit
@@ -24,6 +28,43 @@ def job_inputs(spec: JobSpec, spec_cid: str) -> list[str]:
     if isinstance(spec.model.init, WeightsInit):
         cids.append(spec.model.init.cid)
     return cids
+
+
+class InputKeeper:
+    """Keeps a job's inputs served by this provider's node until the job is settled: a local copy
+    of each (written when training starts) is added back, same bytes and so the same CID, whenever
+    the node no longer holds a pin on it (the requester deleted its dataset, say)."""
+
+    def __init__(self, store: ArtifactStore, folder: Path) -> None:
+        self.store = store
+        self.folder = folder
+
+    def keep(self, cids: list[str]) -> None:
+        """Pin each input and keep a local copy of its bytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for cid in cids:
+            path = self.folder / cid
+            if not path.exists():
+                data = self.store.fetch_raw(cid, "job input")
+                fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{cid}.")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            self.store.pin(cid)
+
+    def restore(self) -> list[str]:
+        """Add back every kept input the node lost; returns the CIDs restored."""
+        restored = []
+        kept = sorted(p for p in self.folder.glob("*") if not p.name.startswith(".")) if self.folder.exists() else []
+        for path in kept:
+            cid = path.name
+            if self.store.pinned(cid):
+                continue
+            again = self.store.put(path.read_bytes())
+            if again != cid:
+                raise StoreError(f"the local copy of {cid} now hashes to {again}: not restored")
+            restored.append(cid)
+        return restored
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,13 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
-from worker.defence import Move, dissection_move, job_inputs
+from worker.defence import InputKeeper, Move, dissection_move, job_inputs
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
 RECHECK_MIN, RECHECK_MAX = 2.0, 30.0
+#: Seconds between checks that this provider's node still serves a submitted job's inputs.
+INPUT_CHECK_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Held:
     progress: int = 0  # the latest training step reached locally (written by the training thread)
     reported: tuple[int, float] = (0, 0.0)  # (step, monotonic time) of this worker's last reportProgress
     inputs_pinned: bool = False
+    inputs_checked: float = 0.0  # monotonic time the node's pins on the inputs were last checked
     training: threading.Thread | None = None
     error: BaseException | None = None
     retry_at: float = 0.0  # monotonic time before which a failed training is not restarted
@@ -336,9 +339,20 @@ class Worker(RoleDaemon):
             return [Finalize(held.job_id)]
         if status in _DONE:
             return [Release(held.job_id, status)]
+        self._keep_inputs(held)  # SUBMITTED or DISPUTED: the oracle may need them any time
         if status == JobStatus.DISPUTED:
             return self._defence(held)
         return []  # SUBMITTED: the window runs; nothing to do until it ends.
+
+    def _keep_inputs(self, held: Held) -> None:
+        """Add back any input of the job this provider's node stopped serving (local work)."""
+        if time.monotonic() - held.inputs_checked < INPUT_CHECK_INTERVAL:
+            return
+        held.inputs_checked = time.monotonic()
+        for cid in self._keeper(held.job_id).restore():
+            self.log.warning(
+                "job %d: input %s was gone from the node; served again from the local copy", held.job_id, cid
+            )
 
     def _progress_due(self, held: Held) -> ReportProgress | None:
         """A progress report when half the job's ``progressTimeout`` passed since the last one
@@ -454,8 +468,7 @@ class Worker(RoleDaemon):
             held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
             held.engine = self.behaviour.engine(held.spec, held.dataset)
         if not held.inputs_pinned:
-            for cid in job_inputs(held.spec, held.spec_cid):
-                self.store.pin(cid)
+            self._keeper(held.job_id).keep(job_inputs(held.spec, held.spec_cid))
             held.inputs_pinned = True
             self.log.info("job %d: pinned its inputs (spec, dataset, initial weights) until settled", held.job_id)
         return held.spec, held.engine
@@ -534,6 +547,9 @@ class Worker(RoleDaemon):
             entries.append(CheckpointEntry(step=i * k, state_hash=meta["state_hash"], cid=self.store.put(data)))
             state = TrainState(tensors)
         return (state, entries) if state is not None else None
+
+    def _keeper(self, job_id: int) -> InputKeeper:
+        return InputKeeper(self.store, self._job_dir(job_id) / "inputs")
 
     def _job_dir(self, job_id: int) -> Path:
         path = self.config.state_dir / "jobs" / str(job_id)

@@ -38,6 +38,7 @@ class BlobStore(Protocol):
     def add_bytes(self, data: bytes, *, pin: bool = True) -> str: ...
     def cat(self, cid: str, *, max_bytes: int = ...) -> bytes: ...
     def pin(self, cid: str) -> None: ...
+    def pinned(self, cid: str) -> bool: ...
 
 
 class ArtifactStore:
@@ -50,6 +51,14 @@ class ArtifactStore:
 
     def pin(self, cid: str) -> None:
         self.blobs.pin(cid)
+
+    def pinned(self, cid: str) -> bool:
+        """Whether this node holds a pin on ``cid`` (so it keeps serving it)."""
+        return self.blobs.pinned(cid)
+
+    def fetch_raw(self, cid: str, what: str, *, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
+        """The bytes stored at ``cid``, unparsed (to keep a copy of them)."""
+        return self._fetch(cid, what, max_bytes)
 
     def _fetch(self, cid: str, what: str, max_bytes: int) -> bytes:
         try:
