@@ -126,6 +126,10 @@ class Verifier(RoleDaemon):
         return self.report
 
     def act(self) -> None:
+        for case in list(self.cases.values()):  # first, so a dispute that just ended is closed
+            move = self.next_move(case)
+            if move is not None:
+                self.execute(move)
         while self.to_audit:
             job_id = self.to_audit.pop(0)
             if job_id in self.to_audit:
@@ -133,10 +137,6 @@ class Verifier(RoleDaemon):
             challenge = self.audit(job_id)
             if challenge is not None:
                 self._send_challenge(challenge)
-        for case in list(self.cases.values()):
-            move = self.next_move(case)
-            if move is not None:
-                self.execute(move)
 
     def on_withdrawn(self, wei: int) -> None:
         self.report.withdrawn += wei
@@ -161,7 +161,7 @@ class Verifier(RoleDaemon):
                 self.to_audit.append(int(event.args["jobId"]))
 
     def _has_live_dispute(self, job_id: int) -> bool:
-        return any(case.job_id == job_id for case in self.cases.values())
+        return any(case.job_id == job_id and self.market.dispute(case.dispute_id).live for case in self.cases.values())
 
     # ------------------------------------------------------------------ auditing (decisions)
 
