@@ -11,12 +11,15 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_constructor_setsState_succeeds() public view {
         assertEq(market.owner(), address(this), "owner");
-        assertEq(market.quorum(), 1, "quorum");
-        assertEq(market.oracleCount(), 3, "oracles");
-        assertTrue(market.isOracle(oracle2), "oracle2");
+        assertEq(market.currentOracleEpoch(), 1, "epoch");
+        assertEq(market.oracleEpoch(1).quorum, 2, "quorum");
+        assertEq(market.oracleEpoch(1).members.length, 3, "oracles");
+        assertTrue(market.isOracle(1, oracle2), "oracle2");
         assertEq(market.paramsVersion(), 1, "version");
-        assertEq(market.params().moveTimeout, 20, "moveTimeout");
+        assertEq(market.params().clockBudget, 60, "clockBudget");
         assertEq(market.totalLiabilities(), 0, "liabilities");
+        // the largest Dmax any version allows: 2 * (60 + 32 * 30) + 60
+        assertEq(market.maxDisputeBound(), 2100, "max dispute bound");
     }
 
     function test_constructor_quorumAboveOracles_reverts() public {
@@ -28,10 +31,10 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_constructor_badParams_reverts() public {
         Params memory p = defaultParams();
-        p.moveTimeout = 1;
+        p.moveExtension = 29;
         address[] memory oracles = new address[](1);
         oracles[0] = oracle1;
-        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "moveTimeout", 1, 5, 7 days));
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "moveExtension", 29, 30, 1 days));
         new CrucibleMarket(p, oracles, 1);
     }
 
@@ -39,7 +42,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_postJob_valid_succeeds() public {
         vm.expectEmit();
-        emit ICrucibleMarket.JobPosted(1, requester, REWARD, SPEC, STAKE, BOND, K, T, DURATION, WINDOW, true, 1);
+        emit ICrucibleMarket.JobPosted(1, requester, REWARD, _t(SPEC, STAKE, BOND, DURATION, WINDOW, K, T, true), 1);
         uint256 id = _postWith(K, T, true);
         assertEq(id, 1, "id");
         Job memory job = market.getJob(id);
@@ -60,60 +63,60 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
     function test_postJob_zeroReward_reverts() public {
         vm.prank(requester);
         vm.expectRevert(abi.encodeWithSelector(InvalidReward.selector, 0));
-        market.postJob(SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false);
+        market.postJob(_t(SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false));
     }
 
     function test_postJob_zeroSpec_reverts() public {
         vm.prank(requester);
-        vm.expectRevert(ZeroCommitment.selector);
-        market.postJob{value: 1}(0, STAKE, BOND, DURATION, WINDOW, K, T, false);
+        vm.expectRevert(abi.encodeWithSelector(ZeroCommitment.selector, "specCid"));
+        market.postJob{value: 1}(_t(0, STAKE, BOND, DURATION, WINDOW, K, T, false));
     }
 
     function test_postJob_stakeTooLow_reverts() public {
         vm.prank(requester);
         vm.expectRevert(abi.encodeWithSelector(StakeTooLow.selector, 1, 0.01 ether));
-        market.postJob{value: 1}(SPEC, 1, BOND, DURATION, WINDOW, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, 1, BOND, DURATION, WINDOW, K, T, false));
     }
 
     function test_postJob_bondTooLow_reverts() public {
         vm.prank(requester);
         vm.expectRevert(abi.encodeWithSelector(BondTooLow.selector, 1, 0.001 ether));
-        market.postJob{value: 1}(SPEC, STAKE, 1, DURATION, WINDOW, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, 1, DURATION, WINDOW, K, T, false));
     }
 
     function test_postJob_durationOutOfBounds_reverts() public {
         vm.startPrank(requester);
         vm.expectRevert(abi.encodeWithSelector(DurationOutOfBounds.selector, 9, 10, 7 days));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, 9, WINDOW, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, 9, WINDOW, K, T, false));
         vm.expectRevert(abi.encodeWithSelector(DurationOutOfBounds.selector, 7 days + 1, 10, 7 days));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, 7 days + 1, WINDOW, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, 7 days + 1, WINDOW, K, T, false));
         vm.stopPrank();
     }
 
     function test_postJob_windowOutOfBounds_reverts() public {
         vm.startPrank(requester);
         vm.expectRevert(abi.encodeWithSelector(WindowOutOfBounds.selector, 9, 10, 1 days));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, 9, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, 9, K, T, false));
         vm.expectRevert(abi.encodeWithSelector(WindowOutOfBounds.selector, 1 days + 1, 10, 1 days));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, 1 days + 1, K, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, 1 days + 1, K, T, false));
         vm.stopPrank();
     }
 
     function test_postJob_badSchedule_reverts() public {
         vm.startPrank(requester);
         vm.expectRevert(abi.encodeWithSelector(InvalidSchedule.selector, 0, T));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, WINDOW, 0, T, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, WINDOW, 0, T, false));
         vm.expectRevert(abi.encodeWithSelector(InvalidSchedule.selector, K, 0));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, WINDOW, K, 0, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, WINDOW, K, 0, false));
         vm.expectRevert(abi.encodeWithSelector(InvalidSchedule.selector, K, T + 1));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, WINDOW, K, T + 1, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, WINDOW, K, T + 1, false));
         vm.stopPrank();
     }
 
     function test_postJob_tooManySegments_reverts() public {
         vm.prank(requester);
         vm.expectRevert(abi.encodeWithSelector(TooManySegments.selector, 65_537, 65_536));
-        market.postJob{value: 1}(SPEC, STAKE, BOND, DURATION, WINDOW, 1, 65_537, false);
+        market.postJob{value: 1}(_t(SPEC, STAKE, BOND, DURATION, WINDOW, 1, 65_537, false));
     }
 
     function testFuzz_postJob_terms_succeeds(
@@ -126,14 +129,14 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint32 n
     ) public {
         reward = uint96(bound(reward, 1, 50 ether));
-        stake = uint96(bound(stake, 0.01 ether, type(uint96).max));
-        bond = uint96(bound(bond, 0.001 ether, type(uint96).max));
+        stake = uint96(bound(stake, market.minStakeFor(reward), type(uint96).max));
         duration = uint32(bound(duration, 10, 7 days));
         window = uint32(bound(window, 10, 1 days));
         k = uint32(bound(k, 1, type(uint32).max));
         n = uint32(bound(n, 1, 65_536));
+        bond = uint96(bound(bond, market.minBondFor(k, ARITY), type(uint96).max));
         vm.prank(requester);
-        uint256 id = market.postJob{value: reward}(SPEC, stake, bond, duration, window, k, uint64(k) * n, false);
+        uint256 id = market.postJob{value: reward}(_t(SPEC, stake, bond, duration, window, k, uint64(k) * n, false));
         Job memory job = market.getJob(id);
         assertEq(job.totalSteps / job.interval, n, "segments");
         assertEq(job.reward, reward, "reward");
@@ -183,7 +186,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint256 id = _post();
         _deposit(provider, 3 ether);
         vm.expectEmit();
-        emit ICrucibleMarket.JobClaimed(id, provider, STAKE, block.timestamp + DURATION);
+        emit ICrucibleMarket.JobClaimed(id, provider, STAKE, block.timestamp + DURATION, block.timestamp + 60);
         vm.prank(provider);
         market.claimJob(id);
         ProviderInfo memory info = market.providerInfo(provider);
@@ -233,7 +236,9 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         Job memory job = market.getJob(id);
         assertEq(job.traceRoot, root, "root");
         assertEq(job.finalStateHash, tr.hashAt(T), "final");
-        assertEq(job.deadline, block.timestamp + WINDOW, "window end");
+        assertEq(job.windowEnd, block.timestamp + WINDOW, "window end");
+        assertEq(job.submittedAt, block.timestamp, "submitted at");
+        assertEq(market.payoutBound(id), block.timestamp + WINDOW, "payable at the window end");
         assertTrue(market.jobStatus(id) == JobStatus.Submitted, "status");
     }
 
@@ -258,13 +263,13 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint256 id = _post();
         _claim(id);
         vm.startPrank(provider);
-        vm.expectRevert(ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(ZeroCommitment.selector, "traceRoot"));
         market.submitResult(id, 0, bytes32(uint256(2)), MANIFEST, MODEL);
-        vm.expectRevert(ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(ZeroCommitment.selector, "finalStateHash"));
         market.submitResult(id, bytes32(uint256(1)), 0, MANIFEST, MODEL);
-        vm.expectRevert(ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(ZeroCommitment.selector, "manifestCid"));
         market.submitResult(id, bytes32(uint256(1)), bytes32(uint256(2)), 0, MODEL);
-        vm.expectRevert(ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(ZeroCommitment.selector, "finalModelCid"));
         market.submitResult(id, bytes32(uint256(1)), bytes32(uint256(2)), MANIFEST, 0);
         vm.stopPrank();
     }
@@ -381,9 +386,9 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         Params memory p = defaultParams();
         p.expirySlashBps = uint16(bound(bps, 0, 10_000));
         market.setParams(p);
-        stake = uint96(bound(stake, 0.01 ether, 50 ether));
+        stake = uint96(bound(stake, REWARD, 50 ether)); // >= reward * minStakeBps / BPS
         vm.prank(requester);
-        uint256 id = market.postJob{value: REWARD}(SPEC, stake, BOND, DURATION, WINDOW, K, T, false);
+        uint256 id = market.postJob{value: REWARD}(_t(SPEC, stake, BOND, DURATION, WINDOW, K, T, false));
         _deposit(provider, stake);
         vm.prank(provider);
         market.claimJob(id);
@@ -479,7 +484,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         Rejector r = new Rejector();
         vm.deal(address(r), 1 ether);
         vm.prank(address(r));
-        uint256 id = market.postJob{value: REWARD}(SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false);
+        uint256 id = market.postJob{value: REWARD}(_t(SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false));
         vm.prank(address(r));
         market.cancelJob(id);
         vm.prank(address(r));
@@ -492,24 +497,25 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_setParams_owner_succeeds() public {
         Params memory p = defaultParams();
-        p.moveTimeout = 99;
+        p.clockBudget = 99;
         vm.expectEmit();
         emit ICrucibleMarket.ParamsUpdated(2, p);
         market.setParams(p);
         assertEq(market.paramsVersion(), 2, "version");
-        assertEq(market.params().moveTimeout, 99, "new");
-        assertEq(market.paramsAt(1).moveTimeout, 20, "old kept");
+        assertEq(market.params().clockBudget, 99, "new");
+        assertEq(market.paramsAt(1).clockBudget, 60, "old kept");
     }
 
     function test_setParams_runningJobKeepsVersion_succeeds() public {
         uint256 id = _submitted(MockStepper.liar(SEED, 1));
         Params memory p = defaultParams();
-        p.moveTimeout = 7 days;
+        p.clockBudget = 7 days;
+        p.oracleSetDelay = 20 days;
         p.challengerShareBps = 0;
         market.setParams(p);
         uint256 d = _challenge(challenger, id, 0);
-        // the job is bound to version 1: 20 s move timeout
-        assertEq(market.disputeDeadline(d), block.timestamp + 20, "old timeout");
+        // the job is bound to version 1: a 60 s chess clock
+        assertEq(market.disputeDeadline(d), block.timestamp + 60, "old clock");
     }
 
     function test_setParams_notOwner_reverts() public {
@@ -521,8 +527,12 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
 
     function test_setParams_outOfBounds_reverts() public {
         Params memory p = defaultParams();
-        p.challengerShareBps = 8000; // + 3000 requester > 10000
-        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "requesterShareBps", 3000, 0, 2000));
+        p.challengerShareBps = 1500; // + 1000 requester > 2000
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "requesterShareBps", 1000, 0, 500));
+        market.setParams(p);
+        p = defaultParams();
+        p.challengerShareBps = 2001;
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "challengerShareBps", 2001, 0, 2000));
         market.setParams(p);
         p = defaultParams();
         p.maxChallengeWindow = 5;
@@ -533,74 +543,86 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "minBond", 0, 1, type(uint96).max));
         market.setParams(p);
         p = defaultParams();
+        p.minStake = 0;
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "minStake", 0, 1, type(uint96).max));
+        market.setParams(p);
+        p = defaultParams();
+        p.minStakeBps = 9999;
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "minStakeBps", 9999, 10_000, 50_000));
+        market.setParams(p);
+        p = defaultParams();
         p.maxSegments = 0;
         vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "maxSegments", 0, 1, 1 << 20));
         market.setParams(p);
         p = defaultParams();
         p.oracleTimeout = 31 days;
-        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "oracleTimeout", 31 days, 5, 30 days));
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "oracleTimeout", 31 days, 30, 30 days));
+        market.setParams(p);
+        p = defaultParams();
+        p.reactionTime = 29;
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "reactionTime", 29, 30, 30 days));
+        market.setParams(p);
+        p = defaultParams();
+        p.voidFeeBps = 0;
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "voidFeeBps", 0, 100, 5000));
+        market.setParams(p);
+        p = defaultParams();
+        p.oracleFee = 0.001 ether + 1; // above minBond
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "oracleFee", 0.001 ether + 1, 0, 0.001 ether));
+        market.setParams(p);
+        p = defaultParams();
+        p.oracleSetDelay = 2100; // must exceed the largest dispute bound, 2100 s
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "oracleSetDelay", 2100, 2101, 400 days));
         market.setParams(p);
     }
 
-    function test_addOracle_new_succeeds() public {
-        vm.expectEmit();
-        emit ICrucibleMarket.OracleAdded(stranger, 4);
-        market.addOracle(stranger);
-        assertTrue(market.isOracle(stranger), "registered");
+    /// @dev A later version with shorter clocks cannot shorten the delay below an earlier version's bound.
+    function test_setParams_oracleSetDelayCoversEveryVersion_reverts() public {
+        Params memory p = defaultParams();
+        p.clockBudget = 1 days;
+        p.oracleSetDelay = 10 days; // bound: 2 * (1 day + 32 * 30) + 60
+        market.setParams(p);
+        uint256 bound = 2 * (1 days + 32 * 30) + 60;
+        assertEq(market.maxDisputeBound(), bound, "max bound");
+        p = defaultParams(); // its own bound is 2100 s, but version 2's still counts
+        vm.expectRevert(abi.encodeWithSelector(ParamOutOfBounds.selector, "oracleSetDelay", 3000, bound + 1, 400 days));
+        market.setParams(p);
     }
 
-    function test_addOracle_invalid_reverts() public {
+    function test_scheduleOracleSet_strictMajority_reverts() public {
+        address[] memory set = new address[](4);
+        set[0] = oracle1;
+        set[1] = oracle2;
+        set[2] = oracle3;
+        set[3] = stranger;
+        vm.expectRevert(abi.encodeWithSelector(InvalidQuorum.selector, 2, 4));
+        market.scheduleOracleSet(set, 2); // 2 of 4 is not a majority
+        vm.expectRevert(abi.encodeWithSelector(InvalidQuorum.selector, 5, 4));
+        market.scheduleOracleSet(set, 5);
+        set[3] = oracle1;
+        vm.expectRevert(abi.encodeWithSelector(DuplicateOracle.selector, oracle1));
+        market.scheduleOracleSet(set, 3);
+        set[3] = address(0);
         vm.expectRevert(ZeroAddress.selector);
-        market.addOracle(address(0));
-        vm.expectRevert(abi.encodeWithSelector(OracleAlreadyRegistered.selector, oracle1));
-        market.addOracle(oracle1);
+        market.scheduleOracleSet(set, 3);
+        vm.expectRevert(abi.encodeWithSelector(InvalidOracleSetSize.selector, 0, 32));
+        market.scheduleOracleSet(new address[](0), 1);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(NotOwner.selector, stranger));
-        market.addOracle(stranger);
+        market.scheduleOracleSet(set, 3);
     }
 
-    function test_addOracle_full_reverts() public {
-        for (uint256 i = 3; i < 32; ++i) {
-            market.addOracle(address(uint160(0x1000 + i)));
-        }
-        vm.expectRevert(abi.encodeWithSelector(TooManyOracles.selector, 32));
-        market.addOracle(address(0x9999));
-    }
-
-    function test_removeOracle_registered_succeeds() public {
+    function test_scheduleOracleSet_effectiveAfterDelay_succeeds() public {
+        address[] memory set = new address[](1);
+        set[0] = stranger;
         vm.expectEmit();
-        emit ICrucibleMarket.OracleRemoved(oracle3, 2);
-        market.removeOracle(oracle3);
-        assertFalse(market.isOracle(oracle3), "removed");
-        assertEq(market.oracleCount(), 2, "count");
-    }
-
-    function test_removeOracle_belowQuorum_reverts() public {
-        market.setQuorum(3);
-        vm.expectRevert(abi.encodeWithSelector(InvalidQuorum.selector, 3, 2));
-        market.removeOracle(oracle3);
-        vm.expectRevert(abi.encodeWithSelector(OracleNotRegistered.selector, stranger));
-        market.removeOracle(stranger);
-        vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(NotOwner.selector, stranger));
-        market.removeOracle(oracle1);
-    }
-
-    function test_setQuorum_inRange_succeeds() public {
-        vm.expectEmit();
-        emit ICrucibleMarket.QuorumUpdated(2);
-        market.setQuorum(2);
-        assertEq(market.quorum(), 2, "quorum");
-    }
-
-    function test_setQuorum_outOfRange_reverts() public {
-        vm.expectRevert(abi.encodeWithSelector(InvalidQuorum.selector, 0, 3));
-        market.setQuorum(0);
-        vm.expectRevert(abi.encodeWithSelector(InvalidQuorum.selector, 4, 3));
-        market.setQuorum(4);
-        vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(NotOwner.selector, stranger));
-        market.setQuorum(1);
+        emit ICrucibleMarket.OracleSetScheduled(2, set, 1, block.timestamp + 3000);
+        assertEq(market.scheduleOracleSet(set, 1), 2, "epoch");
+        assertEq(market.latestOracleEpoch(), 2, "latest");
+        assertEq(market.currentOracleEpoch(), 1, "not yet");
+        vm.warp(block.timestamp + 3000);
+        assertEq(market.currentOracleEpoch(), 2, "effective");
+        assertTrue(market.isOracle(2, stranger) && !market.isOracle(2, oracle1), "members");
     }
 
     function test_transferOwnership_twoStep_succeeds() public {
@@ -616,7 +638,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         assertEq(market.owner(), stranger, "owner");
         assertEq(market.pendingOwner(), address(0), "cleared");
         vm.expectRevert(abi.encodeWithSelector(NotOwner.selector, address(this)));
-        market.setQuorum(1);
+        market.scheduleOracleSet(new address[](1), 1);
     }
 
     function test_transferOwnership_notOwner_reverts() public {
@@ -640,12 +662,12 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint256 liabilities = market.totalLiabilities();
         uint256 balance = address(market).balance;
         Params memory p = defaultParams();
-        p.challengerShareBps = 10_000;
+        p.challengerShareBps = 2000;
         p.requesterShareBps = 0;
         market.setParams(p);
-        market.addOracle(stranger);
-        market.setQuorum(2);
-        market.removeOracle(stranger);
+        address[] memory set = new address[](1);
+        set[0] = stranger;
+        market.scheduleOracleSet(set, 1);
         market.transferOwnership(stranger);
         assertEq(market.totalLiabilities(), liabilities, "liabilities");
         assertEq(address(market).balance, balance, "balance");

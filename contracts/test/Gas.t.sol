@@ -10,12 +10,8 @@ contract GasTest is MarketFixture {
     using MockStepper for MockStepper.Trace;
 
     uint256 internal constant HAPPY_PATH_TARGET = 400_000;
-    uint256 internal constant MOVE_TARGET = 60_000;
+    uint256 internal constant MOVE_TARGET = 80_000;
     uint256 internal constant DISPUTE_TARGET = 1_000_000;
-    uint256 internal constant DISPUTE_TX_TARGET = 17;
-    /// @dev The issue's dispute target counts one verdict (17 transactions); a 2-of-3 quorum adds
-    /// a transaction and a vote.
-    uint256 internal constant DISPUTE_QUORUM_TWO_BOUND = 1_050_000;
 
     uint256 internal txCount;
     uint256 internal maxMove;
@@ -55,15 +51,13 @@ contract GasTest is MarketFixture {
     }
 
     function test_gas_happyPath_underTarget_succeeds() public {
-        _deposit(provider, STAKE);
         MockStepper.Trace memory tr = MockStepper.honest(SEED);
         uint256 total;
         uint256 g;
-        g = _call(
-            requester,
-            REWARD,
-            abi.encodeCall(ICrucibleMarket.postJob, (SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false))
-        );
+        g = _call(provider, STAKE, abi.encodeCall(ICrucibleMarket.depositStake, ()));
+        console.log("first depositStake (not in the happy path)", g);
+        txCount = 0;
+        g = _call(requester, REWARD, abi.encodeCall(ICrucibleMarket.postJob, (_terms(K, T, ARITY, false))));
         console.log("postJob", g);
         total += g;
         g = _call(provider, 0, abi.encodeCall(ICrucibleMarket.claimJob, (1)));
@@ -85,19 +79,42 @@ contract GasTest is MarketFixture {
         total += g;
         console.log("happy path total", total);
         assertLe(total, HAPPY_PATH_TARGET, "happy path gas");
+        assertEq(txCount, 5, "happy path transactions");
     }
 
-    /// @dev k = 128: challenge + 7 bisect + 7 respond + verdict + withdraw.
-    function _dispute(bool providerLies, uint256 quorum) internal returns (uint256 total) {
-        if (quorum > 1) market.setQuorum(quorum);
-        MockStepper.Trace memory h = MockStepper.honest(SEED);
-        MockStepper.Trace memory l = MockStepper.liar(SEED, 300);
-        MockStepper.Trace memory providerTrace = providerLies ? l : h;
-        MockStepper.Trace memory challengerTrace = providerLies ? h : l;
-        uint256 jobId = _submitted(providerTrace);
+    /// @dev k = 128, one challenger: challenge + rounds x (dissect + respond) + 2 verdicts (the
+    /// 2-of-3 quorum) + the winner's withdraw. Returns the total; logs the provider's defence gas.
+    function _dispute(bool providerLies, uint8 arity) internal returns (uint256 total) {
+        MockStepper.Trace memory providerTrace = providerLies ? MockStepper.liar(SEED, 300) : MockStepper.honest(SEED);
+        MockStepper.Trace memory challengerTrace = providerLies ? MockStepper.honest(SEED) : MockStepper.liar(SEED, 300);
+        uint256 jobId = _postArity(K, T, arity, false);
+        _claim(jobId);
+        _submit(jobId, providerTrace);
+        txCount = 0;
+        total = _openSegment(jobId, providerTrace);
+        console.log("challenge", total);
+        uint256 d = market.disputeCount();
+        (uint256 played, uint256 defence) = _dissection(d, providerTrace, challengerTrace);
+        total += played;
+        console.log("after dissection", total);
+        (uint256 closing, uint256 w) = _close(d, providerLies);
+        _report(arity, total + closing, providerLies ? defence : defence + w, providerLies);
+        total += closing;
+    }
+
+    /// @dev The two deciding verdicts and the winner's withdrawal: (their gas, the withdrawal's).
+    function _close(uint256 d, bool providerLies) internal returns (uint256 total, uint256 w) {
+        Verdict v = providerLies ? Verdict.ProviderWrong : Verdict.ProviderCorrect;
+        total += _call(oracle1, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, v)));
+        total += _call(oracle2, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, v)));
+        w = _call(providerLies ? challenger : provider, 0, abi.encodeCall(ICrucibleMarket.withdrawCredit, ()));
+        total += w;
+    }
+
+    function _openSegment(uint256 jobId, MockStepper.Trace memory providerTrace) internal returns (uint256) {
         uint256 j = 2; // steps 256..384 contain the divergence at 300
         bytes32[] memory ls = providerTrace.leaves(K, T / K);
-        total += _call(
+        return _call(
             challenger,
             BOND,
             abi.encodeCall(
@@ -112,63 +129,108 @@ contract GasTest is MarketFixture {
                 )
             )
         );
-        console.log("challenge", total);
-        uint256 d = market.disputeCount();
-        while (market.getDispute(d).status == DisputeStatus.Bisecting) {
-            Dispute memory ds = market.getDispute(d);
-            uint256 m = (uint256(ds.a) + ds.b) / 2;
-            uint256 g = _call(
-                provider,
-                0,
-                abi.encodeCall(ICrucibleMarket.bisect, (d, providerTrace.hashAt(m), keccak256(abi.encode(m))))
-            );
-            if (g > maxMove) maxMove = g;
-            total += g;
-            g = _call(
-                challenger,
-                0,
-                abi.encodeCall(ICrucibleMarket.respond, (d, providerTrace.hashAt(m) == challengerTrace.hashAt(m)))
-            );
-            if (g > maxMove) maxMove = g;
-            total += g;
-        }
-        console.log("after bisection", total);
-        Verdict v = providerLies ? Verdict.ProviderWrong : Verdict.ProviderCorrect;
-        total += _call(oracle1, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, v)));
-        if (quorum > 1) total += _call(oracle2, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, v)));
-        console.log("after verdicts", total);
-        address winner = providerLies ? challenger : provider;
-        total += _call(winner, 0, abi.encodeCall(ICrucibleMarket.withdrawCredit, ()));
+    }
+
+    function _report(uint8 arity, uint256 total, uint256 defence, bool providerLies) internal view {
+        console.log("arity", arity);
+        console.log("rounds", market.roundsFor(K, arity));
         console.log("dispute total", total);
         console.log("max move", maxMove);
         console.log("transactions", txCount);
-        assertLe(total, quorum > 1 ? DISPUTE_QUORUM_TWO_BOUND : DISPUTE_TARGET, "dispute gas");
-        assertLe(maxMove, MOVE_TARGET, "move gas");
-        assertLe(txCount, DISPUTE_TX_TARGET + quorum - 1, "dispute transactions");
+        console.log("provider defence gas (dissects + withdraw)", defence);
+        console.log("defenceGas() stated", market.defenceGas(K, arity));
+        if (!providerLies) assertLe(defence, market.defenceGas(K, arity), "stated defence gas covers the measured");
+        assertEq(txCount, 1 + 2 * market.roundsFor(K, arity) + 3, "dispute transactions");
     }
 
-    /// @dev A Manifest dispute: challengeManifest + verdict + withdraw (no bisection, no proofs).
+    /// @dev Both sides' moves down to one step: (gas of all moves, the provider's part).
+    function _dissection(uint256 d, MockStepper.Trace memory providerTrace, MockStepper.Trace memory challengerTrace)
+        internal
+        returns (uint256 total, uint256 defence)
+    {
+        while (market.getDispute(d).status == DisputeStatus.Dissecting) {
+            (bytes32[] memory hs, bytes32[] memory cids) = _points(d, providerTrace);
+            uint256 g = _call(provider, 0, abi.encodeCall(ICrucibleMarket.dissect, (d, hs, cids)));
+            console.log("dissect", g);
+            defence += g;
+            if (g > maxMove) maxMove = g;
+            total += g;
+            uint256 index = _pick(d, hs, challengerTrace);
+            g = _call(challenger, 0, abi.encodeCall(ICrucibleMarket.respond, (d, index, hs, cids)));
+            console.log("respond", g);
+            if (g > maxMove) maxMove = g;
+            total += g;
+        }
+    }
+
+    function _points(uint256 d, MockStepper.Trace memory tr)
+        internal
+        view
+        returns (bytes32[] memory hs, bytes32[] memory cids)
+    {
+        uint256[] memory pts = market.dissectionPoints(d);
+        hs = new bytes32[](pts.length - 2);
+        cids = new bytes32[](pts.length - 2);
+        for (uint256 i; i < hs.length; ++i) {
+            hs[i] = tr.hashAt(pts[i + 1]);
+            cids[i] = keccak256(abi.encode(pts[i + 1]));
+        }
+    }
+
+    function _pick(uint256 d, bytes32[] memory hs, MockStepper.Trace memory tr) internal view returns (uint256) {
+        uint256[] memory pts = market.dissectionPoints(d);
+        for (uint256 i; i < hs.length; ++i) {
+            if (hs[i] != tr.hashAt(pts[i + 1])) return i;
+        }
+        return hs.length;
+    }
+
+    /// @dev A Manifest dispute: challengeManifest + 2 verdicts + withdraw (no dissection, no proofs).
     function test_gas_manifestDispute_underTarget_succeeds() public {
         uint256 jobId = _submitted(MockStepper.honest(SEED));
+        txCount = 0;
         uint256 total = _call(challenger, BOND, abi.encodeCall(ICrucibleMarket.challengeManifest, (jobId)));
         console.log("challengeManifest", total);
         uint256 d = market.disputeCount();
         total += _call(oracle1, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, Verdict.ProviderDataUnavailable)));
+        total += _call(oracle2, 0, abi.encodeCall(ICrucibleMarket.submitVerdict, (d, Verdict.ProviderWrong)));
         total += _call(challenger, 0, abi.encodeCall(ICrucibleMarket.withdrawCredit, ()));
         console.log("manifest dispute total", total);
         assertLe(total, DISPUTE_TARGET, "dispute gas");
-        assertEq(txCount, 3, "dispute transactions");
+        assertEq(txCount, 4, "dispute transactions");
     }
 
-    function test_gas_disputeProviderWrong_underTarget_succeeds() public {
-        _dispute(true, 1);
+    function test_gas_disputeProviderWrong_arity2_underTarget_succeeds() public {
+        assertLe(_dispute(true, 2), DISPUTE_TARGET, "k = 128, arity 2: <= 1.0M");
+        assertLe(maxMove, MOVE_TARGET, "move gas");
     }
 
-    function test_gas_disputeProviderRight_underTarget_succeeds() public {
-        _dispute(false, 1);
+    function test_gas_disputeProviderRight_arity2_underTarget_succeeds() public {
+        assertLe(_dispute(false, 2), DISPUTE_TARGET, "k = 128, arity 2: <= 1.0M");
+        assertLe(maxMove, MOVE_TARGET, "move gas");
     }
 
-    function test_gas_disputeQuorumTwo_underBound_succeeds() public {
-        _dispute(true, 2);
+    function test_gas_disputeProviderWrong_arity4_succeeds() public {
+        assertLe(_dispute(true, 4), DISPUTE_TARGET, "k = 128, arity 4");
+    }
+
+    function test_gas_disputeProviderRight_arity4_succeeds() public {
+        assertLe(_dispute(false, 4), DISPUTE_TARGET, "k = 128, arity 4");
+    }
+
+    function test_gas_disputeProviderWrong_arity8_succeeds() public {
+        assertLe(_dispute(true, 8), DISPUTE_TARGET, "k = 128, arity 8");
+    }
+
+    function test_gas_disputeProviderRight_arity8_succeeds() public {
+        assertLe(_dispute(false, 8), DISPUTE_TARGET, "k = 128, arity 8");
+    }
+
+    function test_gas_disputeProviderWrong_arity16_succeeds() public {
+        assertLe(_dispute(true, 16), DISPUTE_TARGET, "k = 128, arity 16");
+    }
+
+    function test_gas_disputeProviderRight_arity16_succeeds() public {
+        assertLe(_dispute(false, 16), DISPUTE_TARGET, "k = 128, arity 16");
     }
 }

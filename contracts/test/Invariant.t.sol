@@ -10,14 +10,13 @@ contract InvariantTest is MarketFixture {
 
     function setUp() public override {
         super.setUp();
-        market.setQuorum(2);
         address[] memory os = new address[](3);
         os[0] = oracle1;
         os[1] = oracle2;
         os[2] = oracle3;
         handler = new MarketHandler(market, os);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](18);
         selectors[0] = MarketHandler.post.selector;
         selectors[1] = MarketHandler.cancel.selector;
         selectors[2] = MarketHandler.deposit.selector;
@@ -27,13 +26,15 @@ contract InvariantTest is MarketFixture {
         selectors[6] = MarketHandler.finalize.selector;
         selectors[7] = MarketHandler.expire.selector;
         selectors[8] = MarketHandler.challenge.selector;
-        selectors[9] = MarketHandler.bisect.selector;
+        selectors[9] = MarketHandler.dissect.selector;
         selectors[10] = MarketHandler.respond.selector;
         selectors[11] = MarketHandler.verdict.selector;
         selectors[12] = MarketHandler.timeout.selector;
         selectors[13] = MarketHandler.withdrawCredit.selector;
         selectors[14] = MarketHandler.warp.selector;
         selectors[15] = MarketHandler.challengeManifest.selector;
+        selectors[16] = MarketHandler.settle.selector;
+        selectors[17] = MarketHandler.claimFee.selector;
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
@@ -44,7 +45,7 @@ contract InvariantTest is MarketFixture {
         console.log("submits", handler.hits(MarketHandler.submit.selector));
         console.log("challenges", handler.hits(MarketHandler.challenge.selector));
         console.log("manifest challenges", handler.hits(MarketHandler.challengeManifest.selector));
-        console.log("bisects", handler.hits(MarketHandler.bisect.selector));
+        console.log("bisects", handler.hits(MarketHandler.dissect.selector));
         console.log("verdicts", handler.hits(MarketHandler.verdict.selector));
         console.log("timeouts", handler.hits(MarketHandler.timeout.selector));
         console.log("slashes", handler.hits(bytes4(keccak256("slash"))));
@@ -68,9 +69,18 @@ contract InvariantTest is MarketFixture {
         for (uint256 i; i < n; ++i) {
             uint256 id = handler.jobIds(i);
             assertLe(handler.payouts(id), 1, "at most one payout");
+            assertLe(market.getJob(id).liveDisputes, handler.disputeCount(), "live disputes counted");
             if (handler.everFinalized(id)) {
                 assertTrue(market.jobStatus(id) == JobStatus.Finalized, "finalized is terminal");
             }
+        }
+    }
+
+    /// @custom:invariant No dispute is paid as a winner twice (shared wins included).
+    function invariant_noDoubleDisputePayout() public view {
+        uint256 n = handler.disputeCount();
+        for (uint256 i; i < n; ++i) {
+            assertLe(handler.disputePayouts(handler.disputeIds(i)), 1, "one payout per dispute");
         }
     }
 

@@ -51,9 +51,7 @@ contract ReentrancyTest is MarketFixture, ICrucibleErrors {
 
     /// @dev Gives the attacker `REWARD` of credit (a cancelled job) and 3 ether of free stake.
     function _fund() internal {
-        attacker.exec(
-            abi.encodeCall(ICrucibleMarket.postJob, (SPEC, STAKE, BOND, DURATION, WINDOW, K, T, false)), REWARD
-        );
+        attacker.exec(abi.encodeCall(ICrucibleMarket.postJob, (_terms(K, T, ARITY, false))), REWARD);
         attacker.exec(abi.encodeCall(ICrucibleMarket.cancelJob, (1)), 0);
         attacker.exec(abi.encodeCall(ICrucibleMarket.depositStake, ()), 3 ether);
     }
@@ -107,7 +105,7 @@ contract ReentrancyTest is MarketFixture, ICrucibleErrors {
     function test_withdrawStake_reenterClaim_reverts() public {
         _fund();
         vm.prank(requester);
-        uint256 id = market.postJob{value: REWARD}(SPEC, 3 ether, BOND, DURATION, WINDOW, K, T, false);
+        uint256 id = market.postJob{value: REWARD}(_t(SPEC, 3 ether, BOND, DURATION, WINDOW, K, T, false));
         attacker.setReentry(abi.encodeCall(ICrucibleMarket.claimJob, (id)));
         attacker.exec(abi.encodeCall(ICrucibleMarket.withdrawStake, (1 ether)), 0);
         assertFalse(attacker.reentered(), "claim failed");
@@ -134,7 +132,7 @@ contract ReentrancyTest is MarketFixture, ICrucibleErrors {
             0
         );
         uint256 d = _challenge(challenger, id, 0);
-        vm.warp(block.timestamp + 21);
+        vm.warp(block.timestamp + 60); // the provider's chess clock ran out
         uint256 before = address(attacker).balance;
         market.timeout(d);
         assertEq(address(attacker).balance, before, "no push payment");

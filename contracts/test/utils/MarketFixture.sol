@@ -8,6 +8,7 @@ import {ICrucibleMarket} from "../../src/interfaces/ICrucibleMarket.sol";
 import {ICrucibleErrors} from "../../src/libraries/Errors.sol";
 import {
     Job,
+    JobTerms,
     Dispute,
     Params,
     ProviderInfo,
@@ -17,7 +18,7 @@ import {
     Verdict
 } from "../../src/libraries/Types.sol";
 
-/// @notice Shared setup: a market with devnet-like parameters, three oracles (quorum 1), named
+/// @notice Shared setup: a market with devnet-like parameters, three oracles (quorum 2), named
 /// actors, and helpers that drive jobs and disputes with `MockStepper` traces.
 abstract contract MarketFixture is Test {
     using MockStepper for MockStepper.Trace;
@@ -39,6 +40,8 @@ abstract contract MarketFixture is Test {
     uint32 internal constant WINDOW = 30;
     uint32 internal constant K = 128;
     uint64 internal constant T = 512; // n = 4
+    uint8 internal constant ARITY = 2;
+    uint96 internal constant ORACLE_FEE = 0.001 ether;
     uint256 internal constant T0 = 1_700_000_000;
     bytes32 internal constant SPEC = keccak256("spec");
     bytes32 internal constant MANIFEST = keccak256("manifest");
@@ -46,6 +49,9 @@ abstract contract MarketFixture is Test {
     bytes32 internal constant SEED = keccak256("seed");
 
     mapping(uint256 jobId => MockStepper.Trace) internal committed;
+    /// @dev The provider's latest dissection arrays per dispute (the challenger re-sends them).
+    mapping(uint256 disputeId => bytes32[]) internal postedHashes;
+    mapping(uint256 disputeId => bytes32[]) internal postedCids;
 
     function defaultParams() internal pure returns (Params memory) {
         return Params({
@@ -53,15 +59,23 @@ abstract contract MarketFixture is Test {
             maxChallengeWindow: 1 days,
             minDuration: 10,
             maxDuration: 7 days,
-            moveTimeout: 20,
+            clockBudget: 60,
+            moveExtension: 30,
             oracleTimeout: 60,
+            reactionTime: 30,
+            progressTimeout: 60,
+            oracleSetDelay: 3000,
             maxSegments: 65_536,
-            challengerShareBps: 5000,
-            requesterShareBps: 3000,
+            challengerShareBps: 1000,
+            requesterShareBps: 1000,
             providerBondShareBps: 5000,
             expirySlashBps: 2000,
+            voidFeeBps: 1000,
+            minStakeBps: 10_000,
             minStake: 0.01 ether,
-            minBond: 0.001 ether
+            minBond: 0.001 ether,
+            oracleFee: ORACLE_FEE,
+            refGasPrice: 1 gwei
         });
     }
 
@@ -78,7 +92,7 @@ abstract contract MarketFixture is Test {
         oracles[0] = oracle1;
         oracles[1] = oracle2;
         oracles[2] = oracle3;
-        market = new CrucibleMarket(defaultParams(), oracles, 1);
+        market = new CrucibleMarket(defaultParams(), oracles, 2);
         vm.label(address(market), "market");
         vm.deal(requester, 100 ether);
         vm.deal(provider, 100 ether);
@@ -93,8 +107,40 @@ abstract contract MarketFixture is Test {
     }
 
     function _postWith(uint32 k, uint64 t, bool refundOnExpiry) internal returns (uint256 jobId) {
+        return _postArity(k, t, ARITY, refundOnExpiry);
+    }
+
+    function _terms(uint32 k, uint64 t, uint8 arity, bool refundOnExpiry) internal pure returns (JobTerms memory) {
+        return JobTerms({
+            specCid: SPEC,
+            stake: STAKE,
+            bond: BOND,
+            duration: DURATION,
+            challengeWindow: WINDOW,
+            interval: k,
+            totalSteps: t,
+            arity: arity,
+            refundOnExpiry: refundOnExpiry
+        });
+    }
+
+    /// @dev Terms from v1's positional arguments, with the fixture's arity.
+    function _t(
+        bytes32 spec,
+        uint96 stake,
+        uint96 bond,
+        uint32 duration,
+        uint32 window,
+        uint32 k,
+        uint64 t,
+        bool refundOnExpiry
+    ) internal pure returns (JobTerms memory terms) {
+        terms = JobTerms(spec, stake, bond, duration, window, k, t, ARITY, refundOnExpiry);
+    }
+
+    function _postArity(uint32 k, uint64 t, uint8 arity, bool refundOnExpiry) internal returns (uint256 jobId) {
         vm.prank(requester);
-        jobId = market.postJob{value: REWARD}(SPEC, STAKE, BOND, DURATION, WINDOW, k, t, refundOnExpiry);
+        jobId = market.postJob{value: REWARD}(_terms(k, t, arity, refundOnExpiry));
     }
 
     function _deposit(address who, uint256 amount) internal {
@@ -150,19 +196,36 @@ abstract contract MarketFixture is Test {
         revert("no bad segment");
     }
 
-    function _bisect(uint256 disputeId, MockStepper.Trace memory providerTrace) internal {
-        Dispute memory d = market.getDispute(disputeId);
-        uint256 m = (uint256(d.a) + d.b) / 2;
-        Job memory job = market.getJob(d.jobId);
+    /// @dev Provider's dissection move with the hashes of its own trace at the round's points.
+    function _dissect(uint256 disputeId, MockStepper.Trace memory providerTrace) internal {
+        uint256[] memory pts = market.dissectionPoints(disputeId);
+        uint256 interior = pts.length - 2;
+        bytes32[] memory hs = new bytes32[](interior);
+        bytes32[] memory cids = new bytes32[](interior);
+        for (uint256 i; i < interior; ++i) {
+            hs[i] = providerTrace.hashAt(pts[i + 1]);
+            cids[i] = keccak256(abi.encode("cid", pts[i + 1]));
+        }
+        postedHashes[disputeId] = hs;
+        postedCids[disputeId] = cids;
+        Job memory job = market.getJob(market.getDispute(disputeId).jobId);
         vm.prank(job.provider);
-        market.bisect(disputeId, providerTrace.hashAt(m), keccak256(abi.encode("cid", m)));
+        market.dissect(disputeId, hs, cids);
     }
 
+    /// @dev Challenger's move: the first part whose end point it disagrees with.
     function _respond(uint256 disputeId, MockStepper.Trace memory challengerTrace) internal {
-        Dispute memory d = market.getDispute(disputeId);
-        uint256 m = (uint256(d.a) + d.b) / 2;
-        vm.prank(d.challenger);
-        market.respond(disputeId, d.midHash == challengerTrace.hashAt(m));
+        uint256[] memory pts = market.dissectionPoints(disputeId);
+        bytes32[] memory hs = postedHashes[disputeId];
+        uint256 index = hs.length; // the last part: H(b) is rejected by construction
+        for (uint256 i; i < hs.length; ++i) {
+            if (hs[i] != challengerTrace.hashAt(pts[i + 1])) {
+                index = i;
+                break;
+            }
+        }
+        vm.prank(market.getDispute(disputeId).challenger);
+        market.respond(disputeId, index, hs, postedCids[disputeId]);
     }
 
     /// @dev Both sides play honestly to their own traces until one step is left.
@@ -171,10 +234,16 @@ abstract contract MarketFixture is Test {
         MockStepper.Trace memory providerTrace,
         MockStepper.Trace memory challengerTrace
     ) internal {
-        while (market.getDispute(disputeId).status == DisputeStatus.Bisecting) {
-            _bisect(disputeId, providerTrace);
+        while (market.getDispute(disputeId).status == DisputeStatus.Dissecting) {
+            _dissect(disputeId, providerTrace);
             _respond(disputeId, challengerTrace);
         }
+    }
+
+    /// @dev Two of the three oracles (the quorum) vote `verdict`.
+    function _decide(uint256 disputeId, Verdict verdict) internal {
+        _vote(oracle1, disputeId, verdict);
+        _vote(oracle2, disputeId, verdict);
     }
 
     function _vote(address oracle, uint256 disputeId, Verdict verdict) internal {

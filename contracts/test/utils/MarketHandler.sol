@@ -4,11 +4,13 @@ pragma solidity 0.8.30;
 import {Test} from "./Test.sol";
 import {MockStepper} from "./MockStepper.sol";
 import {CrucibleMarket} from "../../src/CrucibleMarket.sol";
-import {Job, Dispute, JobStatus, DisputeStatus, Verdict, ProviderInfo} from "../../src/libraries/Types.sol";
+import {Job, JobTerms, Dispute, JobStatus, DisputeStatus, Verdict, ProviderInfo} from "../../src/libraries/Types.sol";
 
 /// @notice Random actors for the invariant run: requesters post and cancel, providers stake, claim,
-/// submit honest or forged traces and defend, challengers challenge (segments or manifests) and respond, oracles vote
-/// (truthfully or not), anyone finalizes, expires, times out and withdraws, and time passes.
+/// submit honest or forged traces and defend (k-ary dissection), four challengers open concurrent
+/// disputes on the same jobs (segments or manifests) and respond truthfully or not, oracles vote
+/// (truthfully or not) and claim fees, anyone finalizes, expires, times out, settles and
+/// withdraws, and time passes.
 /// Ghost variables track every wei in and out and every payout.
 contract MarketHandler is Test {
     using MockStepper for MockStepper.Trace;
@@ -33,6 +35,11 @@ contract MarketHandler is Test {
     /// @dev Successful calls per action, to check the run actually reaches every state.
     mapping(bytes4 selector => uint256) public hits;
     uint256[] public disputeIds;
+    /// @dev Payouts per dispute as the winner (ChallengerWon), at most one.
+    mapping(uint256 disputeId => uint256) public disputePayouts;
+    mapping(uint256 disputeId => mapping(address oracle => bool wrong)) internal votedWrong;
+    mapping(uint256 disputeId => bytes32[]) internal postedHashes;
+    mapping(uint256 disputeId => bytes32[]) internal postedCids;
     bytes32 internal constant SEED = keccak256("invariant");
 
     constructor(CrucibleMarket m, address[] memory os) {
@@ -44,7 +51,7 @@ contract MarketHandler is Test {
             everyone.push(requesters[i]);
             everyone.push(providers[i]);
         }
-        for (uint256 i; i < 2; ++i) {
+        for (uint256 i; i < 4; ++i) {
             challengers.push(makeAddr(string.concat("chal", vm.toString(i))));
             everyone.push(challengers[i]);
         }
@@ -69,11 +76,14 @@ contract MarketHandler is Test {
 
     function post(uint256 actor, uint96 reward, uint32 kSeed, uint8 nSeed, bool refund) external {
         address r = requesters[actor % requesters.length];
-        reward = uint96(bound(reward, 1, 5 ether));
+        reward = uint96(bound(reward, 1, 1 ether));
         uint32 k = uint32(bound(kSeed, 1, 64));
         uint64 t = uint64(k) * uint64(bound(nSeed, 1, 8));
+        uint8 arity = uint8(bound(uint256(kSeed) >> 8, 2, 16));
         vm.prank(r);
-        uint256 id = market.postJob{value: reward}(keccak256("spec"), 1 ether, 0.1 ether, 100, 50, k, t, refund);
+        uint256 id = market.postJob{value: reward}(
+            JobTerms(keccak256("spec"), 1 ether, 0.1 ether, 100, 50, k, t, arity, refund)
+        );
         jobIds.push(id);
         ghostIn += reward;
         ++hits[this.post.selector];
@@ -159,7 +169,7 @@ contract MarketHandler is Test {
     /// @dev Challenges segment j of the committed trace (any j: honest challengers pick the first
     /// bad one, griefers any).
     function challenge(uint256 actor, uint256 jobSeed, uint256 j) external {
-        uint256 id = _findJob(jobSeed, JobStatus.Submitted);
+        uint256 id = _findChallengeable(jobSeed);
         if (id == 0) return;
         Job memory job = market.getJob(id);
         j = bound(j, 0, job.totalSteps / job.interval - 1);
@@ -173,7 +183,7 @@ contract MarketHandler is Test {
 
     /// @dev Challenges the manifest of a submitted job (no proof: the oracles decide directly).
     function challengeManifest(uint256 actor, uint256 jobSeed) external {
-        uint256 id = _findJob(jobSeed, JobStatus.Submitted);
+        uint256 id = _findChallengeable(jobSeed);
         if (id == 0) return;
         uint256 bond = market.getJob(id).bond;
         vm.prank(challengers[actor % challengers.length]);
@@ -196,28 +206,46 @@ contract MarketHandler is Test {
         pj1 = MockStepper.proof(ls, j + 1);
     }
 
-    function bisect(uint256 dSeed) external {
-        uint256 d = _findDispute(dSeed, DisputeStatus.Bisecting);
+    function dissect(uint256 dSeed) external {
+        uint256 d = _findDispute(dSeed, DisputeStatus.Dissecting);
         if (d == 0) return;
         Dispute memory ds = market.getDispute(d);
-        if (ds.status != DisputeStatus.Bisecting || ds.awaitingResponse || block.timestamp > ds.deadline) return;
-        uint256 m = (ds.a + ds.b) / 2;
+        if (ds.awaitingResponse || block.timestamp >= ds.deadline || _slashed(ds.jobId)) return;
+        uint256[] memory pts = market.dissectionPoints(d);
+        uint256 interior = pts.length - 2;
+        bytes32[] memory hs = new bytes32[](interior);
+        bytes32[] memory cids = new bytes32[](interior);
+        for (uint256 i; i < interior; ++i) {
+            hs[i] = traces[ds.jobId].hashAt(pts[i + 1]);
+            cids[i] = bytes32(pts[i + 1] + 1);
+        }
+        postedHashes[d] = hs;
+        postedCids[d] = cids;
         vm.prank(market.getJob(ds.jobId).provider);
-        market.bisect(d, traces[ds.jobId].hashAt(m), bytes32(m));
-        ++hits[this.bisect.selector];
+        market.dissect(d, hs, cids);
+        ++hits[this.dissect.selector];
     }
 
-    function respond(uint256 dSeed, bool truthful) external {
-        uint256 d = _findDispute(dSeed, DisputeStatus.Bisecting);
+    /// @dev Truthful: the first part whose end the honest run disputes; otherwise a random part.
+    function respond(uint256 dSeed, bool truthful, uint256 pick) external {
+        uint256 d = _findDispute(dSeed, DisputeStatus.Dissecting);
         if (d == 0) return;
         Dispute memory ds = market.getDispute(d);
-        if (ds.status != DisputeStatus.Bisecting || !ds.awaitingResponse || block.timestamp > ds.deadline) return;
-        uint256 m = (ds.a + ds.b) / 2;
-        bool agree = truthful
-            ? ds.midHash == MockStepper.honest(SEED).hashAt(m)
-            : ds.midHash != MockStepper.honest(SEED).hashAt(m);
+        if (!ds.awaitingResponse || block.timestamp >= ds.deadline || _slashed(ds.jobId)) return;
+        uint256[] memory pts = market.dissectionPoints(d);
+        bytes32[] memory hs = postedHashes[d];
+        uint256 index = pick % (hs.length + 1);
+        if (truthful) {
+            index = hs.length;
+            for (uint256 i; i < hs.length; ++i) {
+                if (hs[i] != MockStepper.honest(SEED).hashAt(pts[i + 1])) {
+                    index = i;
+                    break;
+                }
+            }
+        }
         vm.prank(ds.challenger);
-        market.respond(d, agree);
+        market.respond(d, index, hs, postedCids[d]);
         ++hits[this.respond.selector];
     }
 
@@ -226,10 +254,12 @@ contract MarketHandler is Test {
         if (d == 0) return;
         Dispute memory ds = market.getDispute(d);
         address o = oracles[oSeed % oracles.length];
-        if (ds.status != DisputeStatus.AwaitingOracle || block.timestamp > ds.deadline) return;
+        if (block.timestamp >= ds.deadline || _slashed(ds.jobId)) return;
         if (market.hasVoted(d, o)) return;
+        Verdict vv = Verdict(bound(v, 1, 3));
         vm.prank(o);
-        market.submitVerdict(d, Verdict(bound(v, 1, 3)));
+        market.submitVerdict(d, vv);
+        votedWrong[d][o] = vv != Verdict.ProviderCorrect;
         ++hits[this.verdict.selector];
         _afterSettlement(d, ds.jobId);
     }
@@ -238,11 +268,41 @@ contract MarketHandler is Test {
         if (disputeIds.length == 0) return;
         uint256 d = disputeIds[dSeed % disputeIds.length];
         Dispute memory ds = market.getDispute(d);
-        if (ds.status != DisputeStatus.Bisecting && ds.status != DisputeStatus.AwaitingOracle) return;
-        if (block.timestamp <= ds.deadline) return;
+        if (ds.status != DisputeStatus.Dissecting && ds.status != DisputeStatus.AwaitingOracle) return;
+        if (block.timestamp < ds.deadline || _slashed(ds.jobId)) return;
         market.timeout(d);
         ++hits[this.timeout.selector];
         _afterSettlement(d, ds.jobId);
+    }
+
+    /// @dev Settles a dispute that was live when another dispute slashed its job.
+    function settle(uint256 dSeed) external {
+        uint256 len = disputeIds.length;
+        for (uint256 i; i < len; ++i) {
+            uint256 d = disputeIds[(dSeed % len + i) % len];
+            Dispute memory ds = market.getDispute(d);
+            bool live = ds.status == DisputeStatus.Dissecting || ds.status == DisputeStatus.AwaitingOracle;
+            if (live && _slashed(ds.jobId)) {
+                market.settleDispute(d);
+                ++disputePayouts[d];
+                ++hits[this.settle.selector];
+                return;
+            }
+        }
+    }
+
+    function claimFee(uint256 oSeed, uint256 dSeed) external {
+        uint256 len = disputeIds.length;
+        address o = oracles[oSeed % oracles.length];
+        for (uint256 i; i < len; ++i) {
+            uint256 d = disputeIds[(dSeed % len + i) % len];
+            if (_pendingFee(d, o)) {
+                vm.prank(o);
+                market.claimOracleFee(d);
+                ++hits[this.claimFee.selector];
+                return;
+            }
+        }
     }
 
     function withdrawCredit(uint256 actor) external {
@@ -267,6 +327,33 @@ contract MarketHandler is Test {
         return 0;
     }
 
+    /// @dev A job a challenge can open on: submitted, window open (live disputes or not).
+    function _findChallengeable(uint256 seed) internal view returns (uint256) {
+        uint256 len = jobIds.length;
+        for (uint256 i; i < len; ++i) {
+            uint256 id = jobIds[(seed % len + i) % len];
+            JobStatus s = market.jobStatus(id);
+            if ((s == JobStatus.Submitted || s == JobStatus.Disputed) && block.timestamp < market.getJob(id).windowEnd)
+            {
+                return id;
+            }
+        }
+        return 0;
+    }
+
+    function _slashed(uint256 jobId) internal view returns (bool) {
+        return market.getJob(jobId).status == JobStatus.Slashed;
+    }
+
+    /// @dev Oracle `o` holds an unpaid vote for the verdict that decided dispute `d`.
+    function _pendingFee(uint256 d, address o) internal view returns (bool) {
+        if (!market.hasVoted(d, o)) return false;
+        Dispute memory ds = market.getDispute(d);
+        if (ds.status == DisputeStatus.ChallengerWon) return votedWrong[d][o] && ds.wrongVotes >= 2;
+        if (ds.status == DisputeStatus.ProviderWon) return !votedWrong[d][o] && ds.correctVotes >= 2;
+        return false;
+    }
+
     function _findDispute(uint256 seed, DisputeStatus want) internal view returns (uint256) {
         uint256 len = disputeIds.length;
         for (uint256 i; i < len; ++i) {
@@ -282,6 +369,7 @@ contract MarketHandler is Test {
 
     function _afterSettlement(uint256 d, uint256 jobId) internal {
         if (market.getDispute(d).status == DisputeStatus.ChallengerWon) {
+            ++disputePayouts[d];
             ++payouts[jobId];
             ++hits[bytes4(keccak256("slash"))];
             slashedAmount[jobId] += market.getJob(jobId).stake;
@@ -290,16 +378,31 @@ contract MarketHandler is Test {
 
     // ---------------------------------------------------------------- ghost views
 
-    /// @dev Escrows + stakes + live bonds + credits, summed independently of the market's counter.
+    function disputeCount() external view returns (uint256) {
+        return disputeIds.length;
+    }
+
+    /// @dev Escrows + stakes + live bonds + unpaid oracle fees + credits, summed independently of
+    /// the market's counter.
     function bucketSum() external view returns (uint256 sum) {
         for (uint256 i; i < jobIds.length; ++i) {
-            uint256 id = jobIds[i];
-            Job memory job = market.getJob(id);
+            Job memory job = market.getJob(jobIds[i]);
             JobStatus s = job.status;
-            if (s == JobStatus.Open || s == JobStatus.Claimed || s == JobStatus.Submitted || s == JobStatus.Disputed) {
-                sum += job.reward;
+            if (s == JobStatus.Open || s == JobStatus.Claimed || s == JobStatus.Submitted) sum += job.reward;
+        }
+        uint256 share = market.params().oracleFee / 2; // quorum 2 in every epoch of the run
+        for (uint256 i; i < disputeIds.length; ++i) {
+            uint256 d = disputeIds[i];
+            Dispute memory ds = market.getDispute(d);
+            if (ds.status == DisputeStatus.Dissecting || ds.status == DisputeStatus.AwaitingOracle) {
+                Job memory job = market.getJob(ds.jobId);
+                sum += job.bond;
+                // a winner of a slash not yet settled: its part of the pool is held for it
+                if (job.status == JobStatus.Slashed) sum += job.winnerShare;
             }
-            if (s == JobStatus.Disputed) sum += job.bond;
+            for (uint256 o; o < oracles.length; ++o) {
+                if (_pendingFee(d, oracles[o])) sum += share;
+            }
         }
         for (uint256 i; i < providers.length; ++i) {
             ProviderInfo memory info = market.providerInfo(providers[i]);
@@ -307,6 +410,9 @@ contract MarketHandler is Test {
         }
         for (uint256 i; i < everyone.length; ++i) {
             sum += market.credits(everyone[i]);
+        }
+        for (uint256 i; i < oracles.length; ++i) {
+            sum += market.credits(oracles[i]);
         }
     }
 }
