@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,8 @@ def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: 
     assert (dispute.a, dispute.b) == (13, 14), "bisection narrows to the one forged step"
     evidence = arena.oracle.evidence.get(arena.requester.market.job(arena.job_id).dispute_id)
     assert evidence is not None and evidence.verdict == Verdict.PROVIDER_WRONG.name
+    kept = json.loads((arena.tmp / "verifier" / "audits" / f"{arena.job_id}.json").read_text())
+    assert kept["job_id"] == arena.job_id and kept["first"]["segment"] == 13 // K, "the audit is kept in --state-dir"
 
 
 def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]
