@@ -119,20 +119,25 @@ class Demo:
     # ------------------------------------------------------------------ the show
 
     def run(self) -> None:
-        c = self.console
-        c.rule("[bold]Crucible demo")
+        self.console.rule("[bold]Crucible demo")
         deployment = Devnet(self.home).up()
         (self.home / "logs").mkdir(exist_ok=True)
         w3 = connect(deployment.rpc_url)
         market = Market(w3, deployment.market)
         accounts = {r: dev_account(r).address for r in ROLES}
         balances_before = {r: w3.eth.get_balance(a) for r, a in accounts.items()}
-        c.print(
+        self.console.print(
             f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
             f"market {deployment.market}"
         )
         self.phases.mark("devnet up")
+        self._start_roles()
+        accuracy = self._act_honest(market, accounts)
+        disputes, dispute_wall = self._act_cheater(market, accounts)
+        self.stop_all()
+        self.summary(w3, market, deployment, accounts, balances_before, accuracy, disputes, dispute_wall)
 
+    def _start_roles(self) -> None:
         self.crucible("data", "digits", str(self.home / "data"))
         self.crucible("worker", "stake", "1", "--dev-account", "provider")
         self.crucible("worker", "stake", "1", "--dev-account", "cheater")
@@ -162,7 +167,9 @@ class Demo:
         )
         self.phases.mark("roles started")
 
-        # ---- act 1: the honest job
+    def _act_honest(self, market: Market, accounts: Mapping[str, str]) -> float:
+        """Act 1: an honest provider trains a job, is paid; the requester fetches the model."""
+        c = self.console
         c.rule("Act 1: an honest provider trains a job and is paid")
         job1 = self.post()
         c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 0.5 ETH")
@@ -184,8 +191,12 @@ class Demo:
         )
         self.phases.mark("act 1: fetch + eval")
         self.stop("worker")
+        return float(accuracy)
 
-        # ---- act 2: the cheater
+    def _act_cheater(self, market: Market, accounts: Mapping[str, str]) -> tuple[list[int], float]:
+        """Act 2: a cheater forges one step; two verifiers challenge, dissection and the oracle slash
+        it, and both share the reward. Returns the disputes and their wall time to the verdict."""
+        c = self.console
         c.rule("Act 2: a cheating provider forges one step and is slashed")
         self.start(
             "cheater",
@@ -201,13 +212,7 @@ class Demo:
             str(self.home / "cheater"),
         )
         self.start(
-            "verifier-2",
-            "verifier",
-            "run",
-            "--dev-account",
-            "verifier-2",
-            "--state-dir",
-            str(self.home / "verifier-2"),
+            "verifier-2", "verifier", "run", "--dev-account", "verifier-2", "--state-dir", str(self.home / "verifier-2")
         )
         job2 = self.post()
         dispute_started = [0.0]
@@ -229,16 +234,15 @@ class Demo:
             ),
         )
         dispute_wall = time.monotonic() - dispute_started[0]
-        disputes = market.disputes_of(job2)
         self.wait(
             "the verifiers withdraw their winnings",
             lambda: market.credits(accounts["verifier"]) == 0 and market.credits(accounts["verifier-2"]) == 0,
         )
         self.crucible("requester", "withdraw")
         self.phases.mark("act 2: dispute + slash")
+        disputes = market.disputes_of(job2)
         self.show_game(market, job2, disputes)
-        self.stop_all()
-        self.summary(w3, market, deployment, accounts, balances_before, accuracy, disputes, dispute_wall)
+        return disputes, dispute_wall
 
     def show_game(self, market: Market, job_id: int, disputes: list[int]) -> None:
         """Each dispute's dissection rounds, its end, and how the slashed stake was shared."""
@@ -328,7 +332,8 @@ class Demo:
         for dispute_id in disputes:
             d = market.dispute(dispute_id)
             facts.add_row(
-                f"dispute {dispute_id} outcome", f"{d.status.name.lower()} on [{d.a}, {d.b}] (forged step {POISONED_STEP})"
+                f"dispute {dispute_id} outcome",
+                f"{d.status.name.lower()} on [{d.a}, {d.b}] (forged step {POISONED_STEP})",
             )
         facts.add_row(f"transactions / gas of {len(disputes)} disputes", f"{dispute_txs} / {dispute_gas:,}")
         facts.add_row("dispute wall time (challenge to verdict)", f"{dispute_wall:.1f}s")

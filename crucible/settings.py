@@ -1,4 +1,12 @@
-"""Role settings from the environment (prefix ``CRUCIBLE_``) and how a role gets its key.
+"""Settings from the environment (prefix ``CRUCIBLE_``), the one rule for local state, and how a
+role gets its key.
+
+Every setting is read here, through pydantic-settings; command-line options default to unset and
+are passed with :meth:`CoreSettings.with_overrides`, so an option given wins and an option not given
+leaves the environment's value. Local state (devnet, worker checkpoints, verifier audits, oracle
+evidence) lives per user under :meth:`CoreSettings.state_root`: ``CRUCIBLE_STATE_DIR``, else
+``$XDG_STATE_HOME/crucible``, else ``~/.local/state/crucible``; never in the installed package or
+the working directory.
 
 Keys come from an encrypted keystore (``CRUCIBLE_KEYSTORE`` + ``CRUCIBLE_KEYSTORE_PASSWORD``), the
 ``CRUCIBLE_PRIVATE_KEY`` variable, or, on the devnet only, a named dev account. They are held as
@@ -10,30 +18,67 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account, is_devnet, load_key
-from crucible.devnet.manage import DEFAULT_HOME, DEPLOYMENT_FILE
 from crucible.errors import ConfigError
 
+DEFAULT_RPC_TIMEOUT = 30.0
 
-class RoleSettings(BaseSettings):
+
+class EnvSettings(BaseSettings):
+    """Settings read from the environment, with command-line options over them."""
+
+    @classmethod
+    def with_overrides(cls, **options: Any) -> Self:
+        """Settings with the command-line ``options`` that were given (not None) over the environment."""
+        return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+class CoreSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="CRUCIBLE_", extra="ignore")
 
-    deployment: Path = DEFAULT_HOME / DEPLOYMENT_FILE
+    #: Root of all local state (default: $XDG_STATE_HOME/crucible, else ~/.local/state/crucible).
+    state_dir: Path | None = None
+    xdg_state_home: Path | None = Field(default=None, validation_alias="XDG_STATE_HOME")
+    #: Seconds an RPC request is retried before the chain counts as unavailable.
+    rpc_timeout: float = Field(default=DEFAULT_RPC_TIMEOUT, gt=0, le=3600)
+    #: Where the npm toolchain is installed (default: tools/ of the checkout).
+    tools_dir: Path | None = None
+
+    def state_root(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        return (self.xdg_state_home or Path.home() / ".local" / "state") / "crucible"
+
+    def role_state_dir(self, role: str, *names: str) -> Path:
+        """The folder of ``role``'s local state, e.g. ``<state root>/worker/<address>``."""
+        return self.state_root().joinpath(role, *names)
+
+    def devnet_home(self) -> Path:
+        return self.state_root() / "devnet"
+
+
+class RoleSettings(CoreSettings):
+    #: The deployment file (default: the local devnet's, ``<state root>/devnet/deployment.json``).
+    deployment: Path | None = None
     private_key: SecretStr | None = None
     keystore: Path | None = None
     keystore_password: SecretStr | None = None
     dev_account: str | None = None
     ipfs_api: str | None = None  # overrides the deployment file's, e.g. a user's own kubo daemon
 
+    def deployment_path(self) -> Path:
+        return self.deployment or self.devnet_home() / "deployment.json"
+
     def load_deployment(self) -> Deployment:
-        deployment = Deployment.load(self.deployment)
+        deployment = Deployment.load(self.deployment_path())
         if self.ipfs_api:
             deployment = deployment.model_copy(update={"ipfs_api": self.ipfs_api})
         return deployment

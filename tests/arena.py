@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factories import market_for, tiny_spec
+
 from crucible.chain.keys import dev_account
 from crucible.chain.market import Dispute, JobStatus, Market
-from crucible.chain.rpc import connect
-from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.deploy import DEVNET_PARAMS
 from crucible.devnet.nodes import RunningNode
 from crucible.engine.behaviour import ProviderBehaviour
 from crucible.protocol.data import build_digits, dataset_bytes
-from crucible.protocol.spec import JobSpec, validate_spec
+from crucible.protocol.spec import validate_spec
 from crucible.store.artifacts import ArtifactStore
 from oracle.judge import Judge
 from oracle.service import OracleService
@@ -45,8 +45,7 @@ BPS = 10_000
 
 
 def market_as(chain: RunningNode, address: str, role: str) -> Market:
-    w3 = connect(chain.url)
-    return Market(w3, address, Signer(w3, dev_account(role)))
+    return market_for(chain.url, address, role)
 
 
 def seed_of(name: str) -> int:
@@ -54,28 +53,10 @@ def seed_of(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
-def tiny_spec(store: ArtifactStore, seed: int, *, dataset_cid: str | None = None) -> JobSpec:
-    """A 32-step MLP job on the digits."""
-    train, _ = build_digits()
-    return validate_spec(
-        {
-            "version": 1,
-            "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-            "dataset": {"kind": "classification", "cid": dataset_cid or store.put(dataset_bytes(train))},
-            "train": {
-                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-                "loss": "cross_entropy",
-                "batch_size": 16,
-                "total_steps": T,
-                "checkpoint_interval": K,
-                "seed": seed,
-            },
-        }
-    )
-
-
 def post_tiny_job(requester: Requester, seed: int) -> int:
-    spec = tiny_spec(requester.store, seed)
+    """A 32-step MLP job on the digits, posted with TERMS."""
+    train, _ = build_digits()
+    spec = validate_spec(tiny_spec(requester.store.put(dataset_bytes(train)), steps=T, interval=K, seed=seed))
     return requester.post(spec, requester.store.put_spec(spec), TERMS)
 
 

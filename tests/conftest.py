@@ -4,9 +4,11 @@ exactly the processes they started, by PID, however the tests end."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,25 @@ from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
 from crucible.store.ipfs import IpfsStore
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Fixtures that start real processes: a test using any of them (directly or through another
+#: fixture) is an integration test, marked so without anyone having to remember to.
+PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "devnet"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Local state of everything the tests run (in-process or as processes) goes to a temporary
+    folder, never to the user's own state folder."""
+    if "CRUCIBLE_STATE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="crucible-test-state-")
+        os.environ["CRUCIBLE_STATE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The attack suite of DESIGN.md section 8, through the real chain, IPFS node and training.
+"""The attack suite of docs/design.md §10, through the real chain, IPFS node and training.
 
 Every test runs the real roles (worker, verifier, oracle) in-process, each with its own key, and
 asserts the end state on chain: the cheater slashed or its bond lost, the honest side paid, the
@@ -8,6 +8,7 @@ requester made whole, no honest party ever slashed, and the market solvent.
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from arena import (
     DEPOSIT,
     STAKE,
     TERMS,
+    K,
     P,
     assert_bond_forfeited,
     assert_honest_provider_paid,
@@ -95,6 +97,8 @@ def test_poisoned_step_is_pinned_to_the_exact_step(arena_for) -> None:  # type: 
     assert [(r["a"], r["b"], len(r["hashes"])) for r in rounds] == [(8, 16, 3), (12, 14, 1)], "two 4-ary rounds"
     evidence = arena.oracle.evidence.get(dispute_id)
     assert evidence is not None and evidence.verdict == Verdict.PROVIDER_WRONG.name
+    kept = json.loads((arena.tmp / "verifier" / "audits" / f"{arena.job_id}.json").read_text())
+    assert kept["job_id"] == arena.job_id and kept["first"]["segment"] == 13 // K, "the audit is kept in --state-dir"
 
 
 def test_false_challenge_costs_the_challenger_its_bond(arena_for) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ from dataclasses import astuple, dataclass, replace
 
 from web3.types import TxReceipt
 
-from crucible.chain.contract import deploy, market_artifact
+from crucible.chain.abi import market_artifact
+from crucible.chain.contract import deploy
 from crucible.chain.signer import Signer
 
 ETHER = 10**18
