@@ -18,6 +18,9 @@ from crucible.console import reports_errors
 if TYPE_CHECKING:
     from requester.client import Requester
 
+if TYPE_CHECKING:
+    from crucible.chain.market import JobTerms
+
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
 console = Console()
 
@@ -78,23 +81,17 @@ def post(
         refund_on_expiry=not reopen_on_expiry,
     )
     terms = req.terms(spec, spec_cid, offer)
-    job_id = req.market.post_job(terms, reward=offer.reward)
+    _posted(req.market.post_job(terms, reward=offer.reward), spec_cid, terms, json_out)
+
+
+def _posted(job_id: int, spec_cid: str, terms: JobTerms, json_out: bool) -> None:
     if json_out:
-        print(
-            json.dumps(
-                {
-                    "job_id": job_id,
-                    "spec_cid": spec_cid,
-                    "stake_wei": terms.stake,
-                    "bond_wei": terms.bond,
-                    "arity": terms.arity,
-                }
-            )
-        )
+        fields = {"stake_wei": terms.stake, "bond_wei": terms.bond, "arity": terms.arity}
+        print(json.dumps({"job_id": job_id, "spec_cid": spec_cid, **fields}))
         return
     console.print(
-        f"posted job [bold]{job_id}[/bold] (spec {spec_cid}), {reward} ETH escrowed; stake "
-        f"{format_eth(terms.stake)} ETH, bond {format_eth(terms.bond)} ETH, arity {terms.arity}."
+        f"posted job [bold]{job_id}[/bold] (spec {spec_cid}); stake {format_eth(terms.stake)} ETH, "
+        f"bond {format_eth(terms.bond)} ETH, arity {terms.arity}."
     )
     console.print(
         f"Next: a provider claims and trains it; follow with `crucible requester watch {job_id}`, "
