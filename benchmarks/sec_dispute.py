@@ -1,7 +1,7 @@
 """Section 3, dispute latency on the devnet: challenge to verdict with the real roles, in-process.
 
 A cheating worker (``PoisonStep``: honest except one step) trains a small mlp job; a verifier audits
-it, challenges the bad segment and plays the bisection; an oracle replays the one step and posts the
+it, challenges the bad segment and plays the k-ary dissection; an oracle replays the one step and posts the
 verdict. The three daemons' ``tick()`` run round-robin in one thread with no sleeps, so the wall time
 is the protocol's own (transactions, replays, uploads, event polling), not poll intervals. anvil
 mines each transaction at once (automine); the report projects onto chains with real block times.
@@ -30,6 +30,8 @@ from benchmarks.common import (
 
 ROLES = {"requester": 1, "cheater": 8, "verifier": 3, "oracle": 4}
 
+ARITY = 4  # dissection arity of the measured jobs
+
 
 def _spec(store: Any, k: int, segments: int = 4) -> Any:
     from crucible.protocol.data import build_digits, dataset_bytes
@@ -55,7 +57,7 @@ def _spec(store: Any, k: int, segments: int = 4) -> Any:
 
 
 def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
-    from crucible.chain.market import DisputeStatus
+    from crucible.chain.market import DisputeStatus, JobTerms
     from crucible.testing.adversaries import PoisonStep
     from oracle.judge import Judge
     from oracle.service import OracleService
@@ -73,14 +75,17 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     poison_at = k + k // 2 + 1  # inside segment 1
     start_block = int(m["requester"].w3.eth.block_number)
     m["requester"].post_job(
-        spec_cid=spec_cid,
+        JobTerms(
+            spec_cid=spec_cid,
+            stake=ETHER // 10,
+            bond=m["requester"].min_bond_for(k, ARITY),
+            duration=600,
+            challenge_window=120,
+            interval=k,
+            total_steps=4 * k,
+            arity=ARITY,
+        ),
         reward=ETHER // 10,
-        stake=ETHER // 100,
-        bond=ETHER // 1000,
-        duration=600,
-        challenge_window=120,
-        interval=k,
-        total_steps=4 * k,
     )
     home = ctx.home / f"dispute-{k}-{rep}"
     worker = Worker(
@@ -102,7 +107,7 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     state_at: list[float] = []
     truth: list[float] = []
     judging: list[float] = []
-    worker._state_at = timed(worker._state_at, state_at)  # noqa: SLF001 - instrumentation only
+    worker._dissection = timed(worker._dissection, state_at)  # type: ignore[method-assign]  # noqa: SLF001
     verifier._segment_truth = timed(verifier._segment_truth, truth)  # noqa: SLF001
     oracle.judge.judge = timed(oracle.judge.judge, judging)  # type: ignore[method-assign]
     tick_time = {"worker": 0.0, "verifier": 0.0, "oracle": 0.0}
@@ -118,7 +123,7 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
         if dispute_id is None and verifier.report.disputes:
             dispute_id = next(iter(verifier.report.disputes))
         if dispute_id is not None and m["requester"].dispute(dispute_id).status not in (
-            DisputeStatus.BISECTING,
+            DisputeStatus.DISSECTING,
             DisputeStatus.AWAITING_ORACLE,
         ):
             break
@@ -133,7 +138,7 @@ def one_dispute(ctx: Ctx, k: int, rep: int) -> dict[str, Any]:
     for r in recs:
         first.setdefault(r.what, r.done_at)
     challenge_at, verdict_at = first["challenge"], first["submitVerdict"]
-    moves = [r for r in recs if r.what in ("bisect", "respond")]
+    moves = [r for r in recs if r.what in ("dissect", "respond")]
     ready_at = max(r.done_at for r in moves)
     ev = oracle.evidence.get(dispute_id)
     uploads = [s for s, _, done in stores["cheater"].puts if challenge_at < done <= ready_at]

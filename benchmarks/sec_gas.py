@@ -5,12 +5,12 @@ No training: the contract only checks Merkle proofs and compares hashes, so trac
 is keccak("liar", t) from ``x`` on. Each job has ``n = 8`` segments (T = 8k); the divergence sits in
 segment 2. Both dispute outcomes are played: the provider lies (challenger wins) and a false
 challenger (provider wins). A dispute is counted as the issue's target counts it: challenge, every
-bisect/respond move, one verdict (quorum 1) and the winner's withdrawal.
+dissect/respond move (k-ary, the arity whose defence costs least gas), one verdict (quorum 1) and
+the winner's withdrawal.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from benchmarks.common import (
     Ctx,
     TxLog,
     account,
-    advance_time,
     deploy,
     fmt_int,
     market_for,
@@ -56,33 +55,44 @@ def _fake_cid(t: int) -> str:
     return digest_to_cid(_h(b"cid", t))
 
 
+def _advance(url: str, seconds: int) -> None:
+    """Move the clock on a chain mining at a fixed timestamp interval (``evm_increaseTime`` is
+    ignored there): the next block is ``seconds`` after the latest."""
+    from crucible.devnet.nodes import rpc_call
+
+    latest = int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    rpc_call(url, "evm_setNextBlockTimestamp", [latest + seconds])
+    rpc_call(url, "evm_mine")
+
+
 def _calls(log: TxLog, mark: int) -> list[dict[str, Any]]:
     return [{"call": r.what, "gas": r.gas, "seconds": r.seconds} for r in log.since(mark)]
 
 
 def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, Any]:
     """Happy path and both dispute outcomes for segment length ``k``; gas of each transaction."""
-    from crucible.chain.market import DisputeStatus, Verdict
-    from crucible.protocol import merkle
+    from crucible.chain.market import DisputeStatus, JobTerms, Verdict
+    from crucible.protocol import dissection, merkle
 
     m = {r: market_for(url, market_address, account(i), log) for r, i in ROLES.items()}
     T = SEGMENTS * k
-    terms = dict(
-        reward=ETHER // 10,
-        stake=ETHER // 100,
-        bond=ETHER // 1000,
+    arity = min(range(2, 17), key=lambda a: (m["requester"].defence_gas(k, a), dissection.rounds(k, a)))
+    terms = JobTerms(
+        spec_cid=_fake_cid(10**9 + k),
+        stake=ETHER // 10,
+        bond=m["requester"].min_bond_for(k, arity),
         duration=600,
         challenge_window=60,
         interval=k,
         total_steps=T,
+        arity=arity,
     )
-    spec_cid = _fake_cid(10**9 + k)
     honest = _trace(None)
     x = 2 * k + max(1, k // 3)  # first wrong step of the lying trace, inside segment 2
     liar = _trace(x)
 
     def submitted(trace) -> int:  # type: ignore[no-untyped-def]
-        job_id = m["requester"].post_job(spec_cid=spec_cid, **terms)
+        job_id = m["requester"].post_job(terms, reward=ETHER // 10)
         m["provider"].claim_job(job_id)
         hashes = [trace(i * k) for i in range(SEGMENTS + 1)]
         root = merkle.root([merkle.leaf(i * k, h) for i, h in enumerate(hashes)])
@@ -95,12 +105,12 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
         )
         return job_id
 
-    out: dict[str, Any] = {"k": k, "T": T, "segments": SEGMENTS}
+    out: dict[str, Any] = {"k": k, "T": T, "segments": SEGMENTS, "arity": arity}
 
     # -- happy path
     mark = log.mark()
     job_id = submitted(honest)
-    advance_time(url, terms["challenge_window"] + 1)
+    _advance(url, terms.challenge_window + 1)
     m["provider"].finalize_job(job_id)
     m["provider"].withdraw_credit()
     calls = _calls(log, mark)
@@ -117,26 +127,28 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
         leaves = [merkle.leaf(i * k, h) for i, h in enumerate(hashes)]
         j = (x - 1) // k
         did = m["verifier"].challenge(
-            job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j), merkle.proof(leaves, j + 1), terms["bond"]
+            job_id, j, hashes[j], hashes[j + 1], merkle.proof(leaves, j), merkle.proof(leaves, j + 1), terms.bond
         )
         rounds = 0
-        while (d := m["verifier"].dispute(did)).status == DisputeStatus.BISECTING:
-            mid = (d.a + d.b) // 2
-            m["provider"].bisect(did, provider_trace(mid), _fake_cid(mid))
-            m["verifier"].respond(did, provider_trace(mid) == challenger_trace(mid))
+        while (d := m["verifier"].dispute(did)).status == DisputeStatus.DISSECTING:
+            inner = dissection.interior(d.a, d.b, arity)
+            m["provider"].dissect(did, [provider_trace(t) for t in inner], [_fake_cid(t) for t in inner])
+            move = m["verifier"].last_dissection(did)
+            assert move is not None
+            m["verifier"].respond(did, dissection.choose_part(move.hashes, [challenger_trace(t) for t in inner]), move)
             rounds += 1
         assert d.status == DisputeStatus.AWAITING_ORACLE and d.b == d.a + 1 == x, (d, x)
         m["oracle"].submit_verdict(did, verdict)
         m[winner].withdraw_credit()
         calls = _calls(log, mark)
-        moves = [c["gas"] for c in calls if c["call"] in ("bisect", "respond")]
+        moves = [c["gas"] for c in calls if c["call"] in ("dissect", "respond")]
         out[name] = {
             "calls": calls,
             "gas": sum(c["gas"] for c in calls),
             "txs": len(calls),
             "rounds": rounds,
             "max_move_gas": max(moves),
-            "expected_rounds": math.ceil(math.log2(k)),
+            "expected_rounds": dissection.rounds(k, arity),
         }
         # the requester is refunded from a slashed provider: its withdrawal is its own, not the dispute's
         if name == "provider_wrong":
@@ -147,13 +159,24 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, An
 
 
 def run(ctx: Ctx, ks: list[int] | None = None) -> dict[str, Any]:
-    ks = ks or ([16, 128] if ctx.quick else [16, 32, 64, 128, 256, 512, 1024])
+    """Gas per k on a chain whose clock moves exactly one second per block: the chess clocks store
+    elapsed seconds, so wall-clock jitter between moves would otherwise change the gas."""
+    from crucible.devnet.nodes import rpc_call
+
     url = ctx.anvil().url
+    rpc_call(url, "anvil_setBlockTimestampInterval", [1])
+    try:
+        return _run(ctx, url, ks or ([16, 128] if ctx.quick else [16, 32, 64, 128, 256, 512, 1024]))
+    finally:
+        rpc_call(url, "anvil_removeBlockTimestampInterval")
+
+
+def _run(ctx: Ctx, url: str, ks: list[int]) -> dict[str, Any]:
     log = TxLog()
     market_address = deploy(url, [account(ROLES["oracle"]).address])
     provider = market_for(url, market_address, account(ROLES["provider"]), log)
     mark = log.mark()
-    provider.deposit_stake(ETHER)
+    provider.deposit_stake(2 * ETHER)
     deposit = log.since(mark)[0].gas
     # The market's very first job and dispute pay extra for counters going from zero to non-zero;
     # measure that once, then measure every k on a market in its steady state.
@@ -248,8 +271,9 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"**{'met' if h['dispute_ok'] else 'missed'}** (worst of the two outcomes: {fmt_int(h['dispute_gas'])} gas, "
         f"{h['dispute_txs']} transactions). Baseline: the OP Stack fault dispute game takes "
         f"{OP_STACK_TXS} transactions for a dispute (published figure, not measured here); Crucible's game is "
-        "shorter because the trace is committed per checkpoint (depth ⌈log₂ k⌉ within one segment, the segment "
-        "itself named by the challenge's Merkle proofs) rather than bisected over the whole execution.",
+        "shorter because the trace is committed per checkpoint (depth ⌈log_a k⌉ within one segment for "
+        "arity a, the segment itself named by the challenge's Merkle proofs) rather than dissected over the "
+        "whole execution.",
         "",
         "### Gas and transactions vs k",
         "",
@@ -279,8 +303,9 @@ def render(result: dict[str, Any], plots: Path) -> str:
             ],
         ),
         "",
-        "A dispute costs challenge + 2·⌈log₂ k⌉ moves + verdict + withdrawal = 2·⌈log₂ k⌉ + 3 transactions; "
-        "the gas grows linearly in log₂ k (one bisect + one respond per round). The requester's refund "
+        "A dispute costs challenge + 2·⌈log_a k⌉ moves + verdict + withdrawal = 2·⌈log_a k⌉ + 3 transactions "
+        "(a = the arity whose defence costs least gas, per k); "
+        "the gas grows linearly in log_a k (one dissect + one respond per round). The requester's refund "
         "withdrawal after a slash "
         f"({fmt_int(ref['provider_wrong'].get('requester_refund_withdraw_gas', 0))} gas) is its own transaction "
         "and not counted in the dispute.",

@@ -21,7 +21,7 @@ FIRST_WORKER_ACCOUNT = 10
 
 
 def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
-    from crucible.chain.market import Market
+    from crucible.chain.market import JobTerms, Market
     from crucible.chain.rpc import connect
     from crucible.engine.examples import example_data, example_job
     from crucible.protocol.data import dataset_bytes
@@ -74,16 +74,16 @@ def one_config(ctx: Ctx, workers: int, jobs: int) -> dict[str, Any]:
         t.start()
     posted: dict[int, float] = {}
     for _ in range(jobs):
-        job_id = requester.post_job(
+        terms = JobTerms(
             spec_cid=spec_cid,
-            reward=ETHER // 100,
             stake=ETHER // 100,
-            bond=ETHER // 1000,
+            bond=max(ETHER // 1000, requester.min_bond_for(spec.train.checkpoint_interval, 2)),
             duration=600,
             challenge_window=WINDOW,
             interval=spec.train.checkpoint_interval,
             total_steps=spec.train.total_steps,
         )
+        job_id = requester.post_job(terms, reward=ETHER // 100)
         posted[job_id] = time.perf_counter()
     monitor = Market(connect(url), address)  # not counted: the benchmark's own view
     states: dict[int, dict[str, float]] = {j: {} for j in posted}

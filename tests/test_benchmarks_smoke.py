@@ -9,13 +9,13 @@ a second run, the GPU section saying it was not measured where there is no GPU.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import pytest
 
 from crucible.devnet.nodes import RunningNode
+from crucible.protocol import dissection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ is not an installed package
 from benchmarks import sec_verify, suite  # noqa: E402
@@ -53,7 +53,7 @@ def test_gas_section_writes_a_sane_report(anvil: RunningNode, tmp_path: Path) ->
     assert all(21_000 < c["gas"] < 1_000_000 for c in row["happy"]["calls"])
     for outcome in ("provider_wrong", "provider_right"):
         d = row[outcome]
-        assert d["rounds"] == math.ceil(math.log2(16)) == d["expected_rounds"]
+        assert d["rounds"] == dissection.rounds(16, row["arity"]) == d["expected_rounds"]
         assert d["txs"] == 2 * d["rounds"] + 3
         assert [c["call"] for c in d["calls"]][:1] == ["challenge"]
         assert [c["call"] for c in d["calls"]][-2:] == ["submitVerdict", "withdrawCredit"]
