@@ -104,7 +104,7 @@ def post(tmp_path: Path, env: dict[str, str], spec: Path, *extra: str) -> subpro
         "--reward",
         "1",
         "--stake",
-        "0.1",
+        "1",
         "--duration",
         "600",
         "--window",
@@ -237,6 +237,22 @@ def test_terms_the_market_rejects_show_the_decoded_custom_error(
     )
 
     refused(result, "CrucibleMarket.postJob reverted: DurationOutOfBounds(1, 10, 2592000)")
+    assert jobs_on_chain(env) == 0
+
+
+@pytest.mark.parametrize(
+    ("terms", "error"),
+    [
+        (("--stake", "0.1"), "StakeTooLow(100000000000000000, 1000000000000000000)"),  # below the reward
+        (("--arity", "17"), "InvalidArity(17)"),
+        (("--bond", "0.0000001"), "BondTooLow(100000000000, "),
+    ],
+)
+def test_v2_terms_below_the_markets_minimums_are_refused_by_name(
+    tmp_path: Path, env: dict[str, str], digits: Path, terms: tuple[str, str], error: str
+) -> None:
+    result = post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(digits), *terms)
+    refused(result, f"CrucibleMarket.postJob reverted: {error}")
     assert jobs_on_chain(env) == 0
 
 

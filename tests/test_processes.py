@@ -32,7 +32,8 @@ def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int
     return path
 
 
-def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120) -> int:
+def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120, arity: int | None = None) -> int:
+    """Post ``spec`` with the CLI: reward 0.5 ETH, stake 0.5 ETH (the least for that reward), bond 0.01 ETH."""
     out = cli(
         "requester",
         "post",
@@ -40,9 +41,10 @@ def post(cli: Cli, spec: Path, *, window: int = 5, duration: int = 120) -> int:
         "--reward",
         "0.5",
         "--stake",
-        "0.1",
+        "0.5",
         "--bond",
         "0.01",
+        *(["--arity", str(arity)] if arity is not None else []),
         "--duration",
         str(duration),
         "--window",
@@ -161,7 +163,7 @@ def test_expired_claim_refunds_the_requester_with_part_of_the_stake(devnet, tmp_
     out = cli("requester", "reclaim", str(job))
 
     assert market.job_status(job) == JobStatus.REFUNDED
-    assert "withdrew 0.52 ETH" in out.stdout, "escrow plus 20% of the 0.1 ETH stake"
+    assert "withdrew 0.6 ETH" in out.stdout, "escrow plus 20% of the 0.5 ETH stake"
     assert market.provider_info(dev_account("cheater").address).expired == 1
 
 
