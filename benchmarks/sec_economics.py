@@ -44,6 +44,7 @@ CHEAT_RATES = (0.0, 0.01, 0.05, 0.10, 0.20)
 # (challengerShareBps, requesterShareBps) on the edges of the bound challenger + requester <= 2000.
 SHARE_EDGES = ((0, 0), (2_000, 0), (1_000, 1_000), (0, 2_000))
 MAX_RECOVERABLE_BPS = 2_000
+STAKE_BPS_SETTINGS = (10_000, 20_000, 50_000)  # minStakeBps from its floor to the contract's MAX_STAKE_BPS
 
 
 @dataclass(frozen=True)
@@ -293,11 +294,14 @@ def cheater_cell(
 ) -> dict[str, Any]:
     """Every strategy's expected excess (Monte Carlo over ``detections`` and closed form), the best one."""
     det_p = detect_probability(p.segments, forgery.segments, q)
+    jobs = len(detections)
+    counts = [detections.count(h) for h in range(auditors + 1)]  # a payoff depends on the job only through h
     rows = {}
     for name, payoff in strategies(p, forgery, gas_price_gwei).items():
-        values = [payoff(h) for h in detections]
-        mc = sum(values) / len(values)
-        se = math.sqrt(sum((v - mc) ** 2 for v in values) / (len(values) - 1) / len(values))
+        values = [payoff(h) for h in range(auditors + 1)]
+        mc = sum(n * v for n, v in zip(counts, values, strict=True)) / jobs
+        spread = sum(n * (v - mc) ** 2 for n, v in zip(counts, values, strict=True)) / (jobs - 1)
+        se = math.sqrt(spread / jobs)
         closed = sum(binomial(h, auditors, det_p) * payoff(h) for h in range(auditors + 1))
         rows[name] = {"mc": mc, "mc_se": se, "closed": closed}
     best = max(rows, key=lambda name: rows[name]["closed"])
@@ -333,12 +337,12 @@ def cheater_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
     settings = []
     for c_bps, r_bps in SHARE_EDGES:
         sp = replace(p, challenger_share_bps=c_bps, requester_share_bps=r_bps)
-        cells = [
-            cheater_cell(sp, f, q, g, detections[(f.name, q)], auditors)
-            for f in forgeries(n)
-            for q in q_values(n)
-            for g in GAS_PRICES_GWEI
-        ]
+        cells, loss_fractions = [], []
+        for f in forgeries(n):
+            for q in q_values(n):
+                by_gas = [cheater_cell(sp, f, q, g, detections[(f.name, q)], auditors) for g in GAS_PRICES_GWEI]
+                loss_fractions += [c["loss_fraction_caught"] for c in by_gas]
+                cells.append(max(by_gas, key=lambda c: c["best_closed"]))  # the gas price that suits the cheater
         settings.append(
             {
                 "challenger_share_bps": c_bps,
@@ -346,12 +350,26 @@ def cheater_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
                 "cells": cells,
                 "max_best_excess": max(c["best_closed"] for c in cells),
                 "max_best_excess_mc": max(c["best_mc"] for c in cells),
-                "min_loss_fraction_caught": min(c["loss_fraction_caught"] for c in cells),
+                "min_loss_fraction_caught": min(loss_fractions),
                 "worst_case_loss_fraction_timeout": worst_case_loss_fraction(sp, by_verdict=False),
                 "worst_case_loss_fraction_verdict": worst_case_loss_fraction(sp, by_verdict=True),
             }
         )
-    return {"auditors": "requester alone", "settings": settings}
+    one_step = forgeries(n)[0]
+    stake_role = [
+        {
+            "min_stake_bps": bps,
+            "stake": replace(p, min_stake_bps=bps).stake,
+            "break_even_value": {
+                str(q): cheater_cell(
+                    replace(p, min_stake_bps=bps), one_step, q, GAS_PRICES_GWEI[0], detections[(one_step.name, q)], 1
+                )["break_even_value"]
+                for q in q_values(n)
+            },
+        }
+        for bps in STAKE_BPS_SETTINGS
+    ]
+    return {"auditors": "requester alone", "settings": settings, "stake_role": stake_role}
 
 
 # ---------------------------------------------------------------------------------- the verifier
@@ -381,23 +399,26 @@ def verifier_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
                     win_gas = (GAS["challenge"] + GAS["timeout"] + GAS["withdraw"]) * gp
                     replay = q * p.replay_cost_per_segment
 
-                    def income(req_caught: bool, sybil_gas: float = sybil_gas) -> float:
-                        honest = 1 + int(req_caught)
-                        m = best_sybils(pool, honest, sybil_gas, p.max_sybils)
-                        return pool / (honest + m)
+                    # the verifier's part of the pool, by whether the requester caught it too
+                    part = {
+                        req: pool / (1 + req + best_sybils(pool, 1 + req, sybil_gas, p.max_sybils)) for req in (0, 1)
+                    }
+
+                    def income(req_caught: bool, part: dict[int, float] = part) -> float:
+                        return part[int(req_caught)]
 
                     mc_income = mc_gas = 0.0
                     for u, v, req in jobs:
                         if u < rate and v:
-                            mc_income += income(req)
+                            mc_income += part[req]
                             mc_gas += win_gas
                     mc_income /= p.jobs
                     mc_gas /= p.jobs
                     closed_income = rate * det_p * (det_p * income(True) + (1 - det_p) * income(False))
                     closed_gas = rate * det_p * win_gas
-                    # the requester's side: its audit costs q/n of the training; what it saves is the
-                    # escrow it would have paid for a forged model, plus its share of the stake
-                    req_saved = rate * det_p * (R + r * S)
+                    # the requester's side: its audit costs q/n of the training; what it saves is the escrow
+                    # it would have paid for a forged (worthless) model plus its share of the stake, less its gas
+                    req_saved = rate * det_p * (R + r * S - win_gas)
                     rows.append(
                         {
                             "forgery": forgery.name,
@@ -522,6 +543,21 @@ def _eth(x: float) -> str:
     return f"{x:+.4f}" if abs(x) >= 1e-3 else f"{x:+.2e}"
 
 
+def _break_even(vrows: list[dict[str, Any]], kind: str, q: int) -> str:
+    """The cheat rate at which a third-party verifier's income pays its replay cost and gas (10 gwei)."""
+    r = next(
+        row
+        for row in vrows
+        if row["forgery"] == kind and row["q"] == q and row["cheat_rate"] == CHEAT_RATES[-1] and row["gas_gwei"] == 10
+    )
+    gas = r["income_closed"] - r["replay_cost"] - r["profit_closed"]
+    margin = (r["income_closed"] - gas) / r["cheat_rate"]  # net income per unit of cheat rate
+    if margin <= 0:
+        return f"q = {q}: never"
+    rate = r["replay_cost"] / margin
+    return f"q = {q}: {rate:.0%}" + (" (never)" if rate > 1 else "")
+
+
 def _value(v: float | None) -> str:
     return "any value (p = 1)" if v is None else f"{v:.3f} ETH"
 
@@ -562,7 +598,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "**decoys** (d false challenges from accomplices at submission: lost bonds if nobody catches it, sybils if "
         "somebody does). Audited by the requester alone (the verifier of last resort; third-party verifiers only "
         "raise the detection probability). Each cell: the best strategy's expected profit per job in ETH at "
-        "the gas price most favourable to the cheater, MC / closed form.",
+        "the gas price most favourable to the cheater (in brackets, gwei), MC / closed form.",
         "",
     ]
     for s in settings:
@@ -571,9 +607,8 @@ def render(result: dict[str, Any], plots: Path) -> str:
         for f in forgeries(n):
             row: list[str] = [f.name]
             for q in qs:
-                mine = [c for c in cells if c["forgery"] == f.name and c["q"] == q]
-                worst = max(mine, key=lambda c: c["best_closed"])
-                row.append(f"{_eth(worst['best_mc'])} / {_eth(worst['best_closed'])}")
+                cell = next(c for c in cells if c["forgery"] == f.name and c["q"] == q)
+                row.append(f"{_eth(cell['best_mc'])} / {_eth(cell['best_closed'])} ({cell['gas_gwei']:g})")
             best_names = sorted({c["best"] for c in cells if c["forgery"] == f.name})
             row.append(", ".join(best_names))
             rows.append(row)
@@ -588,7 +623,15 @@ def render(result: dict[str, Any], plots: Path) -> str:
             "",
         ]
     default = next(s for s in settings if s["challenger_share_bps"] == p["challenger_share_bps"])
-    one = [c for c in default["cells"] if c["forgery"] == "one step" and c["gas_gwei"] == GAS_PRICES_GWEI[0]]
+    one = [c for c in default["cells"] if c["forgery"] == "one step"]
+    stake_rows = [
+        (
+            row["min_stake_bps"],
+            f"{row['stake']:g} ETH",
+            *(_value(row["break_even_value"][str(q)]) for q in qs),
+        )
+        for row in result["cheater"]["stake_role"]
+    ]
     lines += [
         f"Headline: the largest expected profit from cheating over every share setting on the bound, forgery, q "
         f"and gas price is **{_eth(h['max_cheater_excess'])} ETH per job** (MC {_eth(h['max_cheater_excess_mc'])}): "
@@ -605,7 +648,11 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "forged step): such a forgery does not pay while its private value stays below "
         "−profit/(1 − p) ≈ p·(R + S)/(1 − p): at the default shares "
         + ", ".join(f"q = {c['q']}: {_value(c['break_even_value'])}" for c in one)
-        + ". Raising minStakeBps raises these linearly; sampling every segment (q = n) deters any value.",
+        + ". Raising minStakeBps raises these linearly; sampling every segment (q = n) deters any value. "
+        "The largest private value (ETH) a one-step forgery may have and still not pay, by minStakeBps "
+        "(default shares, 1 gwei):",
+        "",
+        table(["minStakeBps", "stake", *(f"q = {q}" for q in qs)], stake_rows),
         "",
     ]
 
@@ -621,44 +668,46 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "at 10 gwei (the last columns: the net profit at the other gas prices, closed form).",
         "",
     ]
-    for forgery in sorted({r["forgery"] for r in vrows}, key=lambda name: name != "1 segment"):
-        verifier_rows: list[tuple[Any, ...]] = []
-        for rate in CHEAT_RATES:
-            for q in qs:
-                at = {
-                    r["gas_gwei"]: r
-                    for r in vrows
-                    if r["forgery"] == forgery and r["q"] == q and r["cheat_rate"] == rate
-                }
-                r10 = at[10]
-                verifier_rows.append(
-                    (
-                        f"{rate:.0%}",
-                        q,
-                        f"{r10['detect_p']:.2f}",
-                        f"{_eth(r10['income_mc'])} / {_eth(r10['income_closed'])}",
-                        _eth(-r10["replay_cost"]),
-                        f"{_eth(r10['profit_mc'])} / {_eth(r10['profit_closed'])}",
-                        *(_eth(at[g]["profit_closed"]) for g in GAS_PRICES_GWEI if g != 10),
-                    )
-                )
-        lines += [
-            f"**Cheaters forge {forgery}**",
-            "",
-            table(
-                [
-                    "cheat rate",
-                    "q",
-                    "P(catch | cheat)",
-                    "income",
-                    "replay cost",
-                    "net profit (10 gwei)",
-                    *(f"net at {g} gwei" for g in GAS_PRICES_GWEI if g != 10),
-                ],
-                verifier_rows,
-            ),
-            "",
+    kinds = sorted({r["forgery"] for r in vrows}, key=lambda name: name != "1 segment")
+
+    def vrow(forgery: str, q: int, rate: float, gas: int) -> dict[str, Any]:
+        return next(
+            r
+            for r in vrows
+            if r["forgery"] == forgery and r["q"] == q and r["cheat_rate"] == rate and r["gas_gwei"] == gas
+        )
+
+    verifier_rows: list[tuple[Any, ...]] = []
+    for rate in CHEAT_RATES:
+        for q in qs:
+            line: list[Any] = [f"{rate:.0%}", q, _eth(-q * p["replay_cost_per_segment"])]
+            for kind in kinds:
+                r = vrow(kind, q, rate, 10)
+                line += [
+                    f"{r['detect_p']:.2f}",
+                    f"{_eth(r['income_mc'])} / {_eth(r['income_closed'])}",
+                    f"{_eth(r['profit_mc'])} / {_eth(r['profit_closed'])}",
+                    " / ".join(_eth(vrow(kind, q, rate, g)["profit_closed"]) for g in GAS_PRICES_GWEI if g != 10),
+                ]
+            verifier_rows.append(tuple(line))
+    other_gas = " / ".join(f"{g}" for g in GAS_PRICES_GWEI if g != 10)
+    header: list[str] = ["cheat rate", "q", "replay cost"]
+    for kind in kinds:
+        header += [
+            f"{kind}: P(catch) of a cheat",
+            f"{kind}: income",
+            f"{kind}: net (10 gwei)",
+            f"{kind}: net at {other_gas} gwei",
         ]
+    lines += [
+        table(header, verifier_rows),
+        "",
+        "Break-even cheat rate for the third-party verifier at 10 gwei (net income per job grows linearly with "
+        "the cheat rate: the rate at which income less gas covers the replay cost; above 100% means never): "
+        + "; ".join(f"{kind}: " + ", ".join(_break_even(vrows, kind, q) for q in qs) for kind in kinds)
+        + ".",
+        "",
+    ]
     share = next(r for r in vrows if r["cheat_rate"] > 0 and r["gas_gwei"] == 10)["share_per_catch"]
     lines += [
         "At a 0% cheat rate an honest third-party verifier earns nothing: its income is 0 and its net is minus "
@@ -725,6 +774,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
             )
         )
     dp = result["devnet_params"]
+    week = 168 * next(r for r in g["rows"] if r["profile"] == "default" and r["arity"] == 2)["false_per_hour_bound"]
     lines += [
         "### Delay costs the griefer",
         "",
@@ -760,7 +810,11 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "",
         "The simulated cost per hour is above the bound: an honest provider that answers at once leaves its own "
         "half of the clocks unused, so a real dispute delays less than Dmax. The bond covers the provider's "
-        "defence up to the reference gas price; above it (✗) a false challenge costs the honest provider gas.",
+        "defence up to the reference gas price; above it (✗) a false challenge costs the honest provider gas. "
+        f"At the default parameters a week of delay costs a griefer {week:.3f} ETH of bonds (arity 2) while it "
+        f"holds back a reward of {p['reward']:g} ETH and a stake of {p['stake']:g} ETH: the bond is sized by the "
+        "provider's defence gas, not by the value it delays, so a bond (or minBond) scaled with the reward "
+        "would raise the price of delay in proportion.",
     ]
     plt = plotting()
     if plt is not None:
@@ -774,6 +828,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
             )
         axes[0].axhline(0, color="grey", lw=0.8)
         axes[0].set_xscale("log", base=2)
+        axes[0].set_xticks(qs, [str(q) for q in qs])
         axes[0].set_xlabel("segments the requester replays (q)")
         axes[0].set_ylabel("ETH per job vs honest work")
         axes[0].set_title("Cheater (1 forged segment), best strategy")

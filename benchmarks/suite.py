@@ -101,17 +101,13 @@ def run(
     results["machine"]["load_average_before"] = [round(x, 2) for x in load_before]
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if previous is not None:
-        kept = [name for name in previous["sections"] if name in SECTIONS and name not in sections]
-        for name in kept:
-            results["sections"][name] = previous["sections"][name]
-            results["seconds"][name] = previous["seconds"].get(name)
-        if kept:
-            results["kept_from"] = {
-                "sections": kept,
-                "date": previous["machine"].get("date"),
-                "commit": previous["machine"].get("commit"),
-                "quick": previous["quick"],
-            }
+        earlier = previous.get("kept_from", {})
+        this_run = {k: previous["machine"].get(k) for k in ("date", "commit")} | {"quick": previous["quick"]}
+        for name in previous["sections"]:
+            if name in SECTIONS and name not in sections:
+                results["sections"][name] = previous["sections"][name]
+                results["seconds"][name] = previous["seconds"].get(name)
+                results.setdefault("kept_from", {})[name] = earlier.get(name, this_run)
     gpu, gpu_md = gpu_section()
     results["sections"]["gpu"] = gpu
     for name in results["sections"]:
@@ -280,27 +276,29 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def _kept_note(results: dict[str, Any]) -> list[str]:
-    kept = results.get("kept_from")
+    kept: dict[str, dict[str, Any]] = results.get("kept_from", {})
     if not kept:
         return []
-    measured = [name for name in results["sections"] if name in SECTIONS and name not in kept["sections"]]
+    runs: dict[tuple[Any, ...], list[str]] = {}
+    for name, origin in kept.items():
+        runs.setdefault((origin["date"], origin["commit"], origin["quick"]), []).append(name)
+    notes = [
+        f"{', '.join(names)} from the {'quick' if quick else 'full'} run of {date} (commit {commit})"
+        for (date, commit, quick), names in runs.items()
+    ]
     return [
         "",
-        f"Sections {', '.join(kept['sections'])} are kept from the {'quick' if kept['quick'] else 'full'} run of "
-        f"{kept['date']} (commit {kept['commit']}); this run (`--merge`) measured {', '.join(measured)}. The machine "
-        "table describes this run.",
+        f"Sections kept from earlier runs: {'; '.join(notes)}. This run (`--merge`) measured "
+        f"{', '.join(_measured(results))}; the machine table describes this run.",
     ]
 
 
+def _measured(results: dict[str, Any]) -> list[str]:
+    return [n for n in results["sections"] if n in SECTIONS and n not in results.get("kept_from", {})]
+
+
 def _merge_args(results: dict[str, Any]) -> str:
-    kept = results.get("kept_from")
-    if not kept:
-        return ""
-    return (
-        " --sections "
-        + " ".join(n for n in results["sections"] if n in SECTIONS and n not in kept["sections"])
-        + " --merge"
-    )
+    return f" --sections {' '.join(_measured(results))} --merge" if results.get("kept_from") else ""
 
 
 def report(results: dict[str, Any], bodies: dict[str, str]) -> str:

@@ -28,7 +28,8 @@ def test_economics_section_reports_the_design_facts(tmp_path: Path) -> None:
     suite.run(["economics"], quick=True, out=out, ctx=ctx)
 
     report = (out / "REPORT.md").read_text()
-    econ = json.loads((out / "results.json").read_text())["sections"]["economics"]
+    first = json.loads((out / "results.json").read_text())
+    econ = first["sections"]["economics"]
     assert "## 7. Economics of the dispute game" in report and "verifier of last resort" in report
     assert "cheater's expected profit vs honest work" in report  # the headline row
 
@@ -67,8 +68,10 @@ def test_economics_section_reports_the_design_facts(tmp_path: Path) -> None:
     # --merge keeps the section's results when another (here: no) section is re-run
     suite.run([], quick=True, out=out, ctx=ctx, merge=True)
     merged = (out / "REPORT.md").read_text()
-    assert "## 7. Economics of the dispute game" in merged and "kept from the quick run" in merged
-    assert json.loads((out / "results.json").read_text())["sections"]["economics"] == econ
+    assert "## 7. Economics of the dispute game" in merged and "from the quick run of" in merged
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["sections"]["economics"] == econ
+    assert saved["kept_from"]["economics"]["date"] == first["machine"]["date"]
 
 
 def test_detection_probability() -> None:
