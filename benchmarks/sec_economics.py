@@ -41,9 +41,14 @@ GAS = {
 }
 GAS_PRICES_GWEI = (1, 10, 50)
 CHEAT_RATES = (0.0, 0.01, 0.05, 0.10, 0.20)
-# (challengerShareBps, requesterShareBps) on the edges of the bound challenger + requester <= 2000.
-SHARE_EDGES = ((0, 0), (2_000, 0), (1_000, 1_000), (0, 2_000))
-MAX_RECOVERABLE_BPS = 2_000
+MAX_RECOVERABLE_BPS = 2_000  # the bound challengerShareBps + requesterShareBps <= 2000
+# (challengerShareBps, requesterShareBps) on the edges of that bound
+SHARE_EDGES = (
+    (0, 0),
+    (MAX_RECOVERABLE_BPS, 0),
+    (MAX_RECOVERABLE_BPS // 2, MAX_RECOVERABLE_BPS // 2),
+    (0, MAX_RECOVERABLE_BPS),
+)
 STAKE_BPS_SETTINGS = (10_000, 20_000, 50_000)  # minStakeBps from its floor to the contract's MAX_STAKE_BPS
 
 
@@ -113,7 +118,8 @@ class GameParams:
         return self.segments * self.replay_cost_per_segment
 
 
-# The v2 deploy profiles (crucible/deploy.py on the contract branch), mirrored field for field.
+# The v2 deploy profiles of crucible/deploy.py, mirrored field for field until that file carries the
+# v2 fields; from then on :func:`profiles` reads them from it.
 PROFILES = {
     "default": GameParams(),
     "devnet": GameParams(
@@ -208,14 +214,6 @@ def binomial(k: int, trials: int, p: float) -> float:
 # ---------------------------------------------------------------------------------- the cheater
 
 
-@dataclass(frozen=True)
-class Caught:
-    """A cheater's outcome once ``honest`` challengers proved it wrong: ETH relative to honest work."""
-
-    excess: float  # payoff minus the honest payoff on the same job
-    recovered: float  # the part of the slashed stake its own accounts got back
-
-
 def best_sybils(pool: float, honest: int, cost_each: float, cap: int) -> int:
     """The number of own challengers that maximizes ``pool·m/(m + honest) − m·cost_each``."""
     if pool <= 0 or honest == 0 and cost_each >= pool:
@@ -258,7 +256,8 @@ def strategies(p: GameParams, forgery: Forgery, gas_price_gwei: float) -> dict[s
         def payoff(h: int) -> float:
             if h == 0:
                 return saved - d * (decoy_lost + decoy_gas)
-            return slashed + c * S * d / (d + h) - d * sybil_gas
+            m = max(d, best_sybils(c * S, h, sybil_gas, p.max_sybils))  # topped up with sybils when caught
+            return slashed + c * S * m / (m + h) - m * sybil_gas
 
         return payoff
 
@@ -404,9 +403,6 @@ def verifier_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
                         req: pool / (1 + req + best_sybils(pool, 1 + req, sybil_gas, p.max_sybils)) for req in (0, 1)
                     }
 
-                    def income(req_caught: bool, part: dict[int, float] = part) -> float:
-                        return part[int(req_caught)]
-
                     mc_income = mc_gas = 0.0
                     for u, v, req in jobs:
                         if u < rate and v:
@@ -414,7 +410,7 @@ def verifier_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
                             mc_gas += win_gas
                     mc_income /= p.jobs
                     mc_gas /= p.jobs
-                    closed_income = rate * det_p * (det_p * income(True) + (1 - det_p) * income(False))
+                    closed_income = rate * det_p * (det_p * part[1] + (1 - det_p) * part[0])
                     closed_gas = rate * det_p * win_gas
                     # the requester's side: its audit costs q/n of the training; what it saves is the escrow
                     # it would have paid for a forged (worthless) model plus its share of the stake, less its gas
@@ -432,7 +428,7 @@ def verifier_tables(p: GameParams, rng: random.Random) -> dict[str, Any]:
                             "gas_cost_mc": mc_gas,
                             "profit_mc": mc_income - replay - mc_gas,
                             "profit_closed": closed_income - replay - closed_gas,
-                            "share_per_catch": income(False),
+                            "share_per_catch": part[0],
                             "requester_audit_cost": replay,
                             "requester_audit_cost_of_training": q / n,
                             "requester_loss_avoided": req_saved,
@@ -457,7 +453,7 @@ def one_false_dispute(p: GameParams, rng: random.Random, oracle_answers: bool) -
         griefer_used += allowance - 1
         t += took + allowance - 1
     t += min(rng.uniform(0, p.oracle_response_s), p.oracle_timeout - 1) if oracle_answers else p.oracle_timeout
-    return t + 1 + p.reaction_time  # windowEnd = end + reactionTime; it was due 1 s after the challenge
+    return t + p.reaction_time - 1  # windowEnd becomes end + reactionTime; it was due 1 s after the challenge
 
 
 def griefer_tables(profile_params: dict[str, GameParams], rng: random.Random, campaigns: int) -> dict[str, Any]:
@@ -511,7 +507,14 @@ def run(ctx: Ctx, jobs: int | None = None, seed: int | None = None) -> dict[str,
     rng = random.Random(p.seed)
     ctx.log(f"  economics: {p.jobs} jobs per cell, seed {p.seed}")
     return {
-        "params": {**asdict(p), "stake": p.stake, "bond": p.bond, "rounds": p.rounds, "dmax_s": p.dmax},
+        "params": {
+            **asdict(p),
+            "stake": p.stake,
+            "bond": p.bond,
+            "rounds": p.rounds,
+            "dmax_s": p.dmax,
+            "training_cost": p.training_cost,
+        },
         "devnet_params": asdict(profile_params["devnet"]),
         "gas": dict(GAS),
         "cheater": cheater_tables(p, rng),
@@ -582,7 +585,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"(minStakeBps {p['min_stake_bps']}), bond = minBondFor(k, arity) = {p['bond']:.4f} ETH, oracle fee "
         f"{p['oracle_fee']} ETH, provider bond share {p['provider_bond_share_bps']} bps, void fee "
         f"{p['void_fee_bps']} bps. Training (or replaying) one segment costs {p['replay_cost_per_segment']} ETH "
-        f"of compute, so the job costs {n * p['replay_cost_per_segment']:.2f} ETH to train. An auditor replays "
+        f"of compute, so the job costs {p['training_cost']:.2f} ETH to train. An auditor replays "
         "q of the n segments drawn without replacement: it catches a forgery of f·n segments with probability "
         "1 − C(n − fn, q)/C(n, q) (≥ 1 − (1 − f)^q; 1 at q = n). Gas per transaction (estimates until the "
         f"forge figures replace them): {gas_line}; gas prices {', '.join(f'{g} gwei' for g in GAS_PRICES_GWEI)}.",
@@ -781,7 +784,8 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "A griefer delays an honest provider's payout with disputes that end without a slash, each opened "
         "just before the window closes; disputes run in parallel, so only sequential ones add delay, each at most "
         "Dmax + reactionTime with **Dmax = 2·(clockBudget + rounds·moveExtension) + oracleTimeout**. A false "
-        "challenge costs the whole bond (ProviderWon), a void (no oracle quorum in time) the void fee. "
+        "challenge costs the whole bond (ProviderWon), a void (no oracle quorum in time: an oracle outage, "
+        "which a griefer rides on but cannot cause alone) the void fee. "
         "Default: clockBudget 1 day, moveExtension 1 h, oracleTimeout 2 days, reactionTime 1 day, refGasPrice "
         f"{p['ref_gas_price_gwei']:g} gwei; devnet: clockBudget {dp['clock_budget']} s, moveExtension "
         f"{dp['move_extension']} s, oracleTimeout {dp['oracle_timeout']} s, reactionTime {dp['reaction_time']} s, "

@@ -64,6 +64,7 @@ def test_economics_section_reports_the_design_facts(tmp_path: Path) -> None:
         assert r["false_per_hour_bound"] == r["bond"] * 3600 / r["span_s"]
         assert r["false_per_hour_mc"] >= r["false_per_hour_with_gas"] >= r["false_per_hour_bound"]
         assert r["void_per_hour_mc"] >= r["void_per_hour_bound"] == r["void_fee"] * 3600 / r["span_s"]
+        assert 0 < r["false_delay_mc_s"] <= r["void_delay_mc_s"] <= r["span_s"]  # the clocks bound every dispute
 
     # --merge keeps the section's results when another (here: no) section is re-run
     suite.run([], quick=True, out=out, ctx=ctx, merge=True)
