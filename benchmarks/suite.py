@@ -3,6 +3,7 @@
     python -m benchmarks                 # the full run (about 10 minutes on 2 cores)
     python -m benchmarks --quick         # a small smoke run (about 2 minutes)
     python -m benchmarks --sections gas verify --out /tmp/bench
+    python -m benchmarks --sections economics --merge   # re-run one section, keep the others' results
 
 Each section measures its figures next to a baseline in the same run and reports medians of
 repetitions. Every process this starts (anvil, an IPFS node, the overhead children) listens on
@@ -22,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks import sec_artifacts, sec_dispute, sec_gas, sec_overhead, sec_scale, sec_verify
+from benchmarks import sec_artifacts, sec_dispute, sec_economics, sec_gas, sec_overhead, sec_scale, sec_verify
 from benchmarks.common import ROOT, Ctx, machine_info, table
 
 SECTIONS: dict[str, Any] = {
@@ -32,6 +33,7 @@ SECTIONS: dict[str, Any] = {
     "verify": sec_verify,
     "scale": sec_scale,
     "artifacts": sec_artifacts,
+    "economics": sec_economics,
 }
 DEFAULT_OUT = ROOT / "benchmarks"
 
@@ -42,7 +44,7 @@ def gpu_section() -> tuple[dict[str, Any], str]:
     if not torch.cuda.is_available():
         return {"measured": False, "reason": "no GPU available in this run"}, "\n".join(
             [
-                "## 7. GPU",
+                "## 8. GPU",
                 "",
                 "**Not measured: no GPU available in this run** (`torch.cuda.is_available()` is False; torch "
                 f"{torch.__version__}). On a machine with a CUDA GPU this section is to compare the `cuda` profile "
@@ -54,13 +56,22 @@ def gpu_section() -> tuple[dict[str, Any], str]:
     return {
         "measured": False,
         "reason": f"a GPU is present ({torch.cuda.get_device_name()}) but this suite has no CUDA workload yet",
-    }, ("## 7. GPU\n\n**Not measured**: a GPU is present but the suite has no CUDA workload.")
+    }, ("## 8. GPU\n\n**Not measured**: a GPU is present but the suite has no CUDA workload.")
 
 
 def run(
-    sections: list[str], quick: bool, out: Path, ctx: Ctx | None = None, params: dict[str, dict[str, Any]] | None = None
+    sections: list[str],
+    quick: bool,
+    out: Path,
+    ctx: Ctx | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    merge: bool = False,
 ) -> dict[str, Any]:
-    """Run ``sections`` and write REPORT.md, results.json and plots/ under ``out``; returns the results."""
+    """Run ``sections`` and write REPORT.md, results.json and plots/ under ``out``; returns the results.
+
+    With ``merge``, the other sections' results already in ``out/results.json`` are kept (and the report
+    says from which run), so one section can be re-run without re-measuring the rest."""
+    previous = json.loads((out / "results.json").read_text()) if merge and (out / "results.json").exists() else None
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
@@ -89,10 +100,19 @@ def run(
     results["machine"] = machine_info(ipfs_version)
     results["machine"]["load_average_before"] = [round(x, 2) for x in load_before]
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    if previous is not None:
+        earlier = previous.get("kept_from", {})
+        this_run = {k: previous["machine"].get(k) for k in ("date", "commit")} | {"quick": previous["quick"]}
+        for name in previous["sections"]:
+            if name in SECTIONS and name not in sections:
+                results["sections"][name] = previous["sections"][name]
+                results["seconds"][name] = previous["seconds"].get(name)
+                results.setdefault("kept_from", {})[name] = earlier.get(name, this_run)
     gpu, gpu_md = gpu_section()
     results["sections"]["gpu"] = gpu
-    for name in sections:
-        bodies[name] = SECTIONS[name].render(results["sections"][name], plots)
+    for name in results["sections"]:
+        if name in SECTIONS:
+            bodies[name] = SECTIONS[name].render(results["sections"][name], plots)
     bodies["gpu"] = gpu_md
     (out / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable) + "\n")
     (out / "REPORT.md").write_text(report(results, bodies))
@@ -210,6 +230,40 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "–",
             )
         )
+    if "economics" in s:
+        h = sec_economics.headline(s["economics"])
+        rows.append(
+            (
+                "cheater's expected profit vs honest work, best strategy (worst cell: shares on the bound, q, gas)",
+                f"{h['max_cheater_excess']:+.4f} ETH per job",
+                "< 0",
+                "met" if h["max_cheater_excess"] < 0 else "missed",
+            )
+        )
+        rows.append(
+            (
+                "stake a caught cheater loses (least over strategies and share settings)",
+                f"{h['min_loss_fraction']:.1%}",
+                "≥ 80%",
+                "met" if h["min_loss_fraction"] >= 0.8 - 1e-9 else "missed",
+            )
+        )
+        rows.append(
+            (
+                "honest third-party verifier's income at 0% cheaters",
+                f"{h['verifier_income_at_zero']:.4f} ETH",
+                "the verifier's dilemma: the requester verifies its own jobs",
+                "–",
+            )
+        )
+        rows.append(
+            (
+                "griefer's cost per hour of delay (false challenges, arity 2)",
+                ", ".join(f"{name}: {v:.2e} ETH" for name, v in h["grief_per_hour"].items()),
+                "bond·3600/(Dmax + reactionTime)",
+                "–",
+            )
+        )
     rows.append(
         (
             "GPU (cuda profile)",
@@ -221,17 +275,44 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _kept_note(results: dict[str, Any]) -> list[str]:
+    kept: dict[str, dict[str, Any]] = results.get("kept_from", {})
+    if not kept:
+        return []
+    runs: dict[tuple[Any, ...], list[str]] = {}
+    for name, origin in kept.items():
+        runs.setdefault((origin["date"], origin["commit"], origin["quick"]), []).append(name)
+    notes = [
+        f"{', '.join(names)} from the {'quick' if quick else 'full'} run of {date} (commit {commit})"
+        for (date, commit, quick), names in runs.items()
+    ]
+    return [
+        "",
+        f"Sections kept from earlier runs: {'; '.join(notes)}. This run (`--merge`) measured "
+        f"{', '.join(_measured(results))}; the machine table describes this run.",
+    ]
+
+
+def _measured(results: dict[str, Any]) -> list[str]:
+    return [n for n in results["sections"] if n in SECTIONS and n not in results.get("kept_from", {})]
+
+
+def _merge_args(results: dict[str, Any]) -> str:
+    return f" --sections {' '.join(_measured(results))} --merge" if results.get("kept_from") else ""
+
+
 def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
     m = results["machine"]
     mode = "quick smoke run (`--quick`: fewer steps, sizes and repetitions)" if results["quick"] else "full run"
     parts = [
         "# Crucible benchmarks",
         "",
-        f"Written by `python -m benchmarks{' --quick' if results['quick'] else ''}` ({mode}) in "
+        f"Written by `python -m benchmarks{' --quick' if results['quick'] else ''}{_merge_args(results)}` ({mode}) in "
         f"{results['total_seconds'] / 60:.1f} min. Raw numbers: [`results.json`](results.json). Every figure is "
         "measured in this run next to its baseline; times are medians of repetitions unless a section says "
         "otherwise. Targets come from the project's benchmark issue; a missed target is reported as missed, "
         "with the reason measured.",
+        *_kept_note(results),
         "",
         "## Machine",
         "",
@@ -253,7 +334,7 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         "",
         "```bash",
         "pip install -e '.[bench]'   # matplotlib, for the plots",
-        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts",
+        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts economics",
         "```",
         "",
     ]
@@ -268,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where REPORT.md, results.json and plots/ go")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the results of the sections not run from the results.json already in --out",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite REPORT.md and plots/ from the results.json already in --out (no measuring)",
@@ -279,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    results = run(args.sections, args.quick, args.out)
+    results = run(args.sections, args.quick, args.out, merge=args.merge)
     print(f"wrote {args.out / 'REPORT.md'} in {results['total_seconds']:.0f} s")
     for row in headlines(results):
         print(" | ".join(row))

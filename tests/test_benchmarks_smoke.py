@@ -35,7 +35,7 @@ def test_gas_section_writes_a_sane_report(anvil: RunningNode, tmp_path: Path) ->
         "## Machine",
         "## Headlines",
         "## 2. Gas: lifecycle calls and a whole dispute vs segment length k",
-        "## 7. GPU",
+        "## 8. GPU",
     ):
         assert heading in report
     assert "happy path gas" in report and "OP Stack" in report
