@@ -139,7 +139,7 @@ PROFILES = {
 
 
 def params_from_market(market: Any, base: GameParams) -> GameParams:
-    """``base`` with the governance fields of a ``crucible.deploy.MarketParams`` (wei → ETH) where it has them."""
+    """``base`` with the governance fields of a ``crucible.devnet.deploy.MarketParams`` (wei → ETH) where it has them."""
     wei = {"min_stake", "min_bond", "oracle_fee"}
     updates: dict[str, Any] = {}
     for name in GameParams.__dataclass_fields__:
@@ -152,7 +152,7 @@ def params_from_market(market: Any, base: GameParams) -> GameParams:
 
 def profiles() -> dict[str, GameParams]:
     """The deploy profiles of this checkout when they carry the v2 fields, else the mirrored ones."""
-    from crucible import deploy
+    from crucible.devnet import deploy
 
     if "clock_budget" not in getattr(deploy.MarketParams, "__dataclass_fields__", {}):
         return dict(PROFILES)
