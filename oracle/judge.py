@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crucible.chain.market import Dispute, DisputeKind, DisputeStatus, Job, Market, SubmittedResult, Verdict
 from crucible.engine.job import initial_state
-from crucible.engine.step import TrainState, check_state, replay_segment
+from crucible.engine.step import Engine, EngineCache, TrainState, check_state
 from crucible.errors import (
     ArtifactRejected,
     ArtifactUnavailable,
@@ -163,6 +163,32 @@ class Judge:
         self.market = market
         self.store = store
         self.oracle = oracle_address
+        # Specs and engines by CID (immutable content): a job's later disputes skip the spec and
+        # dataset downloads, the dataset validation and the model build, and pay for one step.
+        self._specs: dict[str, JobSpec] = {}
+        self.engines = EngineCache()
+
+    def _spec(self, cid: str) -> JobSpec:
+        spec = self._specs.get(cid)
+        if spec is None:
+            spec = self._specs[cid] = self._job_input(lambda: self.store.fetch_spec(cid), f"job spec {cid}")
+        return spec
+
+    def engine(self, spec_cid: str, spec: JobSpec) -> Engine:
+        """The job's engine (cached per spec and dataset CID); refuses what this process cannot run."""
+
+        def build() -> Engine:
+            dataset = self._job_input(
+                lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}"
+            )
+            try:
+                return Engine(spec, dataset)
+            except ProfileError as exc:
+                raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
+            except InvalidDataset as exc:
+                raise Refused(f"dataset {spec.dataset.cid} is invalid: {exc}") from None
+
+        return self.engines.get((spec_cid, spec.dataset.cid), build)
 
     # ------------------------------------------------------------------ entry point
 
@@ -228,7 +254,7 @@ class Judge:
     def _decide(self, facts: dict[str, Any], d: Dispute, job: Job, result: SubmittedResult) -> tuple[Verdict, str]:
         if d.kind == DisputeKind.MANIFEST:  # chain + manifest only: no spec, no replay
             return self._manifest_kind(facts, job, result)
-        spec = self._job_input(lambda: self.store.fetch_spec(job.spec_cid_str), f"job spec {job.spec_cid_str}")
+        spec = self._spec(job.spec_cid_str)
         facts["profile"] = spec.profile
         if (spec.train.total_steps, spec.train.checkpoint_interval) != (job.total_steps, job.interval):
             raise Refused(
@@ -253,7 +279,7 @@ class Judge:
             ensure_profile(spec.profile, required=spec.environment.model_dump() if spec.environment else None)
         except ProfileError as exc:
             raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
-        dataset = self._job_input(lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}")
+        engine = self.engine(job.spec_cid_str, spec)
         if d.state_cid_a != ZERO32:
             cid = digest_to_cid(bytes(d.state_cid_a))
             source = f"S_{d.a} at {cid} (posted by the provider during bisection)"
@@ -285,7 +311,7 @@ class Judge:
             ) from None
         started = time.perf_counter()
         try:
-            replayed = replay_segment(spec, dataset, state_a, d.a, d.a + 1)
+            replayed = engine.run(state_a, d.a, d.a + 1).to("cpu")
         except ProfileError as exc:
             raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
         except (InvalidState, InvalidDataset) as exc:

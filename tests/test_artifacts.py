@@ -192,6 +192,9 @@ class _FlakyBlobs:
             raise StoreError("simulated: the IPFS node went away")
         return self.inner.add_bytes(data, pin=pin)
 
+    def add_many(self, blobs, *, pin: bool = True) -> list[str]:
+        return [self.add_bytes(blob, pin=pin) for blob in blobs]
+
     def cat(self, cid: str, *, max_bytes: int = 1 << 30) -> bytes:
         return self.inner.cat(cid, max_bytes=max_bytes)
 

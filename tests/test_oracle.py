@@ -53,6 +53,7 @@ class Trace:
     spec: JobSpec
     spec_cid: str
     cuda_spec_cid: str
+    avx2_spec_cid: str
     result: TrainResult
     states: list[TrainState]
     state_cids: list[str]
@@ -73,6 +74,7 @@ def trace(ipfs_store: IpfsStore) -> Trace:
     spec = validate_spec(spec_dict(dataset_cid))
     spec_cid = store.put_spec(spec)
     cuda_spec_cid = store.put_spec(validate_spec(spec_dict(dataset_cid, profile="cuda")))
+    avx2_spec_cid = store.put_spec(validate_spec(spec_dict(dataset_cid, profile="cpu-avx2")))
     result = train_job(spec, train, store, spec_cid=spec_cid)
     engine = Engine(spec, train)
     states = [initial_state_from(spec)]
@@ -80,7 +82,7 @@ def trace(ipfs_store: IpfsStore) -> Trace:
         states.append(engine.run(states[-1], t, t + 1))
     assert states[-1].hash() == result.final_state_hash
     cids = [store.put(encode_checkpoint(s.tensors, spec_cid)) for s in states]
-    return Trace(spec, spec_cid, cuda_spec_cid, result, states, cids)
+    return Trace(spec, spec_cid, cuda_spec_cid, avx2_spec_cid, result, states, cids)
 
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
@@ -291,10 +293,12 @@ def test_segment_unavailable_state_is_provider_data_unavailable(
     assert role(chain, market_address, "verifier").dispute(dispute_id).status == DisputeStatus.CHALLENGER_WON
 
 
+@pytest.mark.parametrize("profile", ["cuda", "cpu-avx2"])  # this process runs cpu-portable kernels, no GPU
 def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
-    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path
+    chain: RunningNode, market_address: str, ipfs_store: IpfsStore, trace: Trace, tmp_path: Path, profile: str
 ) -> None:
-    job_id = submit_job(chain, market_address, trace, spec_cid=trace.cuda_spec_cid)
+    spec_cid = trace.cuda_spec_cid if profile == "cuda" else trace.avx2_spec_cid
+    job_id = submit_job(chain, market_address, trace, spec_cid=spec_cid)
     dispute_id = segment_dispute(
         chain,
         market_address,
@@ -308,12 +312,12 @@ def test_unsupported_profile_is_refused_visibly_and_no_verdict_posted(
 
     ev = service.evidence.get(dispute_id)
     assert ev is not None and ev.outcome == "refused" and ev.verdict is None and ev.tx_hash is None
-    assert ev.reason.startswith("refused: cannot run profile 'cuda'")
+    assert ev.reason.startswith(f"refused: cannot run profile '{profile}'")
     d = role(chain, market_address, "verifier").dispute(dispute_id)
     assert d.status == DisputeStatus.AWAITING_ORACLE and (d.correct_votes, d.wrong_votes) == (0, 0)
     with TestClient(create_app(service, watch=False)) as client:
-        assert client.get("/disputes").json()[0]["reason"].startswith("refused: cannot run profile 'cuda'")
-        assert client.get("/health").json()["profiles"]["cuda"].startswith("refused")
+        assert client.get("/disputes").json()[0]["reason"].startswith(f"refused: cannot run profile '{profile}'")
+        assert client.get("/health").json()["profiles"][profile].startswith("refused")
         assert "crucible_oracle_disputes_refused_total 1.0" in client.get("/metrics").text
 
 

@@ -97,7 +97,7 @@ BAD_SPECS = [
         ["10000 segments exceeds the limit of 4096; use a checkpoint_interval of at least 3"],
     ),
     (with_("mlp", "train.seed", DELETE), ["train.seed: required field is missing"]),
-    (with_("mlp", "profile", "tpu"), ["profile: Input should be 'cpu-portable' or 'cuda'"]),
+    (with_("mlp", "profile", "tpu"), ["profile: Input should be 'cpu-portable', 'cpu-avx2' or 'cuda'"]),
     (with_("mlp", "environment", {"gpu_arch": "sm_90"}), ["environment pins are only meaningful for profile 'cuda'"]),
     (with_("mlp", "eval", {"cid": CID, "metric": "f1"}), ["eval.metric: Input should be 'accuracy' or 'loss'"]),
     (with_("mlp", "extra", 1), ["extra: unknown field; allowed here: dataset, description, environment, eval, model,"]),

@@ -69,7 +69,7 @@ def train_job(
     spec_cid: str | None = None,
     on_checkpoint: OnCheckpoint | None = None,
     resume_from: tuple[TrainState, Sequence[CheckpointEntry]] | None = None,
-    queue_size: int = 4,
+    queue_size: int = 16,
     engine: Engine | None = None,
     state0: TrainState | None = None,
 ) -> TrainResult:
@@ -103,10 +103,12 @@ def train_job(
             uploader.submit(state.tensors, digest)
             if on_checkpoint is not None:
                 on_checkpoint(a + k, digest, state)
+        final_state = state.to("cpu")
+        uploader.submit_final_model(ckpt.encode_final_model(final_state.tensors, spec_cid))
         entries = prior + uploader.close()
+        final_model_cid = uploader.final_model_cid
+        assert final_model_cid is not None  # close() raised otherwise
 
-    final_state = state.to("cpu")
-    final_model_cid = store.put(ckpt.encode_final_model(final_state.tensors, spec_cid))
     manifest = ckpt.build_manifest(spec_cid, k, T, entries, final_state.params_hash(), final_model_cid, engine.profile)
     manifest_cid = store.put(manifest.to_bytes())
     return TrainResult(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -36,6 +37,7 @@ from crucible.protocol.profiles import ProfileInfo, ensure_profile, pinned_threa
 from crucible.protocol.spec import AdamW, JobSpec, Sgd, WeightsInit
 
 STEP_KEY = "step"
+TensorList = tuple[torch.Tensor, ...] | list[torch.Tensor]
 EVAL_BATCH = 256
 
 
@@ -155,7 +157,9 @@ class Engine:
     """One job's step function bound to its dataset, under the job's determinism profile.
 
     Constructing it applies and checks the profile (raising ProfileError if this process cannot
-    honour it) and validates the dataset against the spec.
+    honour it) and validates the dataset against the spec; build one per (spec, dataset) and reuse
+    it: every per-step object that does not depend on ``t`` (generator, index ranges, the slots the
+    parameters are bound into) is made here, once.
     """
 
     def __init__(
@@ -173,25 +177,39 @@ class Engine:
         self.model.requires_grad_(False)
         self._names = sorted(param_specs(spec.model))
         self._slots = _opt_slots(spec)
+        self._keys = [f"param/{n}" for n in self._names]
+        # Where each parameter lives in the module tree: the step writes its tensors straight into
+        # these modules' parameter tables (what torch.func.functional_call does, minus its per-call
+        # tree walk and tie checks; the model zoo ties no weights).
+        self._owners = [(self.model.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in self._names]
+        self._own_params = [module._parameters[attr] for module, attr in self._owners]
+        self._gen = torch.Generator(device="cpu")
+        self._offsets = torch.arange(spec.model.block_size + 1)[None, :] if spec.is_lm else None  # type: ignore[union-attr]
 
     # -- data --
 
     def batch(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of step ``t``; indices from the CPU generator seeded by (seed, t)."""
-        gen = torch.Generator(device="cpu")
+        gen = self._gen
         gen.manual_seed(step_seed(self.spec.train.seed, t))
         bs = self.spec.train.batch_size
-        if self.spec.is_lm:
-            block = self.spec.model.block_size  # type: ignore[union-attr]
+        if self._offsets is not None:
+            block = self._offsets.shape[1] - 1
             starts = torch.randint(0, self._n - block, (bs,), generator=gen)
-            idx = (starts[:, None] + torch.arange(block + 1)[None, :]).to(self.device)
+            idx = (starts[:, None] + self._offsets).to(self.device)
             chunk = self._data["tokens"][idx].long()
             return chunk[:, :-1], chunk[:, 1:]
         idx = torch.randint(0, self._n, (bs,), generator=gen).to(self.device)
         return self._data["inputs"][idx], self._data["labels"][idx]
 
     def loss(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(self.model, dict(params), (x,))
+        for (module, attr), name in zip(self._owners, self._names, strict=True):
+            module._parameters[attr] = params[name]  # type: ignore[assignment]
+        try:
+            logits = self.model(x)
+        finally:
+            for (module, attr), own in zip(self._owners, self._own_params, strict=True):
+                module._parameters[attr] = own  # drop the state's tensors: the module keeps none
         if self.spec.is_lm:
             return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         return F.cross_entropy(logits, y)
@@ -208,26 +226,29 @@ class Engine:
 
     def honest_step(self, state: TrainState) -> TrainState:
         """The protocol's transition ``S_t -> S_{t+1}``, without the step hook or thread pinning."""
-        t = state.step
+        s = state.tensors
+        t = int(s[STEP_KEY].item())
         if t >= self.spec.train.total_steps:
             raise InvalidState(f"state is at step {t}; the job has only {self.spec.train.total_steps} steps")
-        s = state.tensors
-        params = {n: s[f"param/{n}"].detach().requires_grad_(True) for n in self._names}
+        ps = [s[k].detach() for k in self._keys]
+        leaves = [p.detach().requires_grad_(True) for p in ps]
         x, y = self.batch(t)
         with torch.enable_grad():
-            loss = self.loss(params, x, y)
-            grads = torch.autograd.grad(loss, [params[n] for n in self._names])
+            loss = self.loss(dict(zip(self._names, leaves, strict=True)), x, y)
+            grads = list(torch.autograd.grad(loss, leaves))
         out: dict[str, torch.Tensor] = {STEP_KEY: torch.tensor(t + 1, dtype=torch.int64, device=s[STEP_KEY].device)}
         opt = self.spec.train.optimizer
-        for name, g in zip(self._names, grads, strict=True):
-            p = s[f"param/{name}"].detach()
-            if isinstance(opt, Sgd):
-                new_p, slots = _sgd(opt, p, g, s.get(f"opt/{name}/momentum"))
-            else:
-                new_p, slots = _adamw(opt, t + 1, p, g, s[f"opt/{name}/exp_avg"], s[f"opt/{name}/exp_avg_sq"])
-            out[f"param/{name}"] = new_p
-            for slot, value in slots.items():
-                out[f"opt/{name}/{slot}"] = value
+        if isinstance(opt, Sgd):
+            bufs = [s[f"opt/{n}/momentum"] for n in self._names] if opt.momentum > 0 else None
+            new_ps, slots = _sgd(opt, ps, grads, bufs)
+        else:
+            ms = [s[f"opt/{n}/exp_avg"] for n in self._names]
+            vs = [s[f"opt/{n}/exp_avg_sq"] for n in self._names]
+            new_ps, slots = _adamw(opt, t + 1, ps, grads, ms, vs)
+        for i, name in enumerate(self._names):
+            out[self._keys[i]] = new_ps[i]
+            for slot, values in slots.items():
+                out[f"opt/{name}/{slot}"] = values[i]
         return TrainState(out)
 
     def run(
@@ -280,32 +301,72 @@ def _eval_batches(spec: JobSpec, data: Mapping[str, torch.Tensor]):  # type: ign
             yield data["inputs"][i : i + EVAL_BATCH], data["labels"][i : i + EVAL_BATCH]
 
 
-def _sgd(
-    opt: Sgd, p: torch.Tensor, g: torch.Tensor, buf: torch.Tensor | None
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """torch.optim.SGD semantics (dampening 0, no nesterov), out of place; the buffer starts at 0."""
+# The optimizers apply each elementwise operation to all parameters at once with torch's _foreach
+# ops. On the CPU these run the very same per-tensor kernel as ``a * b``, ``a + b`` (one rounding per
+# operation, in the same order), so the bits are those of the plain out-of-place formulas in the
+# docstrings, with one Python dispatch per operation instead of one per parameter. Only freshly
+# allocated intermediates are updated in place: the input state's tensors are never written.
+
+
+def _sgd(opt: Sgd, p: TensorList, g: TensorList, buf: TensorList | None) -> tuple[TensorList, dict[str, TensorList]]:
+    """torch.optim.SGD semantics (dampening 0, no nesterov), out of place; the buffer starts at 0.
+
+    Per parameter: ``g = g + p*wd``; ``g = buf*momentum + g`` (the new buffer); ``p - g*lr``."""
     if opt.weight_decay:
-        g = g + p * opt.weight_decay
-    slots: dict[str, torch.Tensor] = {}
+        g = torch._foreach_add(g, torch._foreach_mul(p, opt.weight_decay))
+    slots: dict[str, TensorList] = {}
     if opt.momentum > 0:
         assert buf is not None
-        g = buf * opt.momentum + g
-        slots["momentum"] = g
-    return p - g * opt.lr, slots
+        new_buf = torch._foreach_mul(buf, opt.momentum)
+        torch._foreach_add_(new_buf, g)
+        g = slots["momentum"] = new_buf
+    return torch._foreach_sub(p, torch._foreach_mul(g, opt.lr)), slots
 
 
 def _adamw(
-    opt: AdamW, t: int, p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """torch.optim.AdamW semantics (decoupled decay, bias correction, no amsgrad), out of place."""
+    opt: AdamW, t: int, p: TensorList, g: TensorList, m: TensorList, v: TensorList
+) -> tuple[TensorList, dict[str, TensorList]]:
+    """torch.optim.AdamW semantics (decoupled decay, bias correction, no amsgrad), out of place.
+
+    Per parameter: ``p = p*(1 - lr*wd)``; ``m = m*b1 + g*(1-b1)``; ``v = v*b2 + (g*g)*(1-b2)``;
+    ``p - (m/bc1) / (sqrt(v/bc2) + eps) * lr`` with ``bc_i = 1 - b_i**t``."""
     b1, b2 = opt.betas
-    p = p * (1.0 - opt.lr * opt.weight_decay)
-    m = m * b1 + g * (1.0 - b1)
-    v = v * b2 + (g * g) * (1.0 - b2)
+    p = torch._foreach_mul(p, 1.0 - opt.lr * opt.weight_decay)
+    m = torch._foreach_mul(m, b1)
+    torch._foreach_add_(m, torch._foreach_mul(g, 1.0 - b1))
+    gg = torch._foreach_mul(g, g)
+    torch._foreach_mul_(gg, 1.0 - b2)
+    v = torch._foreach_mul(v, b2)
+    torch._foreach_add_(v, gg)
     bc1 = 1.0 - _powi(b1, t)
     bc2 = 1.0 - _powi(b2, t)
-    denom = torch.sqrt(v / bc2) + opt.eps
-    return p - (m / bc1) / denom * opt.lr, {"exp_avg": m, "exp_avg_sq": v}
+    denom = torch._foreach_div(v, bc2)
+    torch._foreach_sqrt_(denom)
+    torch._foreach_add_(denom, opt.eps)
+    update = torch._foreach_div(m, bc1)
+    torch._foreach_div_(update, denom)
+    torch._foreach_mul_(update, opt.lr)
+    return torch._foreach_sub(p, update), {"exp_avg": m, "exp_avg_sq": v}
+
+
+class EngineCache:
+    """Engines kept by a key naming their inputs (e.g. the spec and dataset CIDs), least recently
+    used dropped first: a party replaying many steps of one job (the oracle, dispute after dispute)
+    builds the model and validates the dataset once, not per replay. Content-addressed keys never
+    go stale."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._engines: OrderedDict[Hashable, Engine] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Engine]) -> Engine:
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = self._engines[key] = build()
+            while len(self._engines) > self.size:
+                self._engines.popitem(last=False)
+        self._engines.move_to_end(key)
+        return engine
 
 
 def replay_segment(

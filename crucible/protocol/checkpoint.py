@@ -48,11 +48,11 @@ def write_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
     header: dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     offset = 0
     for name in hashing.sorted_names(tensors):
         t = tensors[name]
-        data = hashing.tensor_bytes(t)
+        data = hashing.tensor_buffer(t)
         header[name] = {
             "dtype": hashing.dtype_code(t.dtype),
             "shape": list(t.shape),

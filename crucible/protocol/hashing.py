@@ -49,15 +49,22 @@ def dtype_code(dtype: torch.dtype) -> str:
         raise ValueError(f"dtype {dtype} cannot be committed to; allowed: {allowed}") from None
 
 
-def tensor_bytes(tensor: torch.Tensor) -> bytes:
-    """The tensor's elements as C-contiguous little-endian bytes (on any host, from any device)."""
+def tensor_buffer(tensor: torch.Tensor) -> bytes | memoryview:
+    """The tensor's elements as C-contiguous little-endian bytes (on any host, from any device),
+    without a copy where the tensor is already a contiguous CPU tensor: what hashing and encoding read."""
     t = tensor.detach().to("cpu").contiguous()
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)
-    raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+    if not t.numel():
+        return b""
     if sys.byteorder != "little" and t.element_size() > 1:  # pragma: no cover - no big-endian CI
-        raw = t.numpy().byteswap().tobytes()
-    return raw
+        return t.numpy().byteswap().tobytes()
+    return t.reshape(-1).view(torch.uint8).numpy().data
+
+
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """:func:`tensor_buffer` as a ``bytes`` object."""
+    return bytes(tensor_buffer(tensor))
 
 
 def _u32(n: int) -> bytes:
@@ -68,10 +75,10 @@ def _u64(n: int) -> bytes:
     return struct.pack(">Q", n)
 
 
-def _encode_entry(name: str, tensor: torch.Tensor) -> Iterator[bytes]:
+def _encode_entry(name: str, tensor: torch.Tensor) -> Iterator[bytes | memoryview]:
     name_b = name.encode("utf-8")
     code = dtype_code(tensor.dtype).encode("ascii")
-    data = tensor_bytes(tensor)
+    data = tensor_buffer(tensor)
     yield _u32(len(name_b)) + name_b
     yield _u32(len(code)) + code
     yield _u32(tensor.dim()) + b"".join(_u64(d) for d in tensor.shape)
@@ -83,7 +90,7 @@ def sorted_names(tensors: Mapping[str, torch.Tensor]) -> list[str]:
     return sorted(tensors, key=lambda n: n.encode("utf-8"))
 
 
-def encode_state(tensors: Mapping[str, torch.Tensor]) -> Iterator[bytes]:
+def encode_state(tensors: Mapping[str, torch.Tensor]) -> Iterator[bytes | memoryview]:
     """The canonical encoding, in chunks (see the module docstring for the layout)."""
     yield MAGIC + _u64(len(tensors))
     for name in sorted_names(tensors):

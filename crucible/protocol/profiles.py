@@ -31,6 +31,16 @@ Hence ``cpu-portable`` runs every training/replay computation with **one intra-o
 count: a provider on 64 cores and a verifier on 2 then compute the same bits. (``MKL_CBWR=AVX2,STRICT``
 is thread-count invariant for gemm but ties the profile to AVX2 hosts and does not fix ATen's own
 reductions, so it is not used.) The model zoo also writes LayerNorm with plain ops.
+
+``cpu-avx2`` is the faster reproducible CPU profile: ATen's AVX2 kernels
+(``ATEN_CPU_CAPABILITY=avx2``) and MKL's AVX2 code path in strict conditional-numerical-reproducibility
+mode (``MKL_CBWR=AVX2,STRICT``), oneDNN off, one intra-op thread (ATen's own reductions still split
+by thread count). Any x86-64 CPU with AVX2 and FMA computes the same bits; a CPU without them
+cannot, so every role refuses such a job up front, naming the missing instructions.
+
+Kernels are chosen once per process, so a process runs exactly one CPU profile, picked before torch
+is imported by ``CRUCIBLE_CPU_PROFILE`` (default ``cpu-portable``); a worker, verifier or oracle
+started for the other CPU profile refuses jobs of this one with a message saying how to start it.
 """
 
 from __future__ import annotations
@@ -45,30 +55,80 @@ from pydantic import BaseModel, ConfigDict
 
 from crucible.errors import ProfileError
 
-ProfileName = Literal["cpu-portable", "cuda"]
-PROFILES: tuple[str, ...] = ("cpu-portable", "cuda")
-#: Intra-op threads the cpu-portable profile computes with (see the module docstring for why 1).
+ProfileName = Literal["cpu-portable", "cpu-avx2", "cuda"]
+PROFILES: tuple[str, ...] = ("cpu-portable", "cpu-avx2", "cuda")
+#: The CPU profiles, each computing with one intra-op thread (see the module docstring for why 1).
+CPU_PROFILES: tuple[str, ...] = ("cpu-portable", "cpu-avx2")
 PORTABLE_THREADS = 1
+#: Which CPU profile this process runs (read by :func:`prepare_environment`, before torch is imported).
+CPU_PROFILE_VAR = "CRUCIBLE_CPU_PROFILE"
 
-#: Set before torch is imported in every Crucible process (harmless for the cuda profile, which
-#: never runs training math on the CPU kernels these variables select).
-PORTABLE_ENV: Mapping[str, str] = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
+#: Per CPU profile: the environment set before torch is imported (harmless for the cuda profile,
+#: which never runs training math on the CPU kernels these variables select).
+CPU_ENV: Mapping[str, Mapping[str, str]] = {
+    "cpu-portable": {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"},
+    "cpu-avx2": {"MKL_CBWR": "AVX2,STRICT", "ATEN_CPU_CAPABILITY": "avx2"},
+}
+PORTABLE_ENV: Mapping[str, str] = CPU_ENV["cpu-portable"]
+#: The kernels torch must report (``torch.backends.cpu.get_cpu_capability()``) under each CPU profile.
+CPU_CAPABILITY: Mapping[str, str] = {"cpu-portable": "DEFAULT", "cpu-avx2": "AVX2"}
+#: The CPU instructions (``/proc/cpuinfo`` flags) a CPU profile's kernels execute.
+CPU_FLAGS: Mapping[str, tuple[str, ...]] = {"cpu-portable": (), "cpu-avx2": ("avx2", "fma")}
 #: cuBLAS reads this when its first handle is created, so it is also set before any CUDA work.
 CUDA_ENV: Mapping[str, str] = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 
 
-#: Values a pre-set variable may hold without conflicting (first one is what we set).
-_ACCEPTED: Mapping[str, tuple[str, ...]] = {
-    "MKL_CBWR": ("COMPATIBLE", "COMPATIBLE,STRICT"),
-    "ATEN_CPU_CAPABILITY": ("default",),
-    "CUBLAS_WORKSPACE_CONFIG": (":4096:8", ":16:8"),
-}
+def process_cpu_profile() -> str:
+    """The CPU profile this process runs: ``CRUCIBLE_CPU_PROFILE``, default ``cpu-portable``."""
+    name = os.environ.get(CPU_PROFILE_VAR, "cpu-portable")
+    if name not in CPU_PROFILES:
+        raise ProfileError(f"{CPU_PROFILE_VAR}={name!r} is not a CPU profile; allowed: {', '.join(CPU_PROFILES)}")
+    return name
+
+
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this CPU, as Linux reports them (empty where unknown)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def check_cpu_isa(profile: str) -> None:
+    """Raise :class:`ProfileError` naming the instructions ``profile`` needs that this CPU lacks."""
+    need = CPU_FLAGS.get(profile, ())
+    if not need:
+        return
+    have = cpu_flags()
+    missing = [flag for flag in need if flag not in have]
+    if missing:
+        raise ProfileError(
+            f"this CPU ({platform.machine()}) lacks the {', '.join(f.upper() for f in missing)} instructions the "
+            f"'{profile}' profile computes with, so it cannot reproduce that profile's bits; run such jobs on a "
+            "CPU that has them, or pick a job with the 'cpu-portable' profile"
+        )
+
+
+def _accepted() -> Mapping[str, tuple[str, ...]]:
+    """Values a pre-set variable may hold without conflicting (first one is what we set)."""
+    env = CPU_ENV[process_cpu_profile()]
+    strict = {"COMPATIBLE": ("COMPATIBLE", "COMPATIBLE,STRICT"), "AVX2,STRICT": ("AVX2,STRICT",)}
+    return {
+        "MKL_CBWR": strict[env["MKL_CBWR"]],
+        "ATEN_CPU_CAPABILITY": (env["ATEN_CPU_CAPABILITY"],),
+        "CUBLAS_WORKSPACE_CONFIG": (":4096:8", ":16:8"),
+    }
 
 
 def _conflicts() -> list[str]:
+    accepted = _accepted()
     return [
         f"{name}={os.environ[name]!r} (allowed: {', '.join(map(repr, ok))})"
-        for name, ok in _ACCEPTED.items()
+        for name, ok in accepted.items()
         if name in os.environ and os.environ[name].lower() not in [v.lower() for v in ok]
     ]
 
@@ -79,15 +139,19 @@ def prepare_environment() -> None:
     Idempotent; call it first thing (``crucible/__init__.py`` does). Values already set to what a
     profile needs are kept; a conflicting value raises :class:`ProfileError` rather than being
     silently overridden, because the user asked for something this process cannot give them.
+    A process started for ``cpu-avx2`` on a CPU without AVX2 is refused here, at start.
     """
+    cpu_profile = process_cpu_profile()
+    check_cpu_isa(cpu_profile)
     bad = _conflicts()
     if bad:
         raise ProfileError(
             "the environment conflicts with Crucible's determinism profiles: "
             + ", ".join(bad)
-            + "; unset these variables (Crucible sets them itself) and restart the process"
+            + f"; unset these variables (Crucible sets them itself; {CPU_PROFILE_VAR} picks the CPU profile) "
+            "and restart the process"
         )
-    for name, value in {**PORTABLE_ENV, **CUDA_ENV}.items():
+    for name, value in {**CPU_ENV[cpu_profile], **CUDA_ENV}.items():
         os.environ.setdefault(name, value)
 
 
@@ -109,22 +173,31 @@ class ProfileInfo(BaseModel):
     onednn: bool
 
 
-def _check_portable_env() -> None:
+def _check_cpu_env(profile: str) -> None:
     import torch
 
+    check_cpu_isa(profile)
+    running = process_cpu_profile()
+    if running != profile:
+        raise ProfileError(
+            f"this process runs the '{running}' CPU kernels, not the '{profile}' profile's; start a process for "
+            f"it with {CPU_PROFILE_VAR}={profile} (kernels are chosen once, before torch is imported)"
+        )
+    accepted = _accepted()
     missing = [
         f"{k}={v}"
-        for k, v in PORTABLE_ENV.items()
-        if os.environ.get(k, "").lower() not in [a.lower() for a in _ACCEPTED[k]]
+        for k, v in CPU_ENV[profile].items()
+        if os.environ.get(k, "").lower() not in [a.lower() for a in accepted[k]]
     ]
     capability = torch.backends.cpu.get_cpu_capability()
-    if missing or capability != "DEFAULT":
+    if missing or capability != CPU_CAPABILITY[profile]:
+        exports = " ".join(f"{k}={v}" for k, v in CPU_ENV[profile].items())
         raise ProfileError(
-            "this process cannot honour the 'cpu-portable' profile: "
+            f"this process cannot honour the '{profile}' profile: "
             + (f"environment lacks {', '.join(missing)}; " if missing else "")
-            + f"torch selected CPU kernels {capability!r} (needs 'DEFAULT'). These must be set before "
-            "torch is imported: import crucible (or call crucible.protocol.profiles.prepare_environment()) "
-            "before torch, or export MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default"
+            + f"torch selected CPU kernels {capability!r} (needs {CPU_CAPABILITY[profile]!r}). These must be set "
+            "before torch is imported: import crucible (or call crucible.protocol.profiles.prepare_environment()) "
+            f"before torch, or export {exports}"
         )
 
 
@@ -139,7 +212,7 @@ def current_info(profile: str) -> ProfileInfo:
         "python_version": platform.python_version(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
-        "intra_op_threads": PORTABLE_THREADS if profile == "cpu-portable" else None,
+        "intra_op_threads": PORTABLE_THREADS if profile in CPU_PROFILES else None,
         "onednn": bool(torch.backends.mkldnn.enabled),
     }
     if profile == "cuda" and torch.cuda.is_available():
@@ -162,11 +235,12 @@ def ensure_profile(profile: str, *, required: Mapping[str, str | None] | None = 
     """
     if profile not in PROFILES:
         raise ProfileError(f"unknown determinism profile {profile!r}; allowed: {', '.join(PROFILES)}")
-    if profile == "cpu-portable":
-        _check_portable_env()
+    if profile in CPU_PROFILES:
+        _check_cpu_env(profile)
     import torch
 
-    if profile == "cpu-portable":
+    if profile in CPU_PROFILES:
+        # oneDNN picks its own ISA at run time, whatever ATEN_CPU_CAPABILITY says, so it is off.
         # torch's stubs declare the flag as its ContextProp descriptor, not the bool it reads as.
         torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
 
@@ -177,7 +251,7 @@ def ensure_profile(profile: str, *, required: Mapping[str, str | None] | None = 
                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); run it on a GPU "
                 "host or pick a job with the 'cpu-portable' profile"
             )
-        if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in _ACCEPTED["CUBLAS_WORKSPACE_CONFIG"]:
+        if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in _accepted()["CUBLAS_WORKSPACE_CONFIG"]:
             raise ProfileError(
                 "the 'cuda' profile needs CUBLAS_WORKSPACE_CONFIG=:4096:8 set before the first cuBLAS "
                 "call; import crucible before torch or export it"
@@ -204,10 +278,10 @@ def ensure_profile(profile: str, *, required: Mapping[str, str | None] | None = 
 
 @contextlib.contextmanager
 def pinned_threads(profile: str) -> Iterator[None]:
-    """Run the body with the profile's intra-op thread count (cpu-portable: 1), then restore it."""
+    """Run the body with the profile's intra-op thread count (CPU profiles: 1), then restore it."""
     import torch
 
-    if profile != "cpu-portable":
+    if profile not in CPU_PROFILES:
         yield
         return
     before = torch.get_num_threads()

@@ -278,7 +278,7 @@ class JobSpec(_Strict):
     model: ModelSpec
     dataset: DatasetSpec
     train: TrainSpec
-    profile: Literal["cpu-portable", "cuda"] = "cpu-portable"
+    profile: Literal["cpu-portable", "cpu-avx2", "cuda"] = "cpu-portable"
     environment: EnvironmentPin | None = None
     eval: EvalSpec | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
