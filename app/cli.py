@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -54,11 +57,25 @@ def devnet_up(
     anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
     ipfs_port: Annotated[int | None, typer.Option(help="IPFS API port (default: a free one).")] = None,
     persist: Annotated[bool, typer.Option(help="Keep chain state across restarts (anvil --state).")] = False,
+    block_time: Annotated[
+        float | None,
+        typer.Option(help="Mine a block every S seconds (interval mining) instead of one per transaction."),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(min=0, help="Blocks the daemons wait on top of an event (default: 0 automining, else 2)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
     devnet = _devnet(home)
-    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
+    deployment = devnet.up(
+        anvil_port=anvil_port,
+        ipfs_port=ipfs_port,
+        persist=persist,
+        block_time=block_time,
+        confirmations=confirmations,
+    )
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
@@ -99,6 +116,66 @@ def devnet_down(home: HomeOpt = None) -> None:
     """Stop exactly the processes `devnet up` started (by PID)."""
     stopped = _devnet(home).down()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
+
+
+@app.command()
+@reports_errors
+def deploy(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Deployment file to write (default: --deployment / the network's, else ./deployment.json)."),
+    ] = None,
+    ipfs_api: Annotated[str, typer.Option(help="IPFS API the roles should use.")] = "http://127.0.0.1:5001",
+    profile: Annotated[str, typer.Option(help="Market parameters: 'default' (hours, days) or 'devnet' (seconds).")] = (
+        "default"
+    ),
+    oracle: Annotated[
+        list[str] | None, typer.Option("--oracle", help="Oracle address (repeatable; default: the deployer).")
+    ] = None,
+    quorum: Annotated[int, typer.Option(min=1, help="Oracle votes that decide a dispute.")] = 1,
+    keystore: Annotated[
+        Path | None, typer.Option(help="Deployer keystore (password in CRUCIBLE_KEYSTORE_PASSWORD or prompted).")
+    ] = None,
+    confirmations: Annotated[
+        int | None, typer.Option(min=0, help="Blocks roles wait on top of an event (default: 0 automining, else 2).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing deployment file.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy the market to any EVM chain (--rpc-url or --network) and write a deployment file the
+    roles can use (give it to them with --deployment or CRUCIBLE_DEPLOYMENT)."""
+    from crucible.chain.rpc import connect
+    from crucible.devnet.deploy import deploy_to_chain
+    from crucible.errors import ConfigError
+    from crucible.settings import RoleSettings, deployer_account
+
+    settings = RoleSettings()
+    if not settings.rpc_url:
+        raise ConfigError("which chain? pass --rpc-url URL or --network NAME (or set CRUCIBLE_RPC_URL)")
+    if out is None:
+        out = settings.deployment if {"deployment", "network"} & settings.model_fields_set else Path("deployment.json")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --out for another file")
+    w3 = connect(settings.rpc_url)
+    account = deployer_account(settings, int(w3.eth.chain_id), keystore)
+    deployment = deploy_to_chain(
+        w3,
+        account,
+        rpc_url=settings.rpc_url,
+        ipfs_api=ipfs_api,
+        profile=profile,
+        oracles=oracle or [],
+        quorum=quorum,
+        confirmations=confirmations,
+    )
+    deployment.save(out)
+    if json_out:
+        print(deployment.model_dump_json(indent=2))
+        return
+    console.print(
+        f"CrucibleMarket at {deployment.market} on chain {deployment.chain_id} (block {deployment.deploy_block}), "
+        f"deployed by {account.address}; deployment file {out}"
+    )
 
 
 @contracts_app.command("build")
@@ -150,5 +227,49 @@ def data_digits(
     )
 
 
+#: Groups whose commands never talk to a deployed market (the devnet writes its own deployment file).
+_OFFLINE_GROUPS = ("devnet", "contracts", "data", "keys")
+
+_CHAIN_OPTIONS = (
+    ("--deployment", "CRUCIBLE_DEPLOYMENT", "Deployment file to use (default: the devnet's)."),
+    ("--rpc-url", "CRUCIBLE_RPC_URL", "Chain RPC to use instead of the deployment file's."),
+    ("--network", "CRUCIBLE_NETWORK", "A named network of ~/.config/crucible/networks.toml."),
+)
+
+
+def _set_env(variable: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            os.environ[variable] = value
+
+    return callback
+
+
+def with_chain_options(command: click.Command, path: tuple[str, ...] = ()) -> click.Command:
+    """Give every command that uses a market ``--deployment``, ``--rpc-url`` and ``--network`` (Foundry
+    and ape style). They set the ``CRUCIBLE_*`` variables the settings read, before the command runs."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if not path and name in _OFFLINE_GROUPS:
+                continue
+            with_chain_options(sub, (*path, name))
+        return command
+    for flag, variable, help_text in _CHAIN_OPTIONS:
+        command.params.append(
+            click.Option(
+                [flag],
+                help=f"{help_text} [env: {variable}]",
+                expose_value=False,
+                is_eager=True,
+                callback=_set_env(variable),
+            )
+        )
+    return command
+
+
+def main() -> None:
+    with_chain_options(typer.main.get_command(app))(prog_name="crucible")
+
+
 if __name__ == "__main__":
-    app()
+    main()
