@@ -40,14 +40,17 @@ app.add_typer(keys_app, name="keys")
 
 console = Console()
 
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="Devnet state folder (default: .devnet in the checkout).")]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Devnet state folder (default: <state root>/devnet, see CRUCIBLE_STATE_DIR)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
-    from crucible.devnet.manage import DEFAULT_HOME, Devnet
+    from crucible.devnet.manage import Devnet
 
-    return Devnet(home or DEFAULT_HOME)
+    return Devnet(home)
 
 
 @devnet_app.command("up")
@@ -153,7 +156,7 @@ def deploy(
     if not settings.rpc_url:
         raise ConfigError("which chain? pass --rpc-url URL or --network NAME (or set CRUCIBLE_RPC_URL)")
     if out is None:
-        out = settings.deployment if {"deployment", "network"} & settings.model_fields_set else Path("deployment.json")
+        out = settings.deployment or Path("deployment.json")
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --out for another file")
     w3 = connect(settings.rpc_url)
@@ -184,7 +187,8 @@ def contracts_build(
     check: Annotated[bool, typer.Option(help="Only report whether the ABI snapshots match the sources.")] = False,
 ) -> None:
     """Compile contracts/src with the pinned solc and refresh the ABI snapshots in crucible/abi/."""
-    from crucible.devnet.contracts import BUILD_DIR, SNAPSHOTS, build
+    from crucible.chain.abi import SNAPSHOTS
+    from crucible.devnet.contracts import BUILD_DIR, build
 
     drifted = build(check=check)
     if check and drifted:
@@ -199,14 +203,16 @@ def contracts_build(
 @app.command()
 @reports_errors
 def demo(
-    home: Annotated[Path | None, typer.Option(help="Folder for the demo's devnet (default: .devnet/demo).")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for the demo's devnet (default: <state root>/demo).")
+    ] = None,
     keep: Annotated[bool, typer.Option(help="Leave the devnet running afterwards.")] = False,
 ) -> None:
     """The end-to-end demo: an honest job paid, then a cheater caught and slashed, on a fresh devnet."""
     from app.demo import run_demo
-    from crucible.devnet.manage import DEFAULT_HOME
+    from crucible.settings import CoreSettings
 
-    run_demo(home or DEFAULT_HOME / "demo", Console(width=max(console.width, 110)), keep=keep)
+    run_demo(home or CoreSettings().role_state_dir("demo"), Console(width=max(console.width, 110)), keep=keep)
 
 
 @data_app.command("digits")

@@ -116,20 +116,25 @@ class Demo:
     # ------------------------------------------------------------------ the show
 
     def run(self) -> None:
-        c = self.console
-        c.rule("[bold]Crucible demo")
+        self.console.rule("[bold]Crucible demo")
         deployment = Devnet(self.home).up()
         (self.home / "logs").mkdir(exist_ok=True)
         w3 = connect(deployment.rpc_url)
         market = Market(w3, deployment.market)
         accounts = {r: dev_account(r).address for r in ROLES}
         balances_before = {r: w3.eth.get_balance(a) for r, a in accounts.items()}
-        c.print(
+        self.console.print(
             f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
             f"market {deployment.market}"
         )
         self.phases.mark("devnet up")
+        self._start_roles()
+        accuracy = self._act_honest(market, accounts)
+        dispute_id, dispute_wall = self._act_cheater(market, accounts)
+        self.stop_all()
+        self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
 
+    def _start_roles(self) -> None:
         self.crucible("data", "digits", str(self.home / "data"))
         self.crucible("worker", "stake", "1", "--dev-account", "provider")
         self.crucible("worker", "stake", "1", "--dev-account", "cheater")
@@ -159,7 +164,9 @@ class Demo:
         )
         self.phases.mark("roles started")
 
-        # ---- act 1: the honest job
+    def _act_honest(self, market: Market, accounts: Mapping[str, str]) -> float:
+        """Act 1: an honest provider trains a job, is paid; the requester fetches the model."""
+        c = self.console
         c.rule("Act 1: an honest provider trains a job and is paid")
         job1 = self.post()
         c.print(f"requester posted job {job1}: MLP on handwritten digits, 400 steps, reward 1 ETH")
@@ -181,8 +188,12 @@ class Demo:
         )
         self.phases.mark("act 1: fetch + eval")
         self.stop("worker")
+        return float(accuracy)
 
-        # ---- act 2: the cheater
+    def _act_cheater(self, market: Market, accounts: Mapping[str, str]) -> tuple[int, float]:
+        """Act 2: a cheater forges one step; verifier, bisection and oracle slash it. Returns the
+        dispute and its wall time from challenge to verdict."""
+        c = self.console
         c.rule("Act 2: a cheating provider forges one step and is slashed")
         self.start(
             "cheater",
@@ -223,8 +234,7 @@ class Demo:
             f"dispute {dispute_id} ended [bold]{dispute.status.name.lower()}[/bold] at step {dispute.a}; "
             f"job {job2} is {market.job_status(job2).name.lower()}"
         )
-        self.stop_all()
-        self.summary(w3, market, deployment, accounts, balances_before, accuracy, dispute_id, dispute_wall)
+        return dispute_id, dispute_wall
 
     def post(self) -> int:
         out = self.crucible(

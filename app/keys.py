@@ -7,7 +7,6 @@ line argument (it would land in the shell history and in ``ps``). Nothing here p
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from crucible.console import reports_errors
+from crucible.settings import RoleSettings
 
 app = typer.Typer(no_args_is_help=True, help="Encrypted keystores for the roles' keys (never printed).")
 console = Console(soft_wrap=True)
@@ -25,9 +25,9 @@ PASSWORD_ENV = "CRUCIBLE_KEYSTORE_PASSWORD"
 
 
 def _password(confirm: bool) -> str:
-    from_env = os.environ.get(PASSWORD_ENV)
+    from_env = RoleSettings().keystore_password
     if from_env is not None:
-        return from_env
+        return from_env.get_secret_value()
     return str(typer.prompt("keystore password", hide_input=True, confirmation_prompt=confirm))
 
 

@@ -90,7 +90,7 @@ def account(index: int) -> Any:
     """Devnet account ``index`` of anvil's public test mnemonic (anvil is started with 20)."""
     from eth_account import Account
 
-    from crucible.devnet.nodes import DEV_MNEMONIC
+    from crucible.chain.keys import DEV_MNEMONIC
 
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")

@@ -1,7 +1,7 @@
 """Crucible: verifiable ML training on untrusted GPUs.
 
 The determinism profiles need environment variables set *before* torch is imported
-(DESIGN.md section 4). Every entry point imports this package first, so they are set here;
+(docs/design.md §4). Every entry point imports this package first, so they are set here;
 ``crucible.protocol.profiles`` refuses to train if torch was already loaded with other settings.
 """
 

@@ -13,6 +13,7 @@ from crucible.store.ipfs import IpfsStore
 
 @dataclass(frozen=True)
 class RoleContext:
+    settings: RoleSettings
     deployment: Deployment
     market: Market
     store: ArtifactStore
@@ -23,4 +24,4 @@ def role_context(role: str, *, read_only: bool = False, settings: RoleSettings |
     deployment = settings.load_deployment()
     account = None if read_only else settings.signer_account(deployment, role)
     market = Market.from_deployment(deployment, account)
-    return RoleContext(deployment, market, ArtifactStore(IpfsStore(deployment.ipfs_api)))
+    return RoleContext(settings, deployment, market, ArtifactStore(IpfsStore(deployment.ipfs_api)))

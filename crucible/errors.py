@@ -49,6 +49,10 @@ class StoreError(CrucibleError, IOError):
     """The IPFS node is unreachable, or an artifact is missing, too large or not what was committed."""
 
 
+class StoreTimeout(StoreError, TimeoutError):
+    """The IPFS node did not answer within the request's timeout."""
+
+
 class ArtifactUnavailable(StoreError):
     """The node answered but could not produce the artifact in time: nobody is serving it."""
 

@@ -1,4 +1,12 @@
-"""Role settings from the environment (prefix ``CRUCIBLE_``) and how a role gets its key.
+"""Settings from the environment (prefix ``CRUCIBLE_``), the one rule for local state, and how a
+role gets its key.
+
+Every setting is read here, through pydantic-settings; command-line options default to unset and
+are passed with :meth:`CoreSettings.with_overrides`, so an option given wins and an option not given
+leaves the environment's value. Local state (devnet, worker checkpoints, verifier audits, oracle
+evidence) lives per user under :meth:`CoreSettings.state_root`: ``CRUCIBLE_STATE_DIR``, else
+``$XDG_STATE_HOME/crucible``, else ``~/.local/state/crucible``; never in the installed package or
+the working directory.
 
 Keys come from an encrypted keystore (``CRUCIBLE_KEYSTORE`` + ``CRUCIBLE_KEYSTORE_PASSWORD``), the
 ``CRUCIBLE_PRIVATE_KEY`` variable, or, on the devnet only, a named dev account. They are held as
@@ -11,6 +19,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
+from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -19,10 +28,43 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account, is_devnet, load_key
-from crucible.devnet.manage import DEFAULT_HOME, DEPLOYMENT_FILE
 from crucible.errors import ConfigError
 
+DEFAULT_RPC_TIMEOUT = 30.0
 NETWORKS_FILE = "networks.toml"
+
+
+class EnvSettings(BaseSettings):
+    """Settings read from the environment, with command-line options over them."""
+
+    @classmethod
+    def with_overrides(cls, **options: Any) -> Self:
+        """Settings with the command-line ``options`` that were given (not None) over the environment."""
+        return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+class CoreSettings(EnvSettings):
+    model_config = SettingsConfigDict(env_prefix="CRUCIBLE_", extra="ignore")
+
+    #: Root of all local state (default: $XDG_STATE_HOME/crucible, else ~/.local/state/crucible).
+    state_dir: Path | None = None
+    xdg_state_home: Path | None = Field(default=None, validation_alias="XDG_STATE_HOME")
+    #: Seconds an RPC request is retried before the chain counts as unavailable.
+    rpc_timeout: float = Field(default=DEFAULT_RPC_TIMEOUT, gt=0, le=3600)
+    #: Where the npm toolchain is installed (default: tools/ of the checkout).
+    tools_dir: Path | None = None
+
+    def state_root(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        return (self.xdg_state_home or Path.home() / ".local" / "state") / "crucible"
+
+    def role_state_dir(self, role: str, *names: str) -> Path:
+        """The folder of ``role``'s local state, e.g. ``<state root>/worker/<address>``."""
+        return self.state_root().joinpath(role, *names)
+
+    def devnet_home(self) -> Path:
+        return self.state_root() / "devnet"
 
 
 class NetworkProfile(BaseModel):
@@ -46,19 +88,16 @@ def config_dir() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config").expanduser() / "crucible"
 
 
-def networks_file() -> Path:
-    return config_dir() / NETWORKS_FILE
-
-
 def load_network(name: str) -> NetworkProfile:
-    """The profile ``[networks.NAME]`` of the user's ``networks.toml``; every error names the file."""
-    path = networks_file()
+    """The profile ``[networks.NAME]`` of the user's ``networks.toml``; every error names the file.
+    Relative paths in it are relative to the file."""
+    path = config_dir() / NETWORKS_FILE
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(
             f"network {name!r} is not defined: there is no {path} (write one with a [networks.{name}] table: "
-            "rpc_url, deployment, keystore...; see docs/networks.md)"
+            "rpc_url, deployment, keystore, ipfs_api, confirmations; see docs/networks.md)"
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
@@ -70,24 +109,18 @@ def load_network(name: str) -> NetworkProfile:
         profile = NetworkProfile.model_validate(networks[name])
     except ValueError as exc:
         raise ConfigError(f"network {name!r} in {path} is invalid: {exc}") from None
-    base = path.parent
-    return profile.model_copy(
-        update={
-            k: (base / v.expanduser() if not v.expanduser().is_absolute() else v.expanduser())
-            for k in ("deployment", "keystore")
-            if (v := getattr(profile, k)) is not None
-        }
-    )
+    paths = {k: getattr(profile, k) for k in ("deployment", "keystore") if getattr(profile, k) is not None}
+    return profile.model_copy(update={k: path.parent / v.expanduser() for k, v in paths.items()})
 
 
-class RoleSettings(BaseSettings):
+class RoleSettings(CoreSettings):
     """Which chain, deployment and key a command uses. Each comes, first found, from the command's
-    option (``--deployment``, ``--rpc-url``, ``--network``), the ``CRUCIBLE_*`` variable, the named
-    network's profile in ``networks.toml``, or the devnet's default."""
+    option (``--deployment``, ``--rpc-url``, ``--network``: they set the variables), the
+    ``CRUCIBLE_*`` variable, the named network's profile in ``networks.toml``, or the devnet's default."""
 
-    model_config = SettingsConfigDict(env_prefix="CRUCIBLE_", extra="ignore")
-
-    deployment: Path = DEFAULT_HOME / DEPLOYMENT_FILE
+    #: The deployment file (default: the local devnet's, ``<state root>/devnet/deployment.json``).
+    deployment: Path | None = None
+    #: A network of ``networks.toml`` (its values fill what is not set otherwise).
     network: str | None = None
     rpc_url: str | None = None  # overrides the deployment file's (e.g. your own node for the same chain)
     confirmations: int | None = Field(default=None, ge=0, le=1000)
@@ -97,21 +130,20 @@ class RoleSettings(BaseSettings):
     dev_account: str | None = None
     ipfs_api: str | None = None  # overrides the deployment file's, e.g. a user's own kubo daemon
 
-    def model_post_init(self, __context: object) -> None:
+    def model_post_init(self, __context: Any) -> None:
         """Fill what was not given from the named network's profile."""
         if self.network is None:
             return
         profile = load_network(self.network)
-        given = self.model_fields_set
         for name in ("deployment", "rpc_url", "ipfs_api", "keystore", "confirmations"):
-            value = getattr(profile, name)
-            if value is not None and name not in given:
-                setattr(self, name, value)
-        if profile.deployment is None and "deployment" not in given:
-            raise ConfigError(f"network {self.network!r} names no deployment file: add deployment = \"...\"")
+            if getattr(self, name) is None and getattr(profile, name) is not None:
+                setattr(self, name, getattr(profile, name))
+
+    def deployment_path(self) -> Path:
+        return self.deployment or self.devnet_home() / "deployment.json"
 
     def load_deployment(self) -> Deployment:
-        deployment = Deployment.load(self.deployment)
+        deployment = Deployment.load(self.deployment_path())
         overrides: dict[str, object] = {}
         if self.ipfs_api:
             overrides["ipfs_api"] = self.ipfs_api
@@ -155,7 +187,7 @@ def deployer_account(settings: RoleSettings, chain_id: int, keystore: Path | Non
             password = SecretStr(getpass.getpass(f"password of {keystore}: "))
         return read_keystore(keystore, password)
     if settings.keystore is not None or settings.private_key is not None or is_devnet(chain_id):
-        return settings.model_copy(update={"dev_account": "deployer"}).account_for(chain_id)
+        return settings.account_for(chain_id, "deployer")
     raise ConfigError(
         f"chain {chain_id} is not the devnet: say who deploys with --keystore (or CRUCIBLE_KEYSTORE / "
         "CRUCIBLE_PRIVATE_KEY)"

@@ -1,1 +1,1 @@
-"""The oracle role: replays the one disputed training step and posts verdicts (DESIGN.md section 6)."""
+"""The oracle role: replays the one disputed training step and posts verdicts (docs/design.md §7)."""

@@ -21,13 +21,14 @@ def main() -> None:
 @app.command()
 @reports_errors
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port.")] = 8700,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8700).")] = None,
     dev_account: Annotated[
-        str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")
-    ] = "oracle",
+        str | None, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")
+    ] = None,
     state_dir: Annotated[
-        Path | None, typer.Option(help="Where evidence is kept (default: CRUCIBLE_ORACLE_STATE_DIR or .devnet/oracle).")
+        Path | None,
+        typer.Option(help="Where evidence is kept (default: CRUCIBLE_ORACLE_STATE_DIR, else <state root>/oracle)."),
     ] = None,
     poll_interval: Annotated[float | None, typer.Option(help="Seconds between event polls.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -41,13 +42,8 @@ def serve(
     from oracle.settings import Settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides: dict[str, object] = {"host": host, "port": port}
-    if state_dir is not None:
-        overrides["state_dir"] = state_dir
-    if poll_interval is not None:
-        overrides["poll_interval"] = poll_interval
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    service = build_service(settings, RoleSettings(dev_account=dev_account))
+    settings = Settings.with_overrides(host=host, port=port, state_dir=state_dir, poll_interval=poll_interval)
+    service = build_service(settings, RoleSettings.with_overrides(dev_account=dev_account))
     err_console.print(
         f"oracle {service.address} on market {service.market.address}, evidence in {service.evidence.folder}"
     )

@@ -1,4 +1,4 @@
-"""The oracle's decision (DESIGN.md section 6, step 3), with no HTTP and no transactions.
+"""The oracle's decision (docs/design.md §7), with no HTTP and no transactions.
 
 :class:`Judge` reads one dispute, its job and the provider's submitted result from the chain,
 fetches what the dispute kind needs from IPFS, and returns :class:`Evidence`: every hash it

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from crucible.chain.abi import market_errors
 from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import DisputeStatus, Market, Verdict
 from crucible.daemon import RoleDaemon
@@ -29,9 +30,6 @@ from oracle.metrics import OracleMetrics
 from oracle.settings import Settings as OracleSettings
 
 log = logging.getLogger("crucible.oracle")
-
-#: Reverts that mean "nothing left to do here" (the vote is not needed or not possible any more).
-_SETTLED_ERRORS = ("AlreadyVoted", "DisputeNotInStatus", "VerdictTooLate")
 
 
 class EvidenceStore:
@@ -193,7 +191,10 @@ class OracleService(RoleDaemon):
         try:
             receipt = self.market.submit_verdict(ev.dispute_id, verdict)
         except ChainError as exc:
-            if exc.error_name not in _SETTLED_ERRORS and exc.error_name != "NotOracle":
+            errors = market_errors()
+            # Reverts that mean "nothing left to do here": the vote is not needed or not possible any more.
+            settled = (errors.AlreadyVoted, errors.DisputeNotInStatus, errors.VerdictTooLate, errors.NotOracle)
+            if exc.error_name not in settled:
                 raise  # transport trouble: the dispute stays pending (handle() is retried next round)
             log.warning("dispute %d: verdict %s not posted: %s", ev.dispute_id, verdict.name, exc)
             self.metrics.post_failures.inc()
@@ -226,6 +227,7 @@ def build_service(settings: OracleSettings | None = None, role: RoleSettings | N
     market = Market.from_deployment(deployment, role.signer_account(deployment, "oracle"))
     store = ArtifactStore(IpfsStore(deployment.ipfs_api, fetch_timeout=settings.ipfs_fetch_timeout))
     judge = Judge(market, store, market.signer.address)  # type: ignore[union-attr]
+    state_dir = settings.state_dir or role.role_state_dir("oracle")
     return OracleService(
-        market, judge, settings.state_dir, poll_interval=settings.poll_interval, retry_interval=settings.retry_interval
+        market, judge, state_dir, poll_interval=settings.poll_interval, retry_interval=settings.retry_interval
     )

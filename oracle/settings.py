@@ -9,17 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from crucible.devnet.manage import DEFAULT_HOME
+from crucible.settings import EnvSettings
 
 
-class Settings(BaseSettings):
+class Settings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="CRUCIBLE_ORACLE_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=0, le=65535)
-    state_dir: Path = DEFAULT_HOME / "oracle"
+    #: Where evidence is kept (default: the oracle's folder under the state root, see crucible.settings).
+    state_dir: Path | None = None
     poll_interval: float = Field(default=1.0, gt=0)
     #: How long one IPFS fetch may take before the artifact counts as unavailable (the provider's fault).
     ipfs_fetch_timeout: float = Field(default=30.0, gt=0)

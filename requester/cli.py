@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,19 +15,22 @@ from rich.table import Table
 from crucible.chain.units import format_eth, parse_eth
 from crucible.console import reports_errors
 
+if TYPE_CHECKING:
+    from requester.client import Requester
+
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
 console = Console()
 
-Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
+Account = Annotated[str | None, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _requester(dev_account: str, read_only: bool = False):  # type: ignore[no-untyped-def]
+def _requester(dev_account: str | None, read_only: bool = False) -> Requester:
     from crucible.context import role_context
     from crucible.settings import RoleSettings
     from requester.client import Requester
 
-    ctx = role_context("requester", read_only=read_only, settings=RoleSettings(dev_account=dev_account))
+    ctx = role_context("requester", read_only=read_only, settings=RoleSettings.with_overrides(dev_account=dev_account))
     return Requester(ctx.market, ctx.store)
 
 
@@ -50,7 +53,7 @@ def post(
         Path | None, typer.Option("--eval", help="Held-out data (safetensors); sets eval.cid.")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Initial weights (safetensors); sets model.init.")] = None,
-    dev_account: Account = "requester",
+    dev_account: Account = None,
     json_out: JsonOut = False,
 ) -> None:
     """Upload the spec and its files to IPFS, escrow the reward and post the job."""
@@ -97,7 +100,7 @@ def _table(views) -> Table:  # type: ignore[no-untyped-def]
 
 @app.command()
 @reports_errors
-def status(job_id: int, dev_account: Account = "requester", json_out: JsonOut = False) -> None:
+def status(job_id: int, dev_account: Account = None, json_out: JsonOut = False) -> None:
     """One job's state, provider, commitments and the time left on its clock."""
     view = _requester(dev_account, read_only=True).view(job_id)
     if json_out:
@@ -110,7 +113,7 @@ def status(job_id: int, dev_account: Account = "requester", json_out: JsonOut = 
 @reports_errors
 def jobs(
     all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's.")] = False,
-    dev_account: Account = "requester",
+    dev_account: Account = None,
     json_out: JsonOut = False,
 ) -> None:
     """List jobs (this account's by default)."""
@@ -125,7 +128,7 @@ def jobs(
 @reports_errors
 def watch(
     job_id: int,
-    dev_account: Account = "requester",
+    dev_account: Account = None,
     until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True,
 ) -> None:
     """Follow a job live: status, provider, countdowns, disputes."""
@@ -147,7 +150,7 @@ def watch(
 def fetch(
     job_id: int,
     out: Annotated[Path, typer.Argument(help="Where to write the model (safetensors).")],
-    dev_account: Account = "requester",
+    dev_account: Account = None,
     json_out: JsonOut = False,
 ) -> None:
     """Download the final model, check it against the committed final state, report the eval metric."""
@@ -168,7 +171,7 @@ def fetch(
 
 @app.command()
 @reports_errors
-def cancel(job_id: int, dev_account: Account = "requester") -> None:
+def cancel(job_id: int, dev_account: Account = None) -> None:
     """Cancel an open job and withdraw the escrow."""
     wei = _requester(dev_account).cancel(job_id)
     console.print(f"job {job_id} cancelled; withdrew {format_eth(wei)} ETH")
@@ -176,7 +179,7 @@ def cancel(job_id: int, dev_account: Account = "requester") -> None:
 
 @app.command()
 @reports_errors
-def withdraw(dev_account: Account = "requester") -> None:
+def withdraw(dev_account: Account = None) -> None:
     """Withdraw everything the market owes this account (refunds, slashing shares)."""
     wei = _requester(dev_account).withdraw()
     console.print(f"withdrew {format_eth(wei)} ETH")
@@ -184,7 +187,7 @@ def withdraw(dev_account: Account = "requester") -> None:
 
 @app.command()
 @reports_errors
-def reclaim(job_id: int, dev_account: Account = "requester") -> None:
+def reclaim(job_id: int, dev_account: Account = None) -> None:
     """After a provider missed its deadline: expire the claim and withdraw what is owed."""
     wei = _requester(dev_account).reclaim(job_id)
     console.print(f"job {job_id}: withdrew {format_eth(wei)} ETH")

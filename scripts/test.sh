@@ -11,7 +11,7 @@ echo "== ruff (lint and format)"
 ruff check .
 ruff format --check .
 
-echo "== mypy (strict, core)"
+echo "== mypy (strict, every package)"
 mypy
 
 echo "== forge test (contracts/test)"

@@ -24,6 +24,16 @@ from crucible.store.ipfs import IpfsStore
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: Fixtures that start real processes: a test using any of them (directly or through another
+#: fixture) is an integration test, marked so without anyone having to remember to.
+PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "devnet"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:

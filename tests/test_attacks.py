@@ -1,4 +1,4 @@
-"""The attack suite of DESIGN.md section 8, through the real chain, IPFS node and training.
+"""The attack suite of docs/design.md §10, through the real chain, IPFS node and training.
 
 Every test runs the real roles (worker, verifier, oracle) in-process, each with its own key, and
 asserts the end state on chain: the cheater slashed or its bond lost, the honest side paid, the
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import advance_time
+from factories import market_for, tiny_spec
 
 from crucible.chain.contract import ContractClient, deploy
 from crucible.chain.keys import dev_account
@@ -50,8 +51,7 @@ SHARES = DEVNET_PARAMS
 
 
 def market_as(chain: RunningNode, address: str, role: str) -> Market:
-    w3 = connect(chain.url)
-    return Market(w3, address, Signer(w3, dev_account(role)))
+    return market_for(chain.url, address, role)
 
 
 @dataclass
@@ -128,21 +128,7 @@ class Arena:
 def post_tiny_job(requester: Requester, seed: int) -> int:
     """A 32-step MLP job on the digits, posted with TERMS."""
     train, _ = build_digits()
-    spec = validate_spec(
-        {
-            "version": 1,
-            "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-            "dataset": {"kind": "classification", "cid": requester.store.put(dataset_bytes(train))},
-            "train": {
-                "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-                "loss": "cross_entropy",
-                "batch_size": 16,
-                "total_steps": T,
-                "checkpoint_interval": K,
-                "seed": seed,
-            },
-        }
-    )
+    spec = validate_spec(tiny_spec(requester.store.put(dataset_bytes(train)), steps=T, interval=K, seed=seed))
     return requester.post(spec, requester.store.put_spec(spec), TERMS)
 
 

@@ -27,7 +27,7 @@ from crucible.settings import write_keystore
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
 from requester.client import JobTerms, Requester
-from worker.provider import Worker, WorkerConfig
+from worker.provider import Claim, Worker, WorkerConfig
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +49,7 @@ def own_anvil(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runnin
 
 def _market(url: str, address: str, name: str, *, deploy_block: int = 0, confirmations: int = 0) -> Market:
     w3 = connect(url)
-    return Market(
-        w3, address, Signer(w3, dev_account(name)), deploy_block=deploy_block, confirmations=confirmations
-    )
+    return Market(w3, address, Signer(w3, dev_account(name)), deploy_block=deploy_block, confirmations=confirmations)
 
 
 def _deploy(url: str) -> tuple[str, int]:
@@ -111,46 +109,43 @@ class RequestLog:
 # ---------------------------------------------------------------------------------------------- races
 
 
-@pytest.mark.parametrize("own_anvil", [{"block_time": 1}], indirect=True)
+@pytest.mark.parametrize("own_anvil", [{"block_time": 2}], indirect=True)
 def test_two_workers_racing_for_one_job_send_one_claim(
     own_anvil: RunningNode, ipfs_store: IpfsStore, job_spec: tuple[Any, str], tmp_path: Path, caplog: Any
 ) -> None:
-    """With 1 s blocks both workers see the job in the same block; the loser's simulation against the
-    pending state (which holds the winner's claim) reverts, so it sends nothing and says why once."""
+    """Both workers see the job in the same block and decide to claim it; the faster one's claim waits
+    in the pool for the next block when the other sends. The loser's simulation against the pending
+    state (which holds the winner's claim) reverts, so it sends nothing, and says why once at WARNING."""
     url = own_anvil.url
     address, deploy_block = _deploy(url)
     store = ArtifactStore(ipfs_store)
     requester = Requester(_market(url, address, "requester"), store)
     workers = []
-    for i, name in enumerate(("provider", "provider2")):
+    for i, name in enumerate(("provider", "provider-2")):
         market = _market(url, address, name, deploy_block=deploy_block)
         market.deposit_stake(parse_eth("1"))
         workers.append(Worker(market, store, WorkerConfig(state_dir=tmp_path / f"w{i}"), start_block=deploy_block))
+    winner, loser = workers
     nonces_before = [w.market.w3.eth.get_transaction_count(w.address) for w in workers]
     spec, spec_cid = job_spec
     job_id = requester.post(spec, spec_cid, TERMS)
     for w in workers:  # both learn of the job before either acts
         until(lambda w=w: job_id in w.open, lambda w=w: [w.on_event(e) for e in w.events.poll()], "job seen")  # type: ignore[misc]
 
-    go = threading.Barrier(2)
-
-    def race(worker: Worker) -> None:
-        go.wait()
-        worker.act()
-
-    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    first = threading.Thread(target=winner.act)
+    first.start()
     until(
-        lambda: requester.market.job_status(job_id) != JobStatus.OPEN, lambda: None, "claim mined", rounds=100
+        lambda: winner.market.w3.eth.get_transaction_count(winner.address, "pending") > nonces_before[0],
+        lambda: None,
+        "the winner's claim in the pool",
     )
+    acted_at = loser.market.w3.eth.block_number
+    loser.execute(Claim(job_id))  # what it decided a moment ago, while the job was still open
+    first.join(timeout=120)
 
     claims = _events(requester.market, "JobClaimed", job_id)
-    assert len(claims) == 1, "exactly one claim was mined"
-    winner = [w for w in workers if w.address == claims[0]["args"]["provider"]][0]
-    loser = [w for w in workers if w is not winner][0]
+    assert len(claims) == 1 and claims[0]["args"]["provider"] == winner.address, "exactly one claim was mined"
+    assert claims[0]["blockNumber"] > acted_at, "the loser acted while the claim was still pending"
     sent = [w.market.w3.eth.get_transaction_count(w.address) - n for w, n in zip(workers, nonces_before, strict=True)]
     assert sent[workers.index(winner)] == 1 and sent[workers.index(loser)] == 0, "the loser sent no transaction"
     assert winner.report.claimed == [job_id] and loser.report.claimed == []
@@ -295,7 +290,8 @@ def test_deploy_to_another_chain_and_run_a_job_with_keystores(
     until(lambda: market.job_status(job_id) == JobStatus.FINALIZED, tick, "finalized on chain 4242", rounds=600)
     worker.wait(timeout=60)
     assert market.job(job_id).provider == provider_address
-    assert market.job(job_id).requester == Account.from_key(
-        Account.decrypt(json.loads(keys["requester"].read_text()), password)
-    ).address
+    assert (
+        market.job(job_id).requester
+        == Account.from_key(Account.decrypt(json.loads(keys["requester"].read_text()), password)).address
+    )
     assert market.w3.eth.get_balance(deployment.market) == parse_eth("1"), "only the provider's free stake is left"

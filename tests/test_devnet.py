@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.abi import market_artifact
+from crucible.chain.contract import ContractClient
 from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account
 from crucible.chain.rpc import connect

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, advance_time
+from factories import market_for
 
-from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
-from crucible.chain.rpc import connect
 from crucible.chain.units import parse_eth
 from crucible.devnet.nodes import RunningNode
 from crucible.protocol.hashing import params_hash
@@ -27,10 +26,7 @@ TERMS = JobTerms(
 
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
-    w3 = connect(chain.url)
-    from crucible.chain.signer import Signer
-
-    return Market(w3, market_address, Signer(w3, dev_account(name)))
+    return market_for(chain.url, market_address, name)
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from factories import market_for, tiny_spec
 from fastapi.testclient import TestClient
 
 from crucible.chain.keys import dev_account
 from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
-from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
@@ -43,20 +43,7 @@ BOND = parse_eth("0.01")
 
 
 def spec_dict(dataset_cid: str, profile: str = "cpu-portable") -> dict[str, object]:
-    return {
-        "version": 1,
-        "profile": profile,
-        "model": {"arch": "mlp", "input_dim": 64, "hidden": [16], "num_classes": 10},
-        "dataset": {"kind": "classification", "cid": dataset_cid},
-        "train": {
-            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
-            "loss": "cross_entropy",
-            "batch_size": 16,
-            "total_steps": T,
-            "checkpoint_interval": K,
-            "seed": 7,
-        },
-    }
+    return tiny_spec(dataset_cid, steps=T, interval=K, profile=profile)
 
 
 @dataclass(frozen=True)
@@ -97,8 +84,7 @@ def trace(ipfs_store: IpfsStore) -> Trace:
 
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
-    w3 = connect(chain.url)
-    return Market(w3, market_address, Signer(w3, dev_account(name)))
+    return market_for(chain.url, market_address, name)
 
 
 def make_oracle(

@@ -25,13 +25,13 @@ from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.abi import Artifact, market_artifact
+from crucible.chain.contract import ContractClient
 from crucible.chain.keys import dev_account
 from crucible.chain.market import Market
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
-from crucible.devnet.contracts import Artifact
 from crucible.devnet.nodes import RunningNode, rpc_call
 from crucible.errors import ChainError, ChainUnavailable
 

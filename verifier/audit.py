@@ -76,11 +76,6 @@ class Audit:
         return (self.segments - len(self.sampled)) / self.segments if self.segments else 0.0
 
 
-def escape_probability(forged_fraction: float, sampled: int) -> float:
-    """DESIGN.md section 7: with q of n segments sampled and a fraction f forged, (1 - f) ** q."""
-    return (1.0 - forged_fraction) ** sampled
-
-
 def choose_segments(n: int, sample: int | None, rng: random.Random) -> list[int]:
     """All segments, or an unpredictable sample of ``sample`` of them (a provider cannot guess which)."""
     if sample is None or sample >= n:
@@ -124,7 +119,27 @@ def audit_result(
         )
         return audit, None
     started = time.monotonic()
-    k = spec.train.checkpoint_interval
+    own = _replay_sample(audit, spec, dataset, store, manifest, sample, rng or random.Random())
+    audit.replay_seconds = time.monotonic() - started
+
+    final_model = _check_final_model(store, manifest, result.final_model_cid, n, own.get(n))
+    if final_model is not None:
+        audit.findings.append(final_model)
+    return audit, manifest
+
+
+def _replay_sample(
+    audit: Audit,
+    spec: JobSpec,
+    dataset: dict[str, torch.Tensor],
+    store: ArtifactStore,
+    manifest: Manifest,
+    sample: int | None,
+    rng: random.Random,
+) -> dict[int, TrainState]:
+    """Check C_0 against the spec and replay the sampled segments, adding findings to ``audit``;
+    returns the states this verifier computed and found to match (by checkpoint index)."""
+    n, k = audit.segments, spec.train.checkpoint_interval
     hashes = [c.digest for c in manifest.checkpoints]
 
     s0 = initial_state(spec, store)
@@ -135,7 +150,7 @@ def audit_result(
             )
         )
     engine = Engine(spec, dataset)
-    audit.sampled = choose_segments(n, sample, rng or random.Random())
+    audit.sampled = choose_segments(n, sample, rng)
     own: dict[int, TrainState] = {0: s0} if s0.hash() == hashes[0] else {}
     for j in audit.sampled:
         entry = manifest.checkpoints[j]
@@ -160,12 +175,7 @@ def audit_result(
                     f"committed {to_hex(hashes[j + 1])}",
                 )
             )
-    audit.replay_seconds = time.monotonic() - started
-
-    final_model = _check_final_model(store, manifest, result.final_model_cid, n, own.get(n))
-    if final_model is not None:
-        audit.findings.append(final_model)
-    return audit, manifest
+    return own
 
 
 def manifest_mismatches(manifest: Manifest, result: SubmittedResult, spec: JobSpec, job: Job | None) -> list[str]:

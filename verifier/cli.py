@@ -22,10 +22,13 @@ console = Console()
 @reports_errors
 def run(
     dev_account: Annotated[
-        str, typer.Option("--dev-account", help="Devnet account name (chain 31337 only).")
-    ] = "verifier",
+        str | None, typer.Option("--dev-account", help="Devnet account name (chain 31337 only).")
+    ] = None,
     sample: Annotated[int | None, typer.Option(help="Segments replayed per result (default: all).")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Local state (default: .devnet/verifier-<address>).")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Audit reports, one JSON file per job (default: <state root>/verifier/<address>)."),
+    ] = None,
     audit_only: Annotated[bool, typer.Option(help="Report findings without challenging.")] = False,
 ) -> None:
     """Run the verifier daemon until interrupted."""
@@ -34,10 +37,10 @@ def run(
     from verifier.daemon import Verifier, VerifierConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s verifier %(message)s", datefmt="%H:%M:%S")
-    ctx = role_context("verifier", settings=RoleSettings(dev_account=dev_account))
+    ctx = role_context("verifier", settings=RoleSettings.with_overrides(dev_account=dev_account))
     me = ctx.market.signer.address  # type: ignore[union-attr]
     config = VerifierConfig(
-        state_dir=state_dir or Path(".devnet") / f"verifier-{me}", sample=sample, challenge=not audit_only
+        state_dir=state_dir or ctx.settings.role_state_dir("verifier", me), sample=sample, challenge=not audit_only
     )
     verifier = Verifier(ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block)
     stop = threading.Event()

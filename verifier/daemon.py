@@ -8,9 +8,10 @@ its honest per-step hashes are recomputed by replaying the disputed segment.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from verifier.audit import Audit, Finding, FindingKind, audit_result
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    state_dir: Path
+    state_dir: Path  # audit reports, one JSON file per job
     sample: int | None = None  # segments replayed per result (None: all of them)
     poll_interval: float = 0.5
     challenge: bool = True  # False: audit and report only
@@ -171,10 +172,21 @@ class Verifier(RoleDaemon):
             self.log.warning("job %d: cannot audit: %s", job_id, exc)
             return None
         self.report.audits[job_id] = audit
+        self._keep(audit)
         finding = self._finding(job_id, audit, manifest is not None)
         if finding is None or not self.config.challenge:
             return None
         return self._plan(job_id, spec, dataset, manifest, finding)
+
+    def _keep(self, audit: Audit) -> None:
+        """Write the audit to ``state_dir/audits/<job id>.json``: why a job was challenged (or not)
+        stays readable after the daemon stops."""
+        folder = self.config.state_dir / "audits"
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**asdict(audit), "first": asdict(audit.first) if audit.first else None}
+        tmp = folder / f".{audit.job_id}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        tmp.replace(folder / f"{audit.job_id}.json")
 
     def _finding(self, job_id: int, audit: Audit, has_manifest: bool) -> Finding | None:
         if audit.unverifiable:

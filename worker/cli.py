@@ -33,21 +33,19 @@ behaviour_parser: Callable[[str], ProviderBehaviour] = _honest_only
 app = typer.Typer(no_args_is_help=True, help="Provide GPU/CPU time: stake, then train jobs for rewards.")
 console = Console()
 
-Account = Annotated[str, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
+Account = Annotated[str | None, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
 
 
 def _ctx(dev_account: str | None) -> RoleContext:
     from crucible.context import role_context
     from crucible.settings import RoleSettings
 
-    return role_context("provider", settings=RoleSettings(dev_account=dev_account))
+    return role_context("provider", settings=RoleSettings.with_overrides(dev_account=dev_account))
 
 
 @app.command()
 @reports_errors
-def stake(
-    amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")], dev_account: Account = "provider"
-) -> None:
+def stake(amount: Annotated[str, typer.Argument(help="Amount in ETH, e.g. 1.5")], dev_account: Account = None) -> None:
     """Deposit free stake into the market."""
     ctx = _ctx(dev_account)
     ctx.market.deposit_stake(parse_eth(amount))
@@ -59,7 +57,7 @@ def stake(
 @reports_errors
 def unstake(
     amount: Annotated[str, typer.Argument(help="Amount in ETH, or 'all' for all free stake")],
-    dev_account: Account = "provider",
+    dev_account: Account = None,
 ) -> None:
     """Withdraw free (unlocked) stake."""
     ctx = _ctx(dev_account)
@@ -71,7 +69,7 @@ def unstake(
 
 @app.command()
 @reports_errors
-def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(dev_account: Account = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """This provider's stake, credits and reputation."""
     ctx = _ctx(dev_account)
     me = ctx.market.signer.address  # type: ignore[union-attr]
@@ -96,9 +94,9 @@ def status(dev_account: Account = "provider", json_out: Annotated[bool, typer.Op
 @app.command()
 @reports_errors
 def run(
-    dev_account: Account = "provider",
+    dev_account: Account = None,
     state_dir: Annotated[
-        Path | None, typer.Option(help="Local checkpoints (default: .devnet/worker-<address>).")
+        Path | None, typer.Option(help="Local checkpoints (default: <state root>/worker/<address>).")
     ] = None,
     price: Annotated[str, typer.Option(help="Minimum reward per training step, in ETH.")] = "0",
     max_jobs: Annotated[int | None, typer.Option(help="Stop claiming after this many jobs.")] = None,
@@ -119,7 +117,7 @@ def run(
     ctx = _ctx(dev_account)
     me = ctx.market.signer.address  # type: ignore[union-attr]
     config = WorkerConfig(
-        state_dir=state_dir or Path(".devnet") / f"worker-{me}",
+        state_dir=state_dir or ctx.settings.role_state_dir("worker", me),
         min_reward_per_step=parse_eth(price),
         max_jobs=max_jobs,
     )

@@ -11,10 +11,10 @@ from web3.exceptions import BadFunctionCallOutput, Web3RPCError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from crucible.chain.abi import Artifact
 from crucible.chain.deployment import checksum
 from crucible.chain.reverts import REVERTS, revert_error, rpc_error
 from crucible.chain.signer import Signer
-from crucible.devnet.contracts import Artifact, load_artifact
 from crucible.errors import ChainError, ConfigError
 
 
@@ -69,7 +69,3 @@ def deploy(signer: Signer, artifact: Artifact, *ctor_args: Any) -> tuple[str, Tx
     data = factory.constructor(*ctor_args).data_in_transaction
     receipt = signer.send({"data": data}, abi=artifact.abi, what=f"deploy {artifact.name}")
     return str(receipt["contractAddress"]), receipt
-
-
-def market_artifact() -> Artifact:
-    return load_artifact("CrucibleMarket")

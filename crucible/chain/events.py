@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -27,8 +26,6 @@ from eth_typing import ABIElement, ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
 from web3.contract import Contract
-
-from crucible.errors import CrucibleError
 
 log = logging.getLogger("crucible.chain")
 
@@ -80,8 +77,11 @@ class Event:
 
 
 def _encode(value: Any) -> Any:
+    """An event argument as JSON: bytes and structs (mappings) tagged, so :func:`_decode` restores them."""
     if isinstance(value, bytes):
         return {"bytes": value.hex()}
+    if isinstance(value, Mapping):
+        return {"map": {k: _encode(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     return value
@@ -90,20 +90,11 @@ def _encode(value: Any) -> Any:
 def _decode(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"bytes"}:
         return bytes.fromhex(value["bytes"])
+    if isinstance(value, dict) and set(value) == {"map"}:
+        return {k: _decode(v) for k, v in value["map"].items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
-
-
-def poll_forever(tick: Callable[[], None], stop: threading.Event, interval: float, log: logging.Logger) -> None:
-    """Call ``tick`` every ``interval`` seconds until ``stop``; a failed transaction or fetch is logged
-    and retried on the next round, never allowed to kill the daemon."""
-    while not stop.is_set():
-        try:
-            tick()
-        except CrucibleError as exc:
-            log.warning("%s", exc)
-        stop.wait(interval)
 
 
 def cursor_dir(state_dir: Path, chain_id: int, market: str) -> Path:
@@ -171,7 +162,9 @@ class EventLog:
                 continue
             # The page's last block is fetched before its logs: if a reorg lands in between, the hash
             # kept for it is the old branch's and the next round's check rolls the page back.
-            logs = w3.eth.get_logs({"address": self.contract.address, "fromBlock": self.next_block, "toBlock": to_block})
+            logs = w3.eth.get_logs(
+                {"address": self.contract.address, "fromBlock": self.next_block, "toBlock": to_block}
+            )
             for event in (e for e in map(self._decode, logs) if e is not None):
                 self._journal.append(event)
                 if event.key in self._gone:  # its transaction came back in the new branch: already acted on
@@ -309,4 +302,3 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
-

@@ -6,10 +6,13 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from crucible.devnet.nodes import DEV_CHAIN_ID, DEV_MNEMONIC
 from crucible.errors import ConfigError
 
 Account.enable_unaudited_hdwallet_features()
+
+DEV_CHAIN_ID = 31337
+# Anvil's public test mnemonic: the devnet's accounts are well known and hold only devnet ETH.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 # Named devnet accounts: index into anvil's public test mnemonic.
 DEV_ACCOUNTS: dict[str, int] = {

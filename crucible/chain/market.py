@@ -11,7 +11,8 @@ from typing import Any
 from web3 import Web3
 from web3.types import TxReceipt
 
-from crucible.chain.contract import ContractClient, market_artifact
+from crucible.chain.abi import market_artifact
+from crucible.chain.contract import ContractClient
 from crucible.chain.deployment import Deployment
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer

@@ -4,21 +4,20 @@ then :class:`~crucible.errors.ChainUnavailable` saying what to check."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from typing import Any, cast
 
 import requests
 from eth_typing import URI
+from pydantic import ValidationError
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
 from crucible.errors import ChainUnavailable, ConfigError
+from crucible.settings import DEFAULT_RPC_TIMEOUT, CoreSettings
 
 log = logging.getLogger("crucible.chain")
-
-DEFAULT_RPC_TIMEOUT = 30.0
 
 
 class RetryingHTTPProvider(HTTPProvider):
@@ -115,17 +114,11 @@ def _retryable_status(exc: requests.HTTPError) -> bool:
 
 
 def rpc_timeout() -> float:
-    """Default RPC budget in seconds: ``CRUCIBLE_RPC_TIMEOUT`` if set, else :data:`DEFAULT_RPC_TIMEOUT`."""
-    raw = os.environ.get("CRUCIBLE_RPC_TIMEOUT")
-    if raw is None:
-        return DEFAULT_RPC_TIMEOUT
+    """Default RPC budget in seconds: ``CRUCIBLE_RPC_TIMEOUT`` (default 30)."""
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise ConfigError(f"CRUCIBLE_RPC_TIMEOUT={raw!r} is not a number of seconds between 0 and 3600")
-    return value
+        return CoreSettings().rpc_timeout
+    except ValidationError:
+        raise ConfigError("CRUCIBLE_RPC_TIMEOUT is not a number of seconds between 0 and 3600") from None
 
 
 def connect(

@@ -8,33 +8,22 @@ any drift between the sources and the snapshots; the test suite runs that check.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import solcx
 from solcx.exceptions import SolcError
 
+from crucible.chain.abi import Artifact, snapshot_path
 from crucible.devnet.tools import REPO_ROOT, solc_wrapper
 from crucible.errors import CompileError
 
 SOURCES = REPO_ROOT / "contracts" / "src"
-SNAPSHOTS = Path(__file__).resolve().parents[1] / "abi"
 BUILD_DIR = REPO_ROOT / "build" / "contracts"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 200
 # Contracts whose ABI (and bytecode, for those that are deployed) the package ships.
 SHIPPED = ("CrucibleMarket",)
-
-
-@dataclass(frozen=True)
-class Artifact:
-    name: str
-    abi: list[dict[str, Any]]
-    bytecode: str
-
-    def to_json(self) -> str:
-        return json.dumps({"contractName": self.name, "abi": self.abi, "bytecode": self.bytecode}, indent=1) + "\n"
 
 
 def standard_input(sources_dir: Path = SOURCES) -> dict[str, Any]:
@@ -74,19 +63,6 @@ def compile_sources(sources_dir: Path = SOURCES) -> dict[str, Artifact]:
         for name, out in contracts.items():
             artifacts[name] = Artifact(name, out["abi"], "0x" + out["evm"]["bytecode"]["object"])
     return artifacts
-
-
-def snapshot_path(name: str) -> Path:
-    return SNAPSHOTS / f"{name}.json"
-
-
-def load_artifact(name: str) -> Artifact:
-    """A shipped contract's ABI and bytecode, from the package's snapshot."""
-    path = snapshot_path(name)
-    if not path.exists():
-        raise CompileError(f"no ABI snapshot for {name} at {path}: run `crucible contracts build`")
-    data = json.loads(path.read_text())
-    return Artifact(data["contractName"], data["abi"], data["bytecode"])
 
 
 def build(*, check: bool = False, sources_dir: Path = SOURCES) -> list[str]:

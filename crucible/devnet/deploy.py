@@ -8,7 +8,8 @@ from typing import Any
 
 from web3.types import TxReceipt
 
-from crucible.chain.contract import deploy, market_artifact
+from crucible.chain.abi import market_artifact
+from crucible.chain.contract import deploy
 from crucible.chain.deployment import Deployment, checksum
 from crucible.chain.signer import Signer
 from crucible.errors import ConfigError

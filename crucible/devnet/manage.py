@@ -13,17 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from crucible.chain.deployment import Deployment, checksum
-from crucible.chain.keys import DEV_ACCOUNTS, dev_account
+from crucible.chain.keys import DEV_ACCOUNTS, DEV_CHAIN_ID, dev_account
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.devnet.deploy import deploy_market, market_settings
-from crucible.devnet.nodes import DEV_CHAIN_ID, RunningNode, rpc_call, start_anvil, start_ipfs
+from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
 from crucible.devnet.processes import Daemon
-from crucible.devnet.tools import REPO_ROOT
 from crucible.errors import DevnetError, StoreError
+from crucible.settings import CoreSettings
 from crucible.store.ipfs import IpfsStore
 
-DEFAULT_HOME = REPO_ROOT / ".devnet"
 STATE_FILE = "devnet.json"
 DEPLOYMENT_FILE = "deployment.json"
 #: Blocks the daemons wait on top of an event's block on a chain that mines on a clock.
@@ -59,8 +58,8 @@ class DevnetStatus:
 
 
 class Devnet:
-    def __init__(self, home: Path = DEFAULT_HOME) -> None:
-        self.home = home
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or CoreSettings().devnet_home()
 
     @property
     def deployment_path(self) -> Path:

@@ -9,13 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from crucible.chain.keys import DEV_CHAIN_ID, DEV_MNEMONIC
 from crucible.devnet.processes import LOOPBACK, Daemon, ensure_port_free, free_port, port_open, spawn
 from crucible.devnet.tools import tool
 from crucible.errors import DevnetError
-
-DEV_CHAIN_ID = 31337
-# Anvil's public test mnemonic: the devnet's accounts are well known and hold only devnet ETH.
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
 from crucible.errors import DevnetError
 
 LOOPBACK = "127.0.0.1"
@@ -46,14 +48,13 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _start_time(pid: int) -> int | None:
-    """Kernel start time of ``pid`` (clock ticks since boot), or None if it is gone."""
+def _start_time(pid: int) -> float | None:
+    """When ``pid`` started (seconds since the epoch), or None if it is gone: with the pid, it
+    names one process, never a later one that reused the pid."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
         return None
-    # Field 22, counted after the parenthesised command name (which may contain spaces).
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Daemon:
 
     name: str
     pid: int
-    start_time: int
+    start_time: float
     log: str
 
     def alive(self) -> bool:
@@ -91,17 +92,16 @@ class Daemon:
         return cls(
             name=str(data["name"]),
             pid=int(str(data["pid"])),
-            start_time=int(str(data["start_time"])),
+            start_time=float(str(data["start_time"])),
             log=str(data["log"]),
         )
 
 
 def _is_zombie(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _reap(pid: int) -> None:
@@ -130,7 +130,7 @@ def spawn(
             env=env,
         )
     start = _start_time(proc.pid)
-    daemon = Daemon(name=name, pid=proc.pid, start_time=start or 0, log=str(log_path))
+    daemon = Daemon(name=name, pid=proc.pid, start_time=start or 0.0, log=str(log_path))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

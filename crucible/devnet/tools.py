@@ -6,17 +6,17 @@ elsewhere when the package is installed outside a checkout.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from crucible.errors import ToolMissing
+from crucible.settings import CoreSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tools_dir() -> Path:
-    return Path(os.environ.get("CRUCIBLE_TOOLS_DIR", REPO_ROOT / "tools"))
+    return CoreSettings().tools_dir or REPO_ROOT / "tools"
 
 
 def tool(name: str) -> Path:

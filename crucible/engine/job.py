@@ -89,12 +89,7 @@ def train_job(
         state, prior = state0 or initial_state(spec, store), []
     else:
         state, prior = resume_from[0], list(resume_from[1])
-        check_state(spec, state)
-        j = state.step
-        if j % k or [e.step for e in prior] != list(range(0, j + 1, k)):
-            raise InvalidState(f"resume needs a checkpoint state at a multiple of {k} and entries for steps 0..{j}")
-        if prior[-1].digest != state.hash():
-            raise InvalidState(f"resume state does not hash to the committed checkpoint at step {j}")
+        _check_resume(spec, state, prior)
 
     with CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
         if not prior:
@@ -134,3 +129,14 @@ def load_checkpoint_state(store: ArtifactStore, spec: JobSpec, entry: Checkpoint
 
 
 __all__ = ["TrainResult", "initial_state", "load_checkpoint_state", "trace_commitment", "train_job"]
+
+
+def _check_resume(spec: JobSpec, state: TrainState, prior: Sequence[CheckpointEntry]) -> None:
+    """``state`` must be a checkpoint state at step j (a multiple of k) committed by ``prior[-1]``,
+    with ``prior`` holding the entries for steps 0..j."""
+    check_state(spec, state)
+    k, j = spec.train.checkpoint_interval, state.step
+    if j % k or [e.step for e in prior] != list(range(0, j + 1, k)):
+        raise InvalidState(f"resume needs a checkpoint state at a multiple of {k} and entries for steps 0..{j}")
+    if prior[-1].digest != state.hash():
+        raise InvalidState(f"resume state does not hash to the committed checkpoint at step {j}")

@@ -1,4 +1,4 @@
-"""Checkpoints, final models and the manifest: the artifacts a trace commits to (DESIGN.md section 3).
+"""Checkpoints, final models and the manifest: the artifacts a trace commits to (docs/design.md §5).
 
 * A checkpoint ``C_i`` is a safetensors file holding the full state ``S_{i·k}`` plus string
   metadata ``{"format": "crucible-checkpoint", "step", "state_hash", "spec_cid"}``.

@@ -1,4 +1,4 @@
-"""Canonical state hash (DESIGN.md section 3): SHA-256 over an unambiguous byte encoding of named tensors.
+"""Canonical state hash (docs/design.md §3): SHA-256 over an unambiguous byte encoding of named tensors.
 
 Byte layout (all integers unsigned, big-endian; every variable-length field is length-prefixed, so
 no two different states encode to the same bytes)::

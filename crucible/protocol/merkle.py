@@ -1,4 +1,4 @@
-"""The positional keccak Merkle tree over trace leaves (DESIGN.md section 3).
+"""The positional keccak Merkle tree over trace leaves (docs/design.md §5).
 
 Leaf ``i`` commits to checkpoint ``i``: ``keccak256(abi.encodePacked(uint64(step), stateHash))``.
 The tree is built over leaves ``0..n`` padded with zero leaves (``bytes32(0)``) to a power of two;

@@ -1,4 +1,4 @@
-"""Determinism profiles (DESIGN.md section 4): the settings under which a trace must replay bit for bit.
+"""Determinism profiles (docs/design.md §4): the settings under which a trace must replay bit for bit.
 
 A profile has two halves:
 
@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
@@ -93,7 +92,7 @@ def prepare_environment() -> None:
 
 
 class ProfileInfo(BaseModel):
-    """The environment a result was produced in; written into the manifest (DESIGN.md section 4)."""
+    """The environment a result was produced in; written into the manifest (docs/design.md §4)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -219,7 +218,3 @@ def pinned_threads(profile: str) -> Iterator[None]:
     finally:
         if before != PORTABLE_THREADS:
             torch.set_num_threads(before)
-
-
-def torch_imported() -> bool:
-    return "torch" in sys.modules

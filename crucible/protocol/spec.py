@@ -1,4 +1,4 @@
-"""The job spec (DESIGN.md section 2): a versioned, strictly validated document that names artifacts by CID.
+"""The job spec (docs/design.md §2): a versioned, strictly validated document that names artifacts by CID.
 
 A spec crosses a trust boundary (a requester writes it, providers, verifiers and oracles obey it),
 so it is parsed defensively: at most :data:`MAX_SPEC_BYTES`, JSON without duplicate keys or YAML

@@ -18,7 +18,7 @@ import base58
 import ipfshttpclient
 from ipfshttpclient import exceptions as ipfs_exc
 
-from crucible.errors import ArtifactRejected, ArtifactUnavailable, StoreError
+from crucible.errors import ArtifactRejected, ArtifactUnavailable, StoreError, StoreTimeout
 
 # ipfshttpclient 0.7 passes urllib3 a parameter newer urllib3 deprecates; harmless, and not the user's concern.
 warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
@@ -76,7 +76,7 @@ class IpfsStore:
                 f"(`crucible devnet status`, or start your own kubo daemon and set CRUCIBLE_IPFS_API)"
             ) from exc
         except ipfs_exc.TimeoutError as exc:
-            raise StoreError(f"the IPFS node at {self.api} timed out trying to {what}") from exc
+            raise StoreTimeout(f"the IPFS node at {self.api} timed out trying to {what}") from exc
         except ipfs_exc.Error as exc:
             raise StoreError(f"IPFS node at {self.api} failed to {what}: {exc}") from exc
 
@@ -98,9 +98,6 @@ class IpfsStore:
 
     def pin(self, cid: str) -> None:
         self._call(f"pin {cid}", self._client.pin.add, cid)
-
-    def unpin(self, cid: str) -> None:
-        self._call(f"unpin {cid}", self._client.pin.rm, cid)
 
     def remove(self, cid: str) -> None:
         """Unpin ``cid`` and garbage-collect, so this node stops serving it (and anything else unpinned)."""
@@ -124,9 +121,7 @@ class IpfsStore:
             data: bytes = self._call(
                 f"fetch {cid}", self._client.cat, cid, length=max_bytes + 1, timeout=self.fetch_timeout
             )
-        except StoreError as exc:
-            if "timed out" not in str(exc):
-                raise
+        except StoreTimeout:
             raise ArtifactUnavailable(
                 f"{cid} could not be fetched from {self.api} within {self.fetch_timeout:.0f}s: nobody serves it "
                 "(a provider must keep its trace available until the challenge window closes)"

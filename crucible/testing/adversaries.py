@@ -1,4 +1,4 @@
-"""Dishonest providers: the attacks of ``docs/design.md`` §9, for the attack suite and the demo.
+"""Dishonest providers: the attacks of ``docs/design.md`` §10, for the attack suite and the demo.
 
 Each one changes one hook of :class:`~crucible.engine.behaviour.Honest`, most through the engine's
 public step hook. The production worker never imports this module; the application wires it in
