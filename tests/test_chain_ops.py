@@ -219,16 +219,16 @@ def test_restarted_worker_resumes_from_its_cursor(
     until(lambda: requester.market.job_status(job_id) == JobStatus.SUBMITTED, first.run_once, "submission")
     assert first.events is not None
     cursor = first.events.next_block
-    rpc_call(url, "anvil_mine", [hex(5000)])  # a long time passes: 5000 empty blocks
+    rpc_call(url, "anvil_mine", [hex(2500)], timeout=60)  # a long time passes: 2500 empty blocks
 
     again = _market(url, address, "provider", deploy_block=deploy_block)
     requests = RequestLog(again)
     second = Worker(again, store, config, start_block=deploy_block)
     second.run_once()
-    logs = requests.of("eth_getLogs")
-    assert logs, "it read the new blocks"
-    assert min(int(p[0]["fromBlock"]) for p in logs) == cursor, "no log query before the saved cursor"
-    assert all(int(p[0]["toBlock"]) - int(p[0]["fromBlock"]) < 2000 for p in logs), "bounded ranges"
+    ranges = [(int(p[0]["fromBlock"], 16), int(p[0]["toBlock"], 16)) for p in requests.of("eth_getLogs")]
+    assert ranges, "it read the new blocks"
+    assert min(start for start, _ in ranges) == cursor, f"no log query before the saved cursor {cursor}: {ranges}"
+    assert all(end - start < 2000 for start, end in ranges), "bounded ranges"
     assert job_id in second.held, "the held job came back from its own journal"
     rpc_call(url, "evm_increaseTime", [TERMS.challenge_window + 1])
     until(lambda: requester.market.job_status(job_id) == JobStatus.FINALIZED, second.run_once, "finalized")
