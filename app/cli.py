@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,7 +21,12 @@ from verifier.cli import app as verifier_app
 from worker import cli as worker_cli
 
 app = typer.Typer(
-    no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
+    no_args_is_help=True,
+    help=(
+        "Verifiable ML training on untrusted GPUs. Every command that uses a market also takes "
+        "--deployment FILE, --rpc-url URL and --network NAME (see docs/networks.md)."
+    ),
+    pretty_exceptions_enable=False,
 )
 devnet_app = typer.Typer(no_args_is_help=True, help="A local chain + IPFS node with the contracts deployed.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Compile the contracts and check the ABI snapshots.")
@@ -243,38 +247,32 @@ _CHAIN_OPTIONS = (
 )
 
 
-def _set_env(variable: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
-    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value is not None:
-            os.environ[variable] = value
-
-    return callback
-
-
-def with_chain_options(command: click.Command, path: tuple[str, ...] = ()) -> click.Command:
-    """Give every command that uses a market ``--deployment``, ``--rpc-url`` and ``--network`` (Foundry
-    and ape style). They set the ``CRUCIBLE_*`` variables the settings read, before the command runs."""
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            if not path and name in _OFFLINE_GROUPS:
-                continue
-            with_chain_options(sub, (*path, name))
-        return command
-    for flag, variable, help_text in _CHAIN_OPTIONS:
-        command.params.append(
-            click.Option(
-                [flag],
-                help=f"{help_text} [env: {variable}]",
-                expose_value=False,
-                is_eager=True,
-                callback=_set_env(variable),
-            )
-        )
-    return command
+def chain_options(argv: list[str]) -> list[str]:
+    """Take ``--deployment``, ``--rpc-url`` and ``--network`` (Foundry and ape style) from anywhere on
+    the command line of a command that uses a market, set the ``CRUCIBLE_*`` variable each stands for
+    (which the settings read), and return the rest."""
+    if argv and argv[0] in _OFFLINE_GROUPS:
+        return argv
+    variables = {flag: variable for flag, variable, _ in _CHAIN_OPTIONS}
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, value = argv[i].partition("=")
+        if flag in variables:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise typer.BadParameter(f"{flag} needs a value")
+                value = argv[i + 1]
+                i += 1
+            os.environ[variables[flag]] = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest
 
 
 def main() -> None:
-    with_chain_options(typer.main.get_command(app))(prog_name="crucible")
+    app(args=chain_options(sys.argv[1:]), prog_name="crucible")
 
 
 if __name__ == "__main__":
