@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,7 +31,12 @@ def _adversary(name: str) -> ProviderBehaviour:
 
 
 app = typer.Typer(
-    no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
+    no_args_is_help=True,
+    help=(
+        "Verifiable ML training on untrusted GPUs. Every command that uses a market also takes "
+        "--deployment FILE, --rpc-url URL and --network NAME (see docs/networks.md)."
+    ),
+    pretty_exceptions_enable=False,
 )
 devnet_app = typer.Typer(no_args_is_help=True, help="A local chain + IPFS node with the contracts deployed.")
 contracts_app = typer.Typer(no_args_is_help=True, help="Compile the contracts and check the ABI snapshots.")
@@ -67,11 +74,25 @@ def devnet_up(
     anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
     ipfs_port: Annotated[int | None, typer.Option(help="IPFS API port (default: a free one).")] = None,
     persist: Annotated[bool, typer.Option(help="Keep chain state across restarts (anvil --state).")] = False,
+    block_time: Annotated[
+        float | None,
+        typer.Option(help="Mine a block every S seconds (interval mining) instead of one per transaction."),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(min=0, help="Blocks the daemons wait on top of an event (default: 0 automining, else 2)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
     devnet = _devnet(home)
-    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
+    deployment = devnet.up(
+        anvil_port=anvil_port,
+        ipfs_port=ipfs_port,
+        persist=persist,
+        block_time=block_time,
+        confirmations=confirmations,
+    )
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
@@ -112,6 +133,66 @@ def devnet_down(home: HomeOpt = None) -> None:
     """Stop exactly the processes `devnet up` started (by PID)."""
     stopped = _devnet(home).down()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
+
+
+@app.command()
+@reports_errors
+def deploy(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Deployment file to write (default: --deployment / the network's, else ./deployment.json)."),
+    ] = None,
+    ipfs_api: Annotated[str, typer.Option(help="IPFS API the roles should use.")] = "http://127.0.0.1:5001",
+    profile: Annotated[str, typer.Option(help="Market parameters: 'default' (hours, days) or 'devnet' (seconds).")] = (
+        "default"
+    ),
+    oracle: Annotated[
+        list[str] | None, typer.Option("--oracle", help="Oracle address (repeatable; default: the deployer).")
+    ] = None,
+    quorum: Annotated[int, typer.Option(min=1, help="Oracle votes that decide a dispute.")] = 1,
+    keystore: Annotated[
+        Path | None, typer.Option(help="Deployer keystore (password in CRUCIBLE_KEYSTORE_PASSWORD or prompted).")
+    ] = None,
+    confirmations: Annotated[
+        int | None, typer.Option(min=0, help="Blocks roles wait on top of an event (default: 0 automining, else 2).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing deployment file.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deploy the market to any EVM chain (--rpc-url or --network) and write a deployment file the
+    roles can use (give it to them with --deployment or CRUCIBLE_DEPLOYMENT)."""
+    from crucible.chain.rpc import connect
+    from crucible.devnet.deploy import deploy_to_chain
+    from crucible.errors import ConfigError
+    from crucible.settings import RoleSettings, deployer_account
+
+    settings = RoleSettings()
+    if not settings.rpc_url:
+        raise ConfigError("which chain? pass --rpc-url URL or --network NAME (or set CRUCIBLE_RPC_URL)")
+    if out is None:
+        out = settings.deployment or Path("deployment.json")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite to replace it, or --out for another file")
+    w3 = connect(settings.rpc_url)
+    account = deployer_account(settings, int(w3.eth.chain_id), keystore)
+    deployment = deploy_to_chain(
+        w3,
+        account,
+        rpc_url=settings.rpc_url,
+        ipfs_api=ipfs_api,
+        profile=profile,
+        oracles=oracle or [],
+        quorum=quorum,
+        confirmations=confirmations,
+    )
+    deployment.save(out)
+    if json_out:
+        print(deployment.model_dump_json(indent=2))
+        return
+    console.print(
+        f"CrucibleMarket at {deployment.market} on chain {deployment.chain_id} (block {deployment.deploy_block}), "
+        f"deployed by {account.address}; deployment file {out}"
+    )
 
 
 @contracts_app.command("build")
@@ -166,5 +247,43 @@ def data_digits(
     )
 
 
+#: Groups whose commands never talk to a deployed market (the devnet writes its own deployment file).
+_OFFLINE_GROUPS = ("devnet", "contracts", "data", "keys")
+
+_CHAIN_OPTIONS = (
+    ("--deployment", "CRUCIBLE_DEPLOYMENT", "Deployment file to use (default: the devnet's)."),
+    ("--rpc-url", "CRUCIBLE_RPC_URL", "Chain RPC to use instead of the deployment file's."),
+    ("--network", "CRUCIBLE_NETWORK", "A named network of ~/.config/crucible/networks.toml."),
+)
+
+
+def chain_options(argv: list[str]) -> list[str]:
+    """Take ``--deployment``, ``--rpc-url`` and ``--network`` (Foundry and ape style) from anywhere on
+    the command line of a command that uses a market, set the ``CRUCIBLE_*`` variable each stands for
+    (which the settings read), and return the rest."""
+    if argv and argv[0] in _OFFLINE_GROUPS:
+        return argv
+    variables = {flag: variable for flag, variable, _ in _CHAIN_OPTIONS}
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, eq, value = argv[i].partition("=")
+        if flag in variables:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise typer.BadParameter(f"{flag} needs a value")
+                value = argv[i + 1]
+                i += 1
+            os.environ[variables[flag]] = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest
+
+
+def main() -> None:
+    app(args=chain_options(sys.argv[1:]), prog_name="crucible")
+
+
 if __name__ == "__main__":
-    app()
+    main()

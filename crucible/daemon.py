@@ -10,14 +10,16 @@ methods.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
-from crucible.chain.events import Event, EventLog
+from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import Market
-from crucible.errors import ConfigError, CrucibleError
+from crucible.errors import ChainError, ConfigError, CrucibleError
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,33 @@ class RoleDaemon:
     #: Whether each round withdraws the market's credit (oracles are never credited by the market).
     collects_credit: ClassVar[bool] = True
 
-    def __init__(self, market: Market, *, start_block: int, poll_interval: float) -> None:
+    def __init__(
+        self,
+        market: Market,
+        *,
+        start_block: int,
+        poll_interval: float,
+        state_dir: Path | None = None,
+        confirmations: int | None = None,
+    ) -> None:
+        """``state_dir`` keeps the event cursor and journal (a restart resumes there, no rescan);
+        ``confirmations`` (default: the market's, from the deployment or ``CRUCIBLE_CONFIRMATIONS``)
+        is how many blocks must sit on an event's block before the daemon acts on it."""
         if market.signer is None:
             raise ConfigError(f"a {self.role} needs a signing key: set CRUCIBLE_KEYSTORE or CRUCIBLE_PRIVATE_KEY")
         self.market = market
         self.address = market.signer.address
         self.start_block = start_block
         self.poll_interval = poll_interval
+        self.state_dir = state_dir
+        self.confirmations = market.confirmations if confirmations is None else confirmations
         self.log = logging.getLogger(f"crucible.{self.role}")
         #: The event cursor; a role that must look around first (the oracle) sets it to None and
         #: opens it in :meth:`watch` on the first round.
-        self.events: EventLog | None = EventLog(market.contract, start_block)
+        self.events: EventLog | None = self.event_log(start_block)
         self.last_error: str | None = None
         self.last_tick: float | None = None
+        self._lost: dict[tuple[str, int], float] = {}  # (action, id) -> monotonic time to try again
 
     # ------------------------------------------------------------------ the loop
 
@@ -86,7 +102,14 @@ class RoleDaemon:
 
     def watch(self) -> EventLog:
         """The event log to follow when none is open yet."""
-        return EventLog(self.market.contract, self.start_block)
+        return self.event_log(self.start_block)
+
+    def event_log(self, start_block: int) -> EventLog:
+        """The market's events from ``start_block``, or from where this daemon's saved cursor stands."""
+        folder = None
+        if self.state_dir is not None:
+            folder = cursor_dir(self.state_dir, self.market.chain_id, self.market.address)
+        return EventLog(self.market.contract, start_block, state_dir=folder, confirmations=self.confirmations)
 
     def on_event(self, event: Event) -> None:
         """Take note of one event (no transactions here)."""
@@ -94,6 +117,23 @@ class RoleDaemon:
     def act(self) -> None:
         """Decide and send this round's actions."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ lost races
+
+    def lost_race(self, what: str, item: int, exc: ChainError) -> None:
+        """Another party changed the state first (the simulation before sending said so, so nothing
+        was sent): say so once at WARNING with the contract's reason, and leave ``item`` alone for a
+        jittered while so two daemons do not collide again on the next round."""
+        key = (what, item)
+        first = key not in self._lost
+        self._lost[key] = time.monotonic() + random.uniform(1.0, 3.0) * max(self.poll_interval, 0.5)
+        if first:
+            self.log.warning("%s %d: lost the race, nothing sent (%s)", what, item, exc.error_name or exc)
+
+    def backing_off(self, what: str, item: int) -> bool:
+        """Whether ``item`` was lost to someone else a moment ago (see :meth:`lost_race`)."""
+        until = self._lost.get((what, item))
+        return until is not None and time.monotonic() < until
 
     # ------------------------------------------------------------------ shared actions
 

@@ -36,6 +36,11 @@ class ChainError(CrucibleError, RuntimeError):
         self.error_args = error_args
 
 
+class WouldRevert(ChainError):
+    """The simulation against the pending state reverted, so the transaction was not sent (no gas
+    spent): typically another party changed the state first (a lost race)."""
+
+
 class ChainUnavailable(ChainError):
     """The RPC endpoint did not answer within the retry budget (down, unreachable or too slow)."""
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crucible.chain.deployment import Deployment
@@ -30,6 +31,7 @@ from crucible.chain.keys import dev_account, is_devnet, load_key
 from crucible.errors import ConfigError
 
 DEFAULT_RPC_TIMEOUT = 30.0
+NETWORKS_FILE = "networks.toml"
 
 
 class EnvSettings(BaseSettings):
@@ -65,25 +67,97 @@ class CoreSettings(EnvSettings):
         return self.state_root() / "devnet"
 
 
+class NetworkProfile(BaseModel):
+    """One named network in ``networks.toml``: which chain and deployment a command uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment: Path | None = None
+    rpc_url: str | None = None
+    ipfs_api: str | None = None
+    keystore: Path | None = None
+    confirmations: int | None = Field(default=None, ge=0, le=1000)
+
+
+def config_dir() -> Path:
+    """The per-user configuration folder: ``CRUCIBLE_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/crucible``
+    (``~/.config/crucible``)."""
+    explicit = os.environ.get("CRUCIBLE_CONFIG_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config").expanduser() / "crucible"
+
+
+def load_network(name: str) -> NetworkProfile:
+    """The profile ``[networks.NAME]`` of the user's ``networks.toml``; every error names the file.
+    Relative paths in it are relative to the file."""
+    path = config_dir() / NETWORKS_FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"network {name!r} is not defined: there is no {path} (write one with a [networks.{name}] table: "
+            "rpc_url, deployment, keystore, ipfs_api, confirmations; see docs/networks.md)"
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    networks = data.get("networks", {})
+    if not isinstance(networks, dict) or name not in networks:
+        known = ", ".join(sorted(networks)) if isinstance(networks, dict) and networks else "none"
+        raise ConfigError(f"network {name!r} is not defined in {path} (defined: {known})")
+    try:
+        profile = NetworkProfile.model_validate(networks[name])
+    except ValueError as exc:
+        raise ConfigError(f"network {name!r} in {path} is invalid: {exc}") from None
+    paths = {k: getattr(profile, k) for k in ("deployment", "keystore") if getattr(profile, k) is not None}
+    return profile.model_copy(update={k: path.parent / v.expanduser() for k, v in paths.items()})
+
+
 class RoleSettings(CoreSettings):
+    """Which chain, deployment and key a command uses. Each comes, first found, from the command's
+    option (``--deployment``, ``--rpc-url``, ``--network``: they set the variables), the
+    ``CRUCIBLE_*`` variable, the named network's profile in ``networks.toml``, or the devnet's default."""
+
     #: The deployment file (default: the local devnet's, ``<state root>/devnet/deployment.json``).
     deployment: Path | None = None
+    #: A network of ``networks.toml`` (its values fill what is not set otherwise).
+    network: str | None = None
+    rpc_url: str | None = None  # overrides the deployment file's (e.g. your own node for the same chain)
+    confirmations: int | None = Field(default=None, ge=0, le=1000)
     private_key: SecretStr | None = None
     keystore: Path | None = None
     keystore_password: SecretStr | None = None
     dev_account: str | None = None
     ipfs_api: str | None = None  # overrides the deployment file's, e.g. a user's own kubo daemon
 
+    def model_post_init(self, __context: Any) -> None:
+        """Fill what was not given from the named network's profile."""
+        if self.network is None:
+            return
+        profile = load_network(self.network)
+        for name in ("deployment", "rpc_url", "ipfs_api", "keystore", "confirmations"):
+            if getattr(self, name) is None and getattr(profile, name) is not None:
+                setattr(self, name, getattr(profile, name))
+
     def deployment_path(self) -> Path:
         return self.deployment or self.devnet_home() / "deployment.json"
 
     def load_deployment(self) -> Deployment:
         deployment = Deployment.load(self.deployment_path())
+        overrides: dict[str, object] = {}
         if self.ipfs_api:
-            deployment = deployment.model_copy(update={"ipfs_api": self.ipfs_api})
-        return deployment
+            overrides["ipfs_api"] = self.ipfs_api
+        if self.rpc_url:
+            overrides["rpc_url"] = self.rpc_url
+        if self.confirmations is not None:
+            overrides["confirmations"] = self.confirmations
+        return deployment.model_copy(update=overrides) if overrides else deployment
 
     def signer_account(self, deployment: Deployment, role: str | None = None) -> LocalAccount:
+        """The role's key for ``deployment``'s chain (see :meth:`account_for`)."""
+        return self.account_for(deployment.chain_id, role)
+
+    def account_for(self, chain_id: int, role: str | None = None) -> LocalAccount:
         """The role's key: keystore or private key (never both), else (devnet only) a named dev account."""
         if self.keystore is not None and self.private_key is not None:
             raise ConfigError(
@@ -94,12 +168,30 @@ class RoleSettings(CoreSettings):
         if self.private_key is not None:
             return load_key(self.private_key.get_secret_value())
         name = self.dev_account or role
-        if name and is_devnet(deployment.chain_id):
+        if name and is_devnet(chain_id):
             return dev_account(name)
         raise ConfigError(
             "no key configured: set CRUCIBLE_KEYSTORE (+ CRUCIBLE_KEYSTORE_PASSWORD) or CRUCIBLE_PRIVATE_KEY"
-            + ("" if is_devnet(deployment.chain_id) else " (dev accounts exist only on the devnet, chain 31337)")
+            + ("" if is_devnet(chain_id) else " (dev accounts exist only on the devnet, chain 31337)")
         )
+
+
+def deployer_account(settings: RoleSettings, chain_id: int, keystore: Path | None = None) -> LocalAccount:
+    """Who deploys: ``keystore`` (password from ``CRUCIBLE_KEYSTORE_PASSWORD`` or a prompt), else the
+    settings' key, else on the devnet chain the dev ``deployer`` account."""
+    if keystore is not None:
+        password = settings.keystore_password
+        if password is None:
+            import getpass
+
+            password = SecretStr(getpass.getpass(f"password of {keystore}: "))
+        return read_keystore(keystore, password)
+    if settings.keystore is not None or settings.private_key is not None or is_devnet(chain_id):
+        return settings.account_for(chain_id, "deployer")
+    raise ConfigError(
+        f"chain {chain_id} is not the devnet: say who deploys with --keystore (or CRUCIBLE_KEYSTORE / "
+        "CRUCIBLE_PRIVATE_KEY)"
+    )
 
 
 def read_keystore(path: Path, password: SecretStr | None) -> LocalAccount:

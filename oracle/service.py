@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from crucible.chain.abi import market_errors
-from crucible.chain.events import Event, EventLog
+from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import DisputeStatus, Market, Verdict
 from crucible.daemon import RoleDaemon
 from crucible.errors import ChainError
@@ -91,13 +91,12 @@ class OracleService(RoleDaemon):
         retry_interval: float = 15.0,
         metrics: OracleMetrics | None = None,
     ) -> None:
-        super().__init__(market, start_block=0, poll_interval=poll_interval)
+        super().__init__(market, start_block=market.deploy_block, poll_interval=poll_interval, state_dir=state_dir)
         self.events = None  # opened on the first round, after scanning the disputes already open
         self.judge = judge
         self.retry_interval = retry_interval
         self.metrics = metrics or OracleMetrics()
-        chain_id = market.w3.eth.chain_id
-        self.evidence = EvidenceStore(Path(state_dir) / f"{chain_id}-{market.address.lower()}" / "disputes")
+        self.evidence = EvidenceStore(cursor_dir(Path(state_dir), market.chain_id, market.address) / "disputes")
         self._pending: dict[int, float] = {}  # dispute id -> earliest time to (re)try
         self.fees_earned = 0  # wei of oracle fees credited to this key, seen since start
         self._thread: threading.Thread | None = None
@@ -106,7 +105,11 @@ class OracleService(RoleDaemon):
     # ------------------------------------------------------------------ the loop
 
     def watch(self) -> EventLog:
-        """Scan existing disputes, then follow the event log from the block the scan started at."""
+        """Resume from the saved cursor; without one, scan existing disputes, then follow the event
+        log from the block the scan started at."""
+        saved = self.event_log(self.start_block)
+        if saved.resumed:
+            return saved
         head = int(self.market.w3.eth.block_number)
         count = int(self.market.call("disputeCount"))
         for dispute_id in range(1, count + 1):
@@ -121,7 +124,7 @@ class OracleService(RoleDaemon):
             self.market.address,
             len(self._pending),
         )
-        return EventLog(self.market.contract, head)
+        return self.event_log(head)
 
     def on_event(self, event: Event) -> None:
         if event.name == "DisputeReadyForOracle":

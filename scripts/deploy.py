@@ -1,8 +1,11 @@
-"""`ape run deploy --network ...`: deploy CrucibleMarket with the same function `crucible devnet up` uses.
+"""`ape run deploy --network ...`: deploy CrucibleMarket through ape with the function `crucible
+deploy` uses, and write a deployment file the roles can use.
 
-On ape's local network (ape-foundry's anvil) it uses the first test account; on any other network
-the deployer key comes from the CRUCIBLE_DEPLOYER_KEY environment variable (never a file in the repo).
-Writes the deployment file to CRUCIBLE_DEPLOYMENT (default: deployment.json).
+The deployer: on ape's local network the first test account, elsewhere the key in
+CRUCIBLE_DEPLOYER_KEY (never a file in the repository). The file goes to ``--out`` (default
+./deployment.json; an existing one is kept unless ``--overwrite``), never to the devnet's own file.
+ape's ``ethereum:local`` chain is a temporary anvil that stops when ape exits: deploy to a node
+that keeps running instead (``--network http://127.0.0.1:PORT``, or a network of ape's config).
 """
 
 from __future__ import annotations
@@ -14,31 +17,33 @@ import click
 from ape import accounts, chain, networks
 from ape.cli import ConnectedProviderCommand
 
-from crucible.chain.deployment import Deployment
 from crucible.chain.keys import load_key
-from crucible.chain.signer import Signer
-from crucible.devnet.deploy import deploy_market, market_settings
+from crucible.devnet.deploy import deploy_to_chain
 
 
 @click.command(cls=ConnectedProviderCommand)
 @click.option("--profile", default="default", help="Governance parameter profile (devnet or default).")
-@click.option("--ipfs-api", default="http://127.0.0.1:5001", help="IPFS API the roles should use.")
-def cli(profile: str, ipfs_api: str) -> None:
-    w3 = chain.provider.web3
-    if networks.provider.network.name == "local":
+@click.option(
+    "--ipfs-api", envvar="CRUCIBLE_IPFS_API", required=True, help="IPFS API the roles should use (a running node)."
+)
+@click.option("--out", default="deployment.json", type=click.Path(path_type=Path), help="Deployment file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing deployment file.")
+def cli(profile: str, ipfs_api: str, out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise click.UsageError(f"{out} exists; pass --overwrite or another --out")
+    network = networks.provider.network.name
+    if network == "local":
         key = accounts.test_accounts[0].private_key
+        click.echo("warning: ape's local chain stops when this command ends; the file is only good until then")
     else:
         key = os.environ.get("CRUCIBLE_DEPLOYER_KEY", "")
-    signer = Signer(w3, load_key(key))
-    oracles = [o for o in os.environ.get("CRUCIBLE_ORACLES", signer.address).split(",") if o]
-    address, receipt = deploy_market(signer, market_settings(profile), oracles, quorum=1)
-    deployment = Deployment(
-        chain_id=w3.eth.chain_id,
-        rpc_url=chain.provider.uri,
+    deployment = deploy_to_chain(
+        chain.provider.web3,
+        load_key(key),
+        rpc_url=str(chain.provider.http_uri),
         ipfs_api=ipfs_api,
-        market=address,
-        deploy_block=int(receipt["blockNumber"]),
+        profile=profile,
+        oracles=[o for o in os.environ.get("CRUCIBLE_ORACLES", "").split(",") if o],
     )
-    out = Path(os.environ.get("CRUCIBLE_DEPLOYMENT", "deployment.json"))
     deployment.save(out)
-    click.echo(f"CrucibleMarket deployed at {address}; deployment file {out}")
+    click.echo(f"CrucibleMarket deployed at {deployment.market} on chain {deployment.chain_id}; deployment file {out}")

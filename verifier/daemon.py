@@ -114,7 +114,9 @@ class Verifier(RoleDaemon):
         start_block: int,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
+        super().__init__(
+            market, start_block=start_block, poll_interval=config.poll_interval, state_dir=config.state_dir
+        )
         self.store = store
         self.config = config
         self.rng = rng or random.Random()

@@ -30,7 +30,15 @@ from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, state_bytes
-from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
+from crucible.errors import (
+    ArtifactRejected,
+    ArtifactUnavailable,
+    ChainError,
+    CrucibleError,
+    ProfileError,
+    StoreError,
+    WouldRevert,
+)
 from crucible.protocol.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
@@ -162,7 +170,9 @@ class Worker(RoleDaemon):
         metrics: WorkerMetrics | None = None,
         behaviour: ProviderBehaviour | None = None,
     ) -> None:
-        super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
+        super().__init__(
+            market, start_block=start_block, poll_interval=config.poll_interval, state_dir=config.state_dir
+        )
         self.store = store
         self.config = config
         self.metrics = metrics or WorkerMetrics()
@@ -261,6 +271,8 @@ class Worker(RoleDaemon):
         for job_id in sorted(self.open):
             if job_id in self.report.skipped or self._recheck.get(job_id, (0.0, 0.0))[0] > time.monotonic():
                 continue
+            if self.backing_off("claim of job", job_id):
+                continue
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
@@ -288,8 +300,11 @@ class Worker(RoleDaemon):
         self.open.discard(job_id)
         try:
             self.market.claim_job(job_id)
+        except WouldRevert as exc:  # another worker was faster: nothing was sent
+            self.lost_race("claim of job", job_id, exc)
+            return False
         except ChainError as exc:
-            self.log.info("claim of job %d failed: %s", job_id, exc)
+            self.log.warning("claim of job %d failed: %s", job_id, exc)
             return False
         self._claims += 1
         self.report.claimed.append(job_id)
@@ -401,6 +416,9 @@ class Worker(RoleDaemon):
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
+            if action.status == JobStatus.OPEN:  # its claim is gone (a reorg): a candidate again
+                self.log.warning("job %d is open again (its claim was reorged out)", action.job_id)
+                self.open.add(action.job_id)
             del self.held[action.job_id]
         elif isinstance(action, ReportProgress):
             self.market.report_progress(action.job_id, action.step)

@@ -32,6 +32,8 @@ class Deployment(BaseModel):
     ipfs_api: str
     market: str
     deploy_block: int = Field(ge=0)
+    #: Blocks on top of an event's block before the daemons act on it (0 on an automining devnet).
+    confirmations: int = Field(default=0, ge=0, le=1000)
     accounts: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("market")
@@ -45,7 +47,10 @@ class Deployment(BaseModel):
         try:
             raw = path.read_text()
         except FileNotFoundError:
-            raise ConfigError(f"no deployment file at {path}: run `crucible devnet up` or pass --deployment") from None
+            raise ConfigError(
+                f"no deployment file at {path}: run `crucible devnet up` or `crucible deploy`, or pass "
+                "--deployment / --network (or set CRUCIBLE_DEPLOYMENT)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read deployment file {path}: {exc}") from None
         try:

@@ -224,8 +224,22 @@ def _decode(cls: type[Any], components: list[dict[str, Any]], raw: Any) -> Any:
 class Market(ContractClient):
     """CrucibleMarket for one account (or read-only without a signer)."""
 
-    def __init__(self, w3: Web3, address: str, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        signer: Signer | None = None,
+        *,
+        deploy_block: int = 0,
+        confirmations: int = 0,
+        log_page: int = 2_000,
+    ) -> None:
+        """``deploy_block``: where log queries start; ``confirmations``: how deep an event must be
+        before daemons act on it; ``log_page``: the most blocks one ``eth_getLogs`` covers."""
         super().__init__(w3, address, market_artifact(), signer)
+        self.deploy_block = deploy_block
+        self.confirmations = confirmations
+        self.log_page = log_page
         self._structs = {
             item["name"]: item["outputs"][0]["components"]
             for item in self.artifact.abi
@@ -238,9 +252,21 @@ class Market(ContractClient):
         return _decode(cls, self._structs[fn], self.call(fn, *args))
 
     @classmethod
-    def from_deployment(cls, deployment: Deployment, signer_account: Any = None) -> Market:
+    def from_deployment(
+        cls, deployment: Deployment, signer_account: Any = None, *, confirmations: int | None = None
+    ) -> Market:
         w3 = connect(deployment.rpc_url, expected_chain_id=deployment.chain_id)
-        return cls(w3, deployment.market, Signer(w3, signer_account) if signer_account is not None else None)
+        return cls(
+            w3,
+            deployment.market,
+            Signer(w3, signer_account) if signer_account is not None else None,
+            deploy_block=deployment.deploy_block,
+            confirmations=deployment.confirmations if confirmations is None else confirmations,
+        )
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)  # answered from the connection's cache after the first time
 
     # -- views
     def job(self, job_id: int) -> Job:
@@ -248,7 +274,16 @@ class Market(ContractClient):
 
     def result(self, job_id: int) -> SubmittedResult | None:
         """The latest result submitted for ``job_id`` (None if none was)."""
-        logs = self.contract.events.ResultSubmitted().get_logs(from_block=0, argument_filters={"jobId": job_id})
+        logs: list[Any] = []
+        to_block = int(self.w3.eth.block_number)
+        while not logs and to_block >= self.deploy_block:  # newest pages first: results are recent
+            from_block = max(self.deploy_block, to_block - self.log_page + 1)
+            logs = list(
+                self.contract.events.ResultSubmitted().get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters={"jobId": job_id}
+                )
+            )
+            to_block = from_block - 1
         if not logs:
             return None
         args = logs[-1]["args"]

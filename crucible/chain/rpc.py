@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import cast
+from collections import Counter
+from typing import Any, cast
 
 import requests
 from eth_typing import URI
 from pydantic import ValidationError
 from web3 import HTTPProvider, Web3
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from crucible.errors import ChainUnavailable, ConfigError
 from crucible.settings import DEFAULT_RPC_TIMEOUT, CoreSettings
@@ -43,11 +44,25 @@ class RetryingHTTPProvider(HTTPProvider):
         self.retry_for = timeout if retry_for is None else retry_for
         self.backoff = backoff
         self.max_backoff = max_backoff
+        #: Requests sent to the node, by method (what :meth:`make_request` did not answer itself).
+        self.calls: Counter[str] = Counter()
+        self._chain_id: Any = None
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """Answers ``eth_chainId`` from the first answer: web3 asks for it before every call and
+        transaction (half of all requests), and a connection's chain id never changes."""
+        if method == "eth_chainId" and self._chain_id is not None:
+            return cast(RPCResponse, {"jsonrpc": "2.0", "id": 0, "result": self._chain_id})
+        response = super().make_request(method, params)
+        if method == "eth_chainId" and "result" in response:
+            self._chain_id = response["result"]
+        return response
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
         start = time.monotonic()
         deadline = start + self.retry_for
         attempt = 0
+        self.calls[str(method)] += 1
         while True:
             attempt += 1
             kwargs = self.get_request_kwargs()

@@ -15,9 +15,15 @@ meets (see ``tests/test_transactions.py``):
   with both fees raised by at least 12.5% (geth's txpool demands 10%, and 12.5% is the most the base
   fee can rise per block), up to ``max_replacements`` times, within ``receipt_timeout`` in total.
   Whichever of the versions is mined is the receipt returned; the others can no longer be mined.
-* **Reverts**: gas estimation, calls and mined-but-reverted transactions all raise ``ChainError``
-  with the contract's custom error decoded by name (``error_name``/``error_args``); revert data that
-  matches no error of the ABI is shown in hex with its selector.
+* **Reverts**: nothing is sent that the node can tell will revert: every transaction is first
+  simulated against the ``pending`` state (gas estimation, or a call when the gas is given); a revert
+  there raises :class:`~crucible.errors.WouldRevert` and costs nothing. Calls and mined-but-reverted
+  transactions (a state change between simulation and inclusion) raise ``ChainError``. All carry the
+  contract's custom error decoded by name (``error_name``/``error_args``); revert data that matches
+  no error of the ABI is shown in hex with its selector.
+* **Fees**: EIP-1559: the tip from the node's ``eth_maxPriorityFeePerGas`` (or ``priority_fee``), the
+  cap twice the latest base fee plus the tip, so a transaction stays includable while the base fee
+  rises for several blocks; bumped as above when stuck. Chains without a base fee get a legacy price.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from web3.types import TxReceipt
 
 from crucible.chain.nonces import nonce_manager
 from crucible.chain.reverts import NONCE_CLASH, REVERTS, revert_error, rpc_error, rpc_message
-from crucible.errors import ChainError
+from crucible.errors import ChainError, WouldRevert
 
 log = logging.getLogger("crucible.chain")
 
@@ -95,6 +101,8 @@ class Signer:
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
         if "gas" not in tx:
             tx["gas"] = self._estimate(tx, abi, what)
+        else:
+            self._simulate(tx, abi, what)
         self._set_fees(tx)
         attempt = self._broadcast(tx, what)
         nonce = int(attempt.tx["nonce"])
@@ -113,18 +121,40 @@ class Signer:
         try:
             return int(self.w3.eth.estimate_gas(tx, "pending") * 1.2) + 10_000  # type: ignore[arg-type]
         except REVERTS as exc:
-            raise revert_error(exc, abi, what) from None
+            raise _would_revert(revert_error(exc, abi, what, verb="would revert (not sent)")) from None
         except Web3RPCError as exc:
             raise rpc_error(exc, f"gas estimation for {what}", self.address) from None
 
+    def _simulate(self, tx: dict[str, Any], abi: list[dict[str, Any]] | None, what: str) -> None:
+        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+        try:
+            self.w3.eth.call(call, "pending")  # type: ignore[arg-type]
+        except REVERTS as exc:
+            raise _would_revert(revert_error(exc, abi, what, verb="would revert (not sent)")) from None
+        except Web3RPCError as exc:
+            raise rpc_error(exc, f"simulation of {what}", self.address) from None
+
     def _set_fees(self, tx: dict[str, Any]) -> None:
+        """EIP-1559 fees from the market (see the module docstring); a legacy price without a base fee."""
         if "gasPrice" in tx:
             return
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            tx["gasPrice"] = int(self.w3.eth.gas_price)
+            return
         if "maxPriorityFeePerGas" not in tx:
-            tx["maxPriorityFeePerGas"] = self.priority_fee if self.priority_fee is not None else DEFAULT_PRIORITY_FEE
+            tx["maxPriorityFeePerGas"] = self._priority_fee()
         if "maxFeePerGas" not in tx:
-            base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
-            tx["maxFeePerGas"] = 2 * base + int(tx["maxPriorityFeePerGas"])
+            tx["maxFeePerGas"] = 2 * int(base_fee) + int(tx["maxPriorityFeePerGas"])
+
+    def _priority_fee(self) -> int:
+        """The tip: ``priority_fee`` if set, else what the node suggests (its view of recent blocks)."""
+        if self.priority_fee is not None:
+            return self.priority_fee
+        try:
+            return max(1, int(self.w3.eth.max_priority_fee))
+        except (Web3RPCError, ValueError):
+            return DEFAULT_PRIORITY_FEE
 
     def _broadcast(self, tx: dict[str, Any], what: str) -> _Attempt:
         """Pick a nonce and get the node to accept ``tx``; a nonce someone else took is skipped."""
@@ -258,6 +288,10 @@ class Signer:
         except Web3RPCError:
             pass
         return ChainError(f"{what} reverted {where} (out of gas, or the state changed between blocks)")
+
+
+def _would_revert(err: ChainError) -> WouldRevert:
+    return WouldRevert(str(err), error_name=err.error_name, error_args=err.error_args)
 
 
 class _NonceTaken(Exception):

@@ -25,6 +25,8 @@ from crucible.store.ipfs import IpfsStore
 
 STATE_FILE = "devnet.json"
 DEPLOYMENT_FILE = "deployment.json"
+#: Blocks the daemons wait on top of an event's block on a chain that mines on a clock.
+DEFAULT_CONFIRMATIONS = 2
 
 
 @dataclass
@@ -75,8 +77,20 @@ class Devnet:
         payload = {"daemons": {n: d.to_json() for n, d in daemons.items()}, "ports": ports}
         (self.home / STATE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
-    def up(self, *, anvil_port: int | None = None, ipfs_port: int | None = None, persist: bool = False) -> Deployment:
-        """Start anvil and IPFS, deploy, write the deployment file. Harmless if already up."""
+    def up(
+        self,
+        *,
+        anvil_port: int | None = None,
+        ipfs_port: int | None = None,
+        persist: bool = False,
+        block_time: float | None = None,
+        confirmations: int | None = None,
+    ) -> Deployment:
+        """Start anvil and IPFS, deploy, write the deployment file. Harmless if already up.
+
+        ``block_time``: interval mining (default: a block per transaction). ``confirmations``: blocks
+        the daemons wait on top of an event (default: 0 when automining, else
+        :data:`DEFAULT_CONFIRMATIONS`)."""
         status = self.status()
         if status.healthy and status.deployment is not None:
             return status.deployment
@@ -86,13 +100,16 @@ class Devnet:
         state_file = self.home / "anvil-state.json" if persist else None
         started: dict[str, Daemon] = {}
         try:
-            anvil = start_anvil(self.home, anvil_port, state_file=state_file)
+            anvil = start_anvil(self.home, anvil_port, state_file=state_file, block_time=block_time)
             started["anvil"] = anvil.daemon
             self._record(started, {})
             ipfs = start_ipfs(self.home, ipfs_port)
             started["ipfs"] = ipfs.daemon
             self._record(started, {"anvil": _port(anvil), "ipfs": _port(ipfs)})
             deployment = self._deploy_or_reuse(anvil, ipfs)
+            if confirmations is None:
+                confirmations = 0 if block_time is None else DEFAULT_CONFIRMATIONS
+            deployment = deployment.model_copy(update={"confirmations": confirmations})
         except BaseException:
             for daemon in reversed(list(started.values())):
                 daemon.stop()

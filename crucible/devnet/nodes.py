@@ -40,9 +40,17 @@ def _answers(url: str) -> bool:
 
 
 def start_anvil(
-    home: Path, port: int | None = None, *, state_file: Path | None = None, accounts: int = 20
+    home: Path,
+    port: int | None = None,
+    *,
+    state_file: Path | None = None,
+    accounts: int = 20,
+    chain_id: int = DEV_CHAIN_ID,
+    block_time: float | None = None,
 ) -> RunningNode:
-    """Start anvil on ``127.0.0.1:port`` (a free port if None); ``state_file`` persists the chain."""
+    """Start anvil on ``127.0.0.1:port`` (a free port if None); ``state_file`` persists the chain;
+    ``block_time`` mines a block every that many seconds (interval mining) instead of one per
+    transaction, so transactions wait for inclusion as on a public chain."""
     port = port or free_port()
     ensure_port_free(port, "anvil")
     argv = [
@@ -52,7 +60,7 @@ def start_anvil(
         "--port",
         str(port),
         "--chain-id",
-        str(DEV_CHAIN_ID),
+        str(chain_id),
         "--mnemonic",
         DEV_MNEMONIC,
         "--accounts",
@@ -60,6 +68,10 @@ def start_anvil(
         "--balance",
         "10000",
     ]
+    if block_time is not None:
+        if not 0 < block_time <= 3600:
+            raise DevnetError(f"block time {block_time} is not a number of seconds between 0 and 3600")
+        argv += ["--block-time", f"{block_time:g}"]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         argv += ["--state", str(state_file)]

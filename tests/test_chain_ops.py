@@ -1,0 +1,297 @@
+"""The chain as a deployment sees it: block times, confirmations, reorgs, restarts that resume from
+a saved cursor, workers racing for one job, and a deployment to another chain with keystore accounts.
+Every test starts its own anvil (reorgs and block times are not for the shared session chain)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Cli
+from eth_account import Account
+
+from crucible.chain.deployment import Deployment
+from crucible.chain.keys import dev_account
+from crucible.chain.market import JobStatus, Market
+from crucible.chain.rpc import connect
+from crucible.chain.signer import Signer
+from crucible.chain.units import parse_eth
+from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
+from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil
+from crucible.settings import write_keystore
+from crucible.store.artifacts import ArtifactStore
+from crucible.store.ipfs import IpfsStore
+from requester.client import JobTerms, Requester
+from worker.provider import Claim, Worker, WorkerConfig
+
+pytestmark = pytest.mark.integration
+
+TERMS = JobTerms(
+    reward=parse_eth("0.5"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600, challenge_window=5
+)
+
+
+@pytest.fixture
+def own_anvil(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RunningNode]:
+    """A fresh anvil for this test; ``@pytest.mark.parametrize("own_anvil", [{...}], indirect=True)``
+    passes start_anvil's options (block_time, chain_id)."""
+    node = start_anvil(tmp_path / "anvil", **getattr(request, "param", {}))
+    try:
+        yield node
+    finally:
+        node.daemon.stop()
+
+
+def _market(url: str, address: str, name: str, *, deploy_block: int = 0, confirmations: int = 0) -> Market:
+    w3 = connect(url)
+    return Market(w3, address, Signer(w3, dev_account(name)), deploy_block=deploy_block, confirmations=confirmations)
+
+
+def _deploy(url: str) -> tuple[str, int]:
+    address, receipt = deploy_market(
+        Signer(connect(url), dev_account("deployer")), DEVNET_PARAMS, [dev_account("oracle").address], quorum=1
+    )
+    return address, int(receipt["blockNumber"])
+
+
+@pytest.fixture(scope="module")
+def job_spec(ipfs_store: IpfsStore, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    from crucible.protocol.data import build_digits, dataset_bytes
+
+    out = tmp_path_factory.mktemp("digits")
+    train, test = build_digits()
+    (out / "train.safetensors").write_bytes(dataset_bytes(train))
+    (out / "test.safetensors").write_bytes(dataset_bytes(test))
+    requester = Requester(None, ArtifactStore(ipfs_store))  # type: ignore[arg-type]  # prepare_spec uses the store only
+    return requester.prepare_spec(
+        REPO / "examples" / "digits-mlp.yaml", dataset=out / "train.safetensors", eval_data=out / "test.safetensors"
+    )
+
+
+def until(condition: Callable[[], bool], step: Callable[[], None], what: str, rounds: int = 600) -> None:
+    for _ in range(rounds):
+        step()
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _events(market: Market, name: str, job_id: int) -> list[Any]:
+    event = getattr(market.contract.events, name)()
+    return [e for e in event.get_logs(from_block=0) if int(e["args"]["jobId"]) == job_id]
+
+
+class RequestLog:
+    """Every JSON-RPC request a Web3 sent to its node, with its params (recorded where the provider
+    posts it: what the node sees)."""
+
+    def __init__(self, market: Market) -> None:
+        self.requests: list[tuple[str, Any]] = []
+        provider = market.w3.provider
+        inner = provider._make_request  # type: ignore[attr-defined]
+
+        def recorded(method: Any, request_data: bytes) -> Any:
+            self.requests.append((str(method), json.loads(request_data)["params"]))
+            return inner(method, request_data)
+
+        provider._make_request = recorded  # type: ignore[attr-defined]
+
+    def of(self, method: str) -> list[Any]:
+        return [p for m, p in self.requests if m == method]
+
+
+# ---------------------------------------------------------------------------------------------- races
+
+
+@pytest.mark.parametrize("own_anvil", [{"block_time": 2}], indirect=True)
+def test_two_workers_racing_for_one_job_send_one_claim(
+    own_anvil: RunningNode, ipfs_store: IpfsStore, job_spec: tuple[Any, str], tmp_path: Path, caplog: Any
+) -> None:
+    """Both workers see the job in the same block and decide to claim it; the faster one's claim waits
+    in the pool for the next block when the other sends. The loser's simulation against the pending
+    state (which holds the winner's claim) reverts, so it sends nothing, and says why once at WARNING."""
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    store = ArtifactStore(ipfs_store)
+    requester = Requester(_market(url, address, "requester"), store)
+    workers = []
+    for i, name in enumerate(("provider", "provider-2")):
+        market = _market(url, address, name, deploy_block=deploy_block)
+        market.deposit_stake(parse_eth("1"))
+        workers.append(Worker(market, store, WorkerConfig(state_dir=tmp_path / f"w{i}"), start_block=deploy_block))
+    winner, loser = workers
+    nonces_before = [w.market.w3.eth.get_transaction_count(w.address) for w in workers]
+    spec, spec_cid = job_spec
+    job_id = requester.post(spec, spec_cid, TERMS)
+    for w in workers:  # both learn of the job before either acts
+        until(lambda w=w: job_id in w.open, lambda w=w: [w.on_event(e) for e in w.events.poll()], "job seen")  # type: ignore[misc]
+
+    first = threading.Thread(target=winner.act)
+    first.start()
+    until(
+        lambda: winner.market.w3.eth.get_transaction_count(winner.address, "pending") > nonces_before[0],
+        lambda: None,
+        "the winner's claim in the pool",
+    )
+    acted_at = loser.market.w3.eth.block_number
+    loser.execute(Claim(job_id))  # what it decided a moment ago, while the job was still open
+    first.join(timeout=120)
+
+    claims = _events(requester.market, "JobClaimed", job_id)
+    assert len(claims) == 1 and claims[0]["args"]["provider"] == winner.address, "exactly one claim was mined"
+    assert claims[0]["blockNumber"] > acted_at, "the loser acted while the claim was still pending"
+    sent = [w.market.w3.eth.get_transaction_count(w.address) - n for w, n in zip(workers, nonces_before, strict=True)]
+    assert sent[workers.index(winner)] == 1 and sent[workers.index(loser)] == 0, "the loser sent no transaction"
+    assert winner.report.claimed == [job_id] and loser.report.claimed == []
+    lost = [r for r in caplog.records if "lost the race" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelname == "WARNING" and "JobNotInStatus" in lost[0].getMessage()
+    loser.act()  # the next round leaves the job alone without sending or warning again
+    assert loser.market.w3.eth.get_transaction_count(loser.address) == nonces_before[workers.index(loser)]
+    assert len([r for r in caplog.records if "lost the race" in r.getMessage()]) == 1
+
+
+# ---------------------------------------------------------------------------------------------- reorgs
+
+
+def test_claim_reorged_out_is_redone_once_and_paid_once(
+    own_anvil: RunningNode, ipfs_store: IpfsStore, job_spec: tuple[Any, str], tmp_path: Path
+) -> None:
+    """The worker claimed, trained and submitted; a reorg takes the claim and the submission back.
+    It notices (the block hash under its cursor changed), sees the job open again, claims it once
+    more, submits once more, and is paid once: the contract holds exactly what it owes."""
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    store = ArtifactStore(ipfs_store)
+    requester = Requester(_market(url, address, "requester"), store)
+    provider = _market(url, address, "provider", deploy_block=deploy_block)
+    provider.deposit_stake(parse_eth("1"))
+    worker = Worker(provider, store, WorkerConfig(state_dir=tmp_path / "worker"), start_block=deploy_block)
+    spec, spec_cid = job_spec
+    job_id = requester.post(spec, spec_cid, TERMS)
+    until(lambda: requester.market.job_status(job_id) == JobStatus.SUBMITTED, worker.run_once, "first submission")
+    claim_block = int(_events(provider, "JobClaimed", job_id)[0]["blockNumber"])
+    head = provider.w3.eth.block_number
+    rpc_call(url, "anvil_reorg", [head - claim_block + 1, []])  # claim and submission are gone
+    rpc_call(url, "evm_mine")  # the chain moves on
+    assert requester.market.job_status(job_id) == JobStatus.OPEN and not _events(provider, "JobClaimed", job_id)
+
+    until(lambda: requester.market.job_status(job_id) == JobStatus.SUBMITTED, worker.run_once, "redone submission")
+    assert worker.events is not None and worker.events.reorgs >= 1
+    rpc_call(url, "evm_increaseTime", [TERMS.challenge_window + 1])
+    rpc_call(url, "evm_mine")
+    until(
+        lambda: requester.market.job_status(job_id) == JobStatus.FINALIZED and worker.report.withdrawn > 0,
+        worker.run_once,
+        "finalized and withdrawn",
+    )
+    assert len(_events(provider, "JobClaimed", job_id)) == 1, "one claim on the chain that counts"
+    assert len(_events(provider, "ResultSubmitted", job_id)) == 1
+    assert worker.report.withdrawn == TERMS.reward, "paid once"
+    info = provider.provider_info(provider.signer.address)  # type: ignore[union-attr]
+    assert (info.free, info.locked, info.finalized) == (parse_eth("1"), 0, 1)
+    assert provider.w3.eth.get_balance(address) == parse_eth("1"), "the market holds exactly the free stake it owes"
+
+
+# ---------------------------------------------------------------------------------------------- restarts
+
+
+def test_restarted_worker_resumes_from_its_cursor(
+    own_anvil: RunningNode, ipfs_store: IpfsStore, job_spec: tuple[Any, str], tmp_path: Path
+) -> None:
+    """A worker that read the log, stopped and started again asks the chain only for blocks after its
+    saved cursor (no rescan from the deployment block), yet knows the job it holds."""
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    store = ArtifactStore(ipfs_store)
+    requester = Requester(_market(url, address, "requester"), store)
+    provider = _market(url, address, "provider", deploy_block=deploy_block)
+    provider.deposit_stake(parse_eth("1"))
+    spec, spec_cid = job_spec
+    job_id = requester.post(spec, spec_cid, TERMS)
+    config = WorkerConfig(state_dir=tmp_path / "worker")
+    first = Worker(provider, store, config, start_block=deploy_block)
+    until(lambda: requester.market.job_status(job_id) == JobStatus.SUBMITTED, first.run_once, "submission")
+    assert first.events is not None
+    cursor = first.events.next_block
+    rpc_call(url, "anvil_mine", [hex(2500)], timeout=60)  # a long time passes: 2500 empty blocks
+
+    again = _market(url, address, "provider", deploy_block=deploy_block)
+    requests = RequestLog(again)
+    second = Worker(again, store, config, start_block=deploy_block)
+    second.run_once()
+    ranges = [(int(p[0]["fromBlock"], 16), int(p[0]["toBlock"], 16)) for p in requests.of("eth_getLogs")]
+    assert ranges, "it read the new blocks"
+    assert min(start for start, _ in ranges) == cursor, f"no log query before the saved cursor {cursor}: {ranges}"
+    assert all(end - start < 2000 for start, end in ranges), "bounded ranges"
+    assert job_id in second.held, "the held job came back from its own journal"
+    rpc_call(url, "evm_increaseTime", [TERMS.challenge_window + 1])
+    until(lambda: requester.market.job_status(job_id) == JobStatus.FINALIZED, second.run_once, "finalized")
+
+
+# ---------------------------------------------------------------------------------------------- any chain
+
+OTHER_CHAIN = 4242
+
+
+@pytest.mark.parametrize("own_anvil", [{"chain_id": OTHER_CHAIN}], indirect=True)
+def test_deploy_to_another_chain_and_run_a_job_with_keystores(
+    own_anvil: RunningNode, ipfs_node: RunningNode, tmp_path: Path
+) -> None:
+    """`crucible deploy --rpc-url` to a chain that is not the devnet, then a whole job there through
+    the CLI with keystore accounts (dev accounts do not exist on chain 4242)."""
+    url = own_anvil.url
+    password = "correct horse"
+    keys = {}
+    for name in ("deployer", "requester", "provider"):
+        account = Account.create()
+        keys[name] = write_keystore(tmp_path / f"{name}.json", account, password)
+        rpc_call(url, "anvil_setBalance", [account.address, hex(parse_eth("100"))])
+    deployment_file = tmp_path / "other-chain.json"
+    cli = Cli(tmp_path)
+    cli.env.pop("CRUCIBLE_DEPLOYMENT", None)
+    cli.env["CRUCIBLE_KEYSTORE_PASSWORD"] = password
+    refused = cli("deploy", "--rpc-url", url, "--out", str(deployment_file), check=False)
+    assert refused.returncode == 1 and "--keystore" in refused.stderr, "no dev deployer off the devnet"
+    cli(
+        "deploy", "--rpc-url", url, "--keystore", str(keys["deployer"]), "--out", str(deployment_file),
+        "--profile", "devnet", "--ipfs-api", ipfs_node.url,
+    )  # fmt: skip
+    deployment = Deployment.load(deployment_file)
+    assert deployment.chain_id == OTHER_CHAIN and deployment.rpc_url == url and deployment.confirmations == 0
+
+    data = tmp_path / "data"
+    cli("data", "digits", str(data))
+    on_chain = ["--deployment", str(deployment_file)]
+    as_provider = {**cli.env, "CRUCIBLE_KEYSTORE": str(keys["provider"])}
+    as_requester = {**cli.env, "CRUCIBLE_KEYSTORE": str(keys["requester"])}
+    cli.env = as_provider
+    cli("worker", "stake", "1", *on_chain)
+    worker = cli.start(tmp_path / "worker.log", "worker", "run", "--max-jobs", "1", "--exit-when-done", *on_chain)
+    cli.env = as_requester
+    posted = cli(
+        "requester", "post", str(REPO / "examples" / "digits-mlp.yaml"), "--reward", "0.5", "--stake", "0.1",
+        "--bond", "0.01", "--duration", "600", "--window", "5", "--dataset", str(data / "digits-train.safetensors"),
+        "--eval", str(data / "digits-test.safetensors"), "--json", *on_chain,
+    )  # fmt: skip
+    job_id = int(json.loads(posted.stdout)["job_id"])
+    market = Market(connect(url), deployment.market)
+    provider_address = Account.from_key(Account.decrypt(json.loads(keys["provider"].read_text()), password)).address
+
+    def tick() -> None:
+        rpc_call(url, "evm_mine")  # the clock moves on so the challenge window ends
+        time.sleep(0.2)
+
+    until(lambda: market.job_status(job_id) == JobStatus.FINALIZED, tick, "finalized on chain 4242", rounds=600)
+    worker.wait(timeout=60)
+    assert market.job(job_id).provider == provider_address
+    assert (
+        market.job(job_id).requester
+        == Account.from_key(Account.decrypt(json.loads(keys["requester"].read_text()), password)).address
+    )
+    assert market.w3.eth.get_balance(deployment.market) == parse_eth("1"), "only the provider's free stake is left"
