@@ -139,7 +139,7 @@ PROFILES = {
 
 
 def params_from_market(market: Any, base: GameParams) -> GameParams:
-    """``base`` with the governance fields of a ``crucible.devnet.deploy.MarketParams`` (wei → ETH) where it has them."""
+    """``base`` with the governance fields of a deploy ``MarketParams`` (wei → ETH) where it has them."""
     wei = {"min_stake", "min_bond", "oracle_fee"}
     updates: dict[str, Any] = {}
     for name in GameParams.__dataclass_fields__:

@@ -178,9 +178,7 @@ class Judge:
         """The job's engine (cached per spec and dataset CID); refuses what this process cannot run."""
 
         def build() -> Engine:
-            dataset = self._job_input(
-                lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}"
-            )
+            dataset = self._job_input(lambda: self.store.fetch_dataset(spec.dataset.cid), f"dataset {spec.dataset.cid}")
             try:
                 return Engine(spec, dataset)
             except ProfileError as exc:

@@ -15,10 +15,10 @@ crucible.protocol.profiles.prepare_environment()
 
 import pytest  # noqa: E402
 
-from crucible.protocol import profiles  # noqa: E402
 from crucible.engine.examples import example_job  # noqa: E402
 from crucible.engine.step import Engine  # noqa: E402
 from crucible.errors import ProfileError  # noqa: E402
+from crucible.protocol import profiles  # noqa: E402
 from crucible.protocol.spec import validate_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

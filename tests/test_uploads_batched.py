@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from aleph_cid import compute_cid
 
-from crucible.store.artifacts import ArtifactStore, CheckpointUploader
 from crucible.engine.examples import example_job
 from crucible.engine.job import load_checkpoint_state, train_job
 from crucible.engine.step import Engine, initial_state_from
+from crucible.store.artifacts import ArtifactStore, CheckpointUploader
 from crucible.store.ipfs import IpfsStore
 
 pytestmark = pytest.mark.integration
