@@ -198,6 +198,9 @@ class _FlakyBlobs:
     def pin(self, cid: str) -> None:
         self.inner.pin(cid)
 
+    def unpin(self, cid: str) -> None:
+        self.inner.unpin(cid)
+
 
 def test_upload_failure_surfaces_and_no_manifest_is_made(ipfs_store):
     spec, train, _ = example_job("mlp")

@@ -38,6 +38,7 @@ class BlobStore(Protocol):
     def add_bytes(self, data: bytes, *, pin: bool = True) -> str: ...
     def cat(self, cid: str, *, max_bytes: int = ...) -> bytes: ...
     def pin(self, cid: str) -> None: ...
+    def unpin(self, cid: str) -> None: ...
 
 
 class ArtifactStore:
@@ -50,6 +51,9 @@ class ArtifactStore:
 
     def pin(self, cid: str) -> None:
         self.blobs.pin(cid)
+
+    def unpin(self, cid: str) -> None:
+        self.blobs.unpin(cid)
 
     def _fetch(self, cid: str, what: str, max_bytes: int) -> bytes:
         try:
