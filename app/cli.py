@@ -57,11 +57,22 @@ def devnet_up(
     anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
     ipfs_port: Annotated[int | None, typer.Option(help="IPFS API port (default: a free one).")] = None,
     persist: Annotated[bool, typer.Option(help="Keep chain state across restarts (anvil --state).")] = False,
+    hosts: Annotated[
+        bool,
+        typer.Option(
+            help="One online IPFS node per role (requester, provider(s), verifier, oracle), peered on loopback, "
+            "so artifacts move between nodes as between hosts."
+        ),
+    ] = False,
+    providers: Annotated[int, typer.Option(min=1, max=3, help="With --hosts: how many providers get a node.")] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
+    from crucible.devnet.manage import host_roles
+
     devnet = _devnet(home)
-    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
+    roles = host_roles(providers) if hosts else ()
+    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist, hosts=roles)
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
@@ -69,6 +80,8 @@ def devnet_up(
         f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
         f"IPFS API at {deployment.ipfs_api}"
     )
+    for role, api in deployment.ipfs_nodes.items():
+        console.print(f"  {role}'s IPFS node: {api}")
     console.print(f"CrucibleMarket at {deployment.market}; deployment file {devnet.deployment_path}")
 
 

@@ -29,6 +29,7 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
+from crucible.store.pins import JobPins, provider_artifacts
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
@@ -140,6 +141,7 @@ class Worker(RoleDaemon):
     ) -> None:
         super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
         self.store = store
+        self.pins = JobPins(store, config.state_dir / "pins.json")  # what this provider serves, per job
         self.config = config
         self.metrics = metrics or WorkerMetrics()
         self.behaviour: ProviderBehaviour = behaviour or Honest()
@@ -302,6 +304,7 @@ class Worker(RoleDaemon):
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
+            self.pins.release(action.job_id)
             del self.held[action.job_id]
         elif isinstance(action, Bisect):
             self._bisect(action)
@@ -350,6 +353,7 @@ class Worker(RoleDaemon):
                 engine=engine,
                 state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
             )
+            self.pins.hold(held.job_id, provider_artifacts(spec, result.manifest_cid, result.manifest))
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
@@ -382,6 +386,7 @@ class Worker(RoleDaemon):
         held = self.held[action.job_id]
         digest = action.state.hash()
         cid = self.store.put(encode_checkpoint(action.state.tensors, held.spec_cid, digest))
+        self.pins.hold(action.job_id, [cid])
         self.market.bisect(action.dispute_id, digest, cid)
         held.moves[action.dispute_id] = held.moves.get(action.dispute_id, 0) + 1
         self.log.info("dispute %d: posted H(%d) = %s", action.dispute_id, action.step, to_hex(digest))
