@@ -13,6 +13,7 @@ import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec, wait_for
 
+from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
 from crucible.chain.rpc import connect
 from crucible.devnet.manage import Devnet, host_roles
@@ -149,7 +150,6 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         job = post(cli, small_spec(tmp_path, seed=5), window=20)
         spec_cid = market.job(job).spec_cid_str
         assert nodes["requester"].pinned(spec_cid), "the requester's node pins its spec"
-        assert not nodes["provider"].has_local(spec_cid)
 
         wait_for("result submitted", lambda: market.job_status(job) == JobStatus.SUBMITTED)
         manifest_cid = _manifest_cid(market, job)
@@ -159,9 +159,14 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         assert nodes["provider"].pinned(checkpoint)
         wait_for("job finalized", lambda: market.job_status(job) == JobStatus.FINALIZED)
         assert len(events(market, "JobFinalized")) == 1
+        info = market.provider_info(dev_account("provider").address)
+        assert (info.finalized, info.locked, info.slashed) == (1, 0, 0), "paid, stake free, nothing lost"
+        wait_for("reward withdrawn", lambda: market.credits(dev_account("provider").address) == 0)
+        assert connect(deployment.rpc_url).eth.get_balance(deployment.market) == 10**18, "only the stake remains"
 
         assert nodes["verifier"].has_local(checkpoint), "the verifier fetched the checkpoint from the provider"
         assert not nodes["requester"].has_local(checkpoint), "and the requester's node never held it"
+        assert nodes["provider"].has_local(spec_cid), "the provider fetched the spec from the requester's node"
         wait_for("provider released its pins", lambda: not json.loads((tmp_path / "worker" / "pins.json").read_text()))
         assert not nodes["provider"].pinned(checkpoint), "unpinned once the job was settled"
         time.sleep(2)  # js-ipfs updates its bitswap counters about once a second
@@ -170,6 +175,12 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         }
         print(f"[measure] bytes received by bitswap per node for one job: {moved}")
         assert moved["provider"] > 0 and moved["verifier"] > 0
+        # The oracle's node never needed the checkpoint (no dispute): time one reaching another node.
+        assert not nodes["oracle"].has_local(checkpoint)
+        started = time.monotonic()
+        size = len(nodes["oracle"].cat(checkpoint))
+        print(f"\n[measure] a {size}-byte checkpoint reached the oracle's node in {time.monotonic() - started:.2f}s")
+        assert nodes["oracle"].has_local(checkpoint)
     finally:
         cli.stop_all()
         Devnet(home).down()
