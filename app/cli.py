@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,11 +12,21 @@ from rich.table import Table
 
 from app.keys import app as keys_app
 from crucible.console import err_console, reports_errors
-from crucible.testing.adversaries import parse_behaviour
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
 from worker import cli as worker_cli
+
+if TYPE_CHECKING:
+    from crucible.engine.behaviour import ProviderBehaviour
+
+
+def _adversary(name: str) -> ProviderBehaviour:
+    """A provider behaviour by name, dishonest ones included (imported only when a worker runs)."""
+    from crucible.testing.adversaries import parse_behaviour
+
+    return parse_behaviour(name)
+
 
 app = typer.Typer(
     no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
@@ -30,7 +40,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(requester_app, name="requester")
 app.add_typer(worker_cli.app, name="worker")
 # The demo runs a cheating worker through the hidden `worker run --behaviour` option.
-worker_cli.behaviour_parser = parse_behaviour
+worker_cli.behaviour_parser = _adversary
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")
@@ -57,11 +67,22 @@ def devnet_up(
     anvil_port: Annotated[int | None, typer.Option(help="Anvil RPC port (default: a free one).")] = None,
     ipfs_port: Annotated[int | None, typer.Option(help="IPFS API port (default: a free one).")] = None,
     persist: Annotated[bool, typer.Option(help="Keep chain state across restarts (anvil --state).")] = False,
+    hosts: Annotated[
+        bool,
+        typer.Option(
+            help="One online IPFS node per role (requester, provider(s), verifier, oracle), peered on loopback, "
+            "so artifacts move between nodes as between hosts."
+        ),
+    ] = False,
+    providers: Annotated[int, typer.Option(min=1, max=3, help="With --hosts: how many providers get a node.")] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
+    from crucible.devnet.manage import host_roles
+
     devnet = _devnet(home)
-    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist)
+    roles = host_roles(providers) if hosts else ()
+    deployment = devnet.up(anvil_port=anvil_port, ipfs_port=ipfs_port, persist=persist, hosts=roles)
     if json_out:
         print(deployment.model_dump_json(indent=2))
         return
@@ -69,6 +90,8 @@ def devnet_up(
         f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
         f"IPFS API at {deployment.ipfs_api}"
     )
+    for role, api in deployment.ipfs_nodes.items():
+        console.print(f"  {role}'s IPFS node: {api}")
     console.print(f"CrucibleMarket at {deployment.market}; deployment file {devnet.deployment_path}")
 
 

@@ -77,10 +77,13 @@ class RoleSettings(CoreSettings):
     def deployment_path(self) -> Path:
         return self.deployment or self.devnet_home() / "deployment.json"
 
-    def load_deployment(self) -> Deployment:
+    def load_deployment(self, role: str | None = None) -> Deployment:
+        """The deployment, its ``ipfs_api`` being the node this role uses: ``CRUCIBLE_IPFS_API`` if set,
+        else the deployment's node for the role's account (``dev_account`` or ``role``), else its default."""
         deployment = Deployment.load(self.deployment_path())
-        if self.ipfs_api:
-            deployment = deployment.model_copy(update={"ipfs_api": self.ipfs_api})
+        node = self.ipfs_api or deployment.ipfs_nodes.get(self.dev_account or role or "")
+        if node:
+            deployment = deployment.model_copy(update={"ipfs_api": node})
         return deployment
 
     def signer_account(self, deployment: Deployment, role: str | None = None) -> LocalAccount:

@@ -201,6 +201,9 @@ class _FlakyBlobs:
     def pinned(self, cid: str) -> bool:
         return self.inner.pinned(cid)
 
+    def unpin(self, cid: str) -> None:
+        self.inner.unpin(cid)
+
 
 def test_upload_failure_surfaces_and_no_manifest_is_made(ipfs_store):
     spec, train, _ = example_job("mlp")

@@ -36,6 +36,7 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
+from crucible.store.pins import JobPins, provider_artifacts
 from worker.defence import InputKeeper, Move, dissection_move, job_inputs
 from worker.metrics import WorkerMetrics
 
@@ -164,6 +165,7 @@ class Worker(RoleDaemon):
     ) -> None:
         super().__init__(market, start_block=start_block, poll_interval=config.poll_interval)
         self.store = store
+        self.pins = JobPins(store, config.state_dir / "pins.json")  # what this provider serves, per job
         self.config = config
         self.metrics = metrics or WorkerMetrics()
         self.behaviour: ProviderBehaviour = behaviour or Honest()
@@ -401,6 +403,7 @@ class Worker(RoleDaemon):
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
+            self.pins.release(action.job_id)
             del self.held[action.job_id]
         elif isinstance(action, ReportProgress):
             self.market.report_progress(action.job_id, action.step)
@@ -454,6 +457,7 @@ class Worker(RoleDaemon):
                 engine=engine,
                 state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
             )
+            self.pins.hold(held.job_id, provider_artifacts(spec, result.manifest_cid, result.manifest))
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
@@ -504,6 +508,7 @@ class Worker(RoleDaemon):
 
     def _dissect(self, action: Dissect) -> None:
         held = self.held[action.job_id]
+        self.pins.hold(action.job_id, action.move.state_cids)
         self.market.dissect(action.dispute_id, action.move.hashes, action.move.state_cids)
         held.moves[action.dispute_id] = held.moves.get(action.dispute_id, 0) + 1
         self.log.info(

@@ -38,6 +38,7 @@ class BlobStore(Protocol):
     def add_bytes(self, data: bytes, *, pin: bool = True) -> str: ...
     def cat(self, cid: str, *, max_bytes: int = ...) -> bytes: ...
     def pin(self, cid: str) -> None: ...
+    def unpin(self, cid: str) -> None: ...
     def pinned(self, cid: str) -> bool: ...
 
 
@@ -51,6 +52,9 @@ class ArtifactStore:
 
     def pin(self, cid: str) -> None:
         self.blobs.pin(cid)
+
+    def unpin(self, cid: str) -> None:
+        self.blobs.unpin(cid)
 
     def pinned(self, cid: str) -> bool:
         """Whether this node holds a pin on ``cid`` (so it keeps serving it)."""
