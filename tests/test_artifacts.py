@@ -204,6 +204,9 @@ class _FlakyBlobs:
     def unpin(self, cid: str) -> None:
         self.inner.unpin(cid)
 
+    def gc(self) -> None:
+        self.inner.gc()
+
 
 def test_upload_failure_surfaces_and_no_manifest_is_made(ipfs_store):
     spec, train, _ = example_job("mlp")

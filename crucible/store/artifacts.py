@@ -40,6 +40,7 @@ class BlobStore(Protocol):
     def pin(self, cid: str) -> None: ...
     def unpin(self, cid: str) -> None: ...
     def pinned(self, cid: str) -> bool: ...
+    def gc(self) -> None: ...
 
 
 class ArtifactStore:
@@ -55,6 +56,10 @@ class ArtifactStore:
 
     def unpin(self, cid: str) -> None:
         self.blobs.unpin(cid)
+
+    def gc(self) -> None:
+        """Garbage-collect the node: every block no pin holds is deleted."""
+        self.blobs.gc()
 
     def pinned(self, cid: str) -> bool:
         """Whether this node holds a pin on ``cid`` (so it keeps serving it)."""
