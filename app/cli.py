@@ -82,16 +82,28 @@ def devnet_up(
         int | None,
         typer.Option(min=0, help="Blocks the daemons wait on top of an event (default: 0 automining, else 2)."),
     ] = None,
+    hosts: Annotated[
+        bool,
+        typer.Option(
+            help="One online IPFS node per role (requester, provider(s), verifier, oracle), peered on loopback, "
+            "so artifacts move between nodes as between hosts."
+        ),
+    ] = False,
+    providers: Annotated[int, typer.Option(min=1, max=3, help="With --hosts: how many providers get a node.")] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Start anvil and an offline IPFS node on loopback, deploy the contracts, write the deployment file."""
+    from crucible.devnet.manage import host_roles
+
     devnet = _devnet(home)
+    roles = host_roles(providers) if hosts else ()
     deployment = devnet.up(
         anvil_port=anvil_port,
         ipfs_port=ipfs_port,
         persist=persist,
         block_time=block_time,
         confirmations=confirmations,
+        hosts=roles,
     )
     if json_out:
         print(deployment.model_dump_json(indent=2))
@@ -100,6 +112,8 @@ def devnet_up(
         f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
         f"IPFS API at {deployment.ipfs_api}"
     )
+    for role, api in deployment.ipfs_nodes.items():
+        console.print(f"  {role}'s IPFS node: {api}")
     console.print(f"CrucibleMarket at {deployment.market}; deployment file {devnet.deployment_path}")
 
 
@@ -119,6 +133,8 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
             "chain", f"block {status.chain_block}" if status.chain_block is not None else "[red]no answer[/red]"
         )
         table.add_row("ipfs", f"version {status.ipfs_version}" if status.ipfs_version else "[red]no answer[/red]")
+        for role, peers in status.ipfs_peers.items():
+            table.add_row(f"ipfs ({role})", f"{peers} peers" if peers else "[red]no answer or no peers[/red]")
         if status.deployment:
             table.add_row("market", status.deployment.market)
         console.print(table)

@@ -21,7 +21,7 @@ class RoleContext:
 
 def role_context(role: str, *, read_only: bool = False, settings: RoleSettings | None = None) -> RoleContext:
     settings = settings or RoleSettings()
-    deployment = settings.load_deployment()
+    deployment = settings.load_deployment(role)
     account = None if read_only else settings.signer_account(deployment, role)
     market = Market.from_deployment(deployment, account)
     return RoleContext(settings, deployment, market, ArtifactStore(IpfsStore(deployment.ipfs_api)))

@@ -142,11 +142,14 @@ class RoleSettings(CoreSettings):
     def deployment_path(self) -> Path:
         return self.deployment or self.devnet_home() / "deployment.json"
 
-    def load_deployment(self) -> Deployment:
+    def load_deployment(self, role: str | None = None) -> Deployment:
+        """The deployment, its ``ipfs_api`` being the node this role uses: ``CRUCIBLE_IPFS_API`` if set,
+        else the deployment's node for the role's account (``dev_account`` or ``role``), else its default."""
         deployment = Deployment.load(self.deployment_path())
+        node = self.ipfs_api or deployment.ipfs_nodes.get(self.dev_account or role or "")
         overrides: dict[str, object] = {}
-        if self.ipfs_api:
-            overrides["ipfs_api"] = self.ipfs_api
+        if node:
+            overrides["ipfs_api"] = node
         if self.rpc_url:
             overrides["rpc_url"] = self.rpc_url
         if self.confirmations is not None:

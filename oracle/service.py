@@ -278,7 +278,7 @@ def build_service(settings: OracleSettings | None = None, role: RoleSettings | N
     """An oracle from the environment: deployment and key from ``CRUCIBLE_*``, the rest ``CRUCIBLE_ORACLE_*``."""
     settings = settings or OracleSettings()
     role = role or RoleSettings()
-    deployment = role.load_deployment()
+    deployment = role.load_deployment("oracle")
     market = Market.from_deployment(deployment, role.signer_account(deployment, "oracle"))
     store = ArtifactStore(IpfsStore(deployment.ipfs_api, fetch_timeout=settings.ipfs_fetch_timeout))
     judge = Judge(market, store, market.signer.address)  # type: ignore[union-attr]

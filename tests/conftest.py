@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,14 +23,14 @@ from crucible.chain.market import Market
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.devnet.manage import Devnet
-from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil, start_ipfs
+from crucible.devnet.nodes import RunningNode, connect_ipfs_nodes, rpc_call, start_anvil, start_ipfs
 from crucible.store.ipfs import IpfsStore
 
 REPO = Path(__file__).resolve().parent.parent
 
 #: Fixtures that start real processes: a test using any of them (directly or through another
 #: fixture) is an integration test, marked so without anyone having to remember to.
-PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "devnet"})
+PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "ipfs_hosts", "devnet"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +64,27 @@ def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]
         yield node
     finally:
         node.daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def ipfs_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode, RunningNode]]:
+    """Two online nodes on loopback, peered: a provider's and a verifier's (started once, in parallel)."""
+    home = tmp_path_factory.mktemp("ipfs-hosts")
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(start_ipfs, home, name=f"ipfs-{role}", online=True) for role in ("provider", "verifier")]
+    nodes = [f.result() for f in futures if f.exception() is None]
+    try:
+        if len(nodes) < 2:
+            raise next(e for f in futures if (e := f.exception()) is not None)
+        up = time.monotonic()
+        connect_ipfs_nodes([n.url for n in nodes])
+        took = f"init+start {up - began:.1f}s (parallel), peering {time.monotonic() - up:.2f}s"
+        print(f"\n[measure] two online IPFS nodes: {took}")
+        yield nodes[0], nodes[1]
+    finally:
+        for node in nodes:
+            node.daemon.stop()
 
 
 @pytest.fixture(scope="session")

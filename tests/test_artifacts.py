@@ -204,6 +204,12 @@ class _FlakyBlobs:
     def pinned(self, cid: str) -> bool:
         return self.inner.pinned(cid)
 
+    def unpin(self, cid: str) -> None:
+        self.inner.unpin(cid)
+
+    def gc(self) -> None:
+        self.inner.gc()
+
 
 def test_upload_failure_surfaces_and_no_manifest_is_made(ipfs_store):
     spec, train, _ = example_job("mlp")

@@ -20,6 +20,7 @@ from crucible.errors import ConfigError
 if TYPE_CHECKING:
     from crucible.context import RoleContext
     from crucible.engine.behaviour import ProviderBehaviour
+    from crucible.store.retention import Keep
 
 
 def _honest_only(name: str) -> ProviderBehaviour:
@@ -106,6 +107,16 @@ def run(
     max_jobs: Annotated[int | None, typer.Option(help="Stop claiming after this many jobs.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT.")] = None,
     exit_when_done: Annotated[bool, typer.Option(help="Exit once max-jobs jobs are finalized.")] = False,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help="What to keep of a settled job (docs/retention.md): nothing (default), final (the final model), "
+            "or everything (all checkpoints and pins)."
+        ),
+    ] = "nothing",
+    gc_interval: Annotated[
+        float, typer.Option(help="Least seconds between garbage collections of this provider's IPFS node.")
+    ] = 60.0,
     behaviour: Annotated[
         str,
         typer.Option(
@@ -115,6 +126,7 @@ def run(
     ] = "honest",
 ) -> None:
     """Run the provider daemon until interrupted (SIGINT/SIGTERM finish the current tick cleanly)."""
+    from crucible.store.retention import RetentionPolicy
     from worker.provider import Worker, WorkerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s", datefmt="%H:%M:%S")
@@ -124,6 +136,7 @@ def run(
         state_dir=state_dir or ctx.settings.role_state_dir("worker", me),
         min_reward_per_step=parse_eth(price),
         max_jobs=max_jobs,
+        retention=RetentionPolicy(keep=_keep(keep), gc_interval=gc_interval),
     )
     worker = Worker(
         ctx.market, ctx.store, config, start_block=ctx.deployment.deploy_block, behaviour=behaviour_parser(behaviour)
@@ -140,6 +153,15 @@ def run(
         f"worker stopped: claimed {report.claimed}, finalized {report.finalized}, "
         f"withdrew {format_eth(report.withdrawn)} ETH"
     )
+
+
+def _keep(value: str) -> Keep:
+    from crucible.store.retention import Keep
+
+    try:
+        return Keep(value)
+    except ValueError:
+        raise ConfigError(f"--keep {value!r}: choose one of {', '.join(k.value for k in Keep)}") from None
 
 
 def _stop_when_done(worker, max_jobs: int, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]

@@ -18,16 +18,7 @@ from crucible.engine.step import Engine, TrainState
 from crucible.errors import StoreError
 from crucible.protocol import dissection
 from crucible.protocol.checkpoint import encode_checkpoint
-from crucible.protocol.spec import JobSpec, WeightsInit
 from crucible.store.artifacts import ArtifactStore
-
-
-def job_inputs(spec: JobSpec, spec_cid: str) -> list[str]:
-    """CIDs of everything the oracle may need besides the trace: spec, dataset, initial weights."""
-    cids = [spec_cid, spec.dataset.cid]
-    if isinstance(spec.model.init, WeightsInit):
-        cids.append(spec.model.init.cid)
-    return cids
 
 
 class InputKeeper:
@@ -40,7 +31,7 @@ class InputKeeper:
         self.folder = folder
 
     def keep(self, cids: list[str]) -> None:
-        """Pin each input and keep a local copy of its bytes."""
+        """Keep a local copy of each input's bytes (the worker's :class:`JobPins` pins them)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for cid in cids:
             path = self.folder / cid
@@ -50,7 +41,6 @@ class InputKeeper:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
-            self.store.pin(cid)
 
     def restore(self) -> list[str]:
         """Add back every kept input the node lost; returns the CIDs restored."""

@@ -10,6 +10,8 @@ The dispute game (docs/dispute-game.md): any number of disputes may be live on o
 answers each on its own chess clock with a k-ary dissection (``worker.defence``), reports training
 progress at least every ``progressTimeout / 2`` so its claim cannot be released, and keeps the
 job's inputs (spec, dataset, initial weights) and its trace pinned until the job is settled.
+Then it drops the job's folder and releases its pins, unless told to keep them, and garbage-collects
+its node at most once per ``gc_interval`` (docs/retention.md, ``crucible.store.retention``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
-from worker.defence import InputKeeper, Move, dissection_move, job_inputs
+from crucible.store.pins import JobPins, inputs_of, provider_artifacts
+from crucible.store.retention import Keep, Retention, RetentionPolicy
+from worker.defence import InputKeeper, Move, dissection_move
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
@@ -60,6 +64,7 @@ class WorkerConfig:
     max_state_bytes: int = 2 << 30  # largest training state (params + optimizer) it will hold
     poll_interval: float = 0.5
     max_jobs: int | None = None  # stop claiming after this many (None: no limit)
+    retention: RetentionPolicy = RetentionPolicy()  # what is kept of a settled job (docs/retention.md)
 
 
 @dataclass
@@ -174,6 +179,9 @@ class Worker(RoleDaemon):
             market, start_block=start_block, poll_interval=config.poll_interval, state_dir=config.state_dir
         )
         self.store = store
+        self.pins = JobPins(store, config.state_dir / "pins.json")  # what this provider serves, per job
+        kept = JobPins(store, config.state_dir / "kept.json")  # what ``--keep final`` holds on to
+        self.retention = Retention(store, self.pins, kept, config.state_dir / "jobs", config.retention)
         self.config = config
         self.metrics = metrics or WorkerMetrics()
         self.behaviour: ProviderBehaviour = behaviour or Honest()
@@ -193,6 +201,8 @@ class Worker(RoleDaemon):
         for held in list(self.held.values()):
             for action in self.next_actions(held):
                 self.execute(action)
+        if self.retention.collect():
+            self.log.info("garbage-collected this provider's IPFS node (pins of settled jobs released)")
         if not any(h.training and h.training.is_alive() for h in self.held.values()):
             while (claim := self.choose_job()) is not None:
                 if self._claim(claim):
@@ -353,11 +363,22 @@ class Worker(RoleDaemon):
         if status == JobStatus.ACCEPTED:
             return [Finalize(held.job_id)]
         if status in _DONE:
+            if self._still_needed(held):
+                self._keep_inputs(held)
+                return []
             return [Release(held.job_id, status)]
         self._keep_inputs(held)  # SUBMITTED or DISPUTED: the oracle may need them any time
         if status == JobStatus.DISPUTED:
             return self._defence(held)
         return []  # SUBMITTED: the window runs; nothing to do until it ends.
+
+    def _still_needed(self, held: Held) -> bool:
+        """Whether a job that reached an end state still needs its files and pins: a dispute on it is
+        live (one opened before another slashed the job waits for ``settleDispute``), or its training
+        thread has not stopped writing yet."""
+        if held.training is not None and held.training.is_alive():
+            return True
+        return self.market.job(held.job_id).live_disputes > 0
 
     def _keep_inputs(self, held: Held) -> None:
         """Add back any input of the job this provider's node stopped serving (local work)."""
@@ -419,7 +440,7 @@ class Worker(RoleDaemon):
             if action.status == JobStatus.OPEN:  # its claim is gone (a reorg): a candidate again
                 self.log.warning("job %d is open again (its claim was reorged out)", action.job_id)
                 self.open.add(action.job_id)
-            del self.held[action.job_id]
+            self._settle(self.held.pop(action.job_id), action.status)
         elif isinstance(action, ReportProgress):
             self.market.report_progress(action.job_id, action.step)
             self.held[action.job_id].reported = (action.step, time.monotonic())
@@ -428,6 +449,22 @@ class Worker(RoleDaemon):
             self._dissect(action)
         else:
             self.claim_timeout(action)
+
+    def _settle(self, held: Held, status: JobStatus) -> None:
+        """Drop what the settled job held, as the retention policy says (docs/retention.md)."""
+        final_model = None
+        if self.retention.policy.keep == Keep.FINAL:
+            submitted = held.result or self.market.result(held.job_id)
+            final_model = submitted.final_model_cid if submitted is not None else None
+        released = self.retention.settle(held.job_id, final_model)
+        self.log.info(
+            "job %d settled (%s): %d pin(s) released, %d bytes of local files deleted (keep=%s)",
+            held.job_id,
+            status.name.lower(),
+            len(released.unpinned),
+            released.bytes_deleted,
+            self.retention.policy.keep,
+        )
 
     def _submit(self, action: Submit) -> None:
         result = action.result
@@ -472,13 +509,14 @@ class Worker(RoleDaemon):
                 engine=engine,
                 state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
             )
+            self.pins.hold(held.job_id, provider_artifacts(spec, result.manifest_cid, result.manifest))
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
 
     def _load(self, held: Held) -> tuple[JobSpec, Engine]:
         """The job's spec and the step function this provider runs it with (cached). The inputs
-        are pinned on this provider's node (and stay pinned: other jobs may share them): the oracle
+        are pinned on this provider's node until the job is settled (docs/retention.md): the oracle
         rules against a provider that cannot serve them (docs/dispute-game.md §1.3)."""
         if held.spec is None or held.engine is None:
             held.spec_cid = self.market.job(held.job_id).spec_cid_str
@@ -486,7 +524,9 @@ class Worker(RoleDaemon):
             held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
             held.engine = self.behaviour.engine(held.spec, held.dataset)
         if not held.inputs_pinned:
-            self._keeper(held.job_id).keep(job_inputs(held.spec, held.spec_cid))
+            inputs = sorted(inputs_of(held.spec_cid, held.spec))
+            self._keeper(held.job_id).keep(inputs)
+            self.pins.hold(held.job_id, inputs)
             held.inputs_pinned = True
             self.log.info("job %d: pinned its inputs (spec, dataset, initial weights) until settled", held.job_id)
         return held.spec, held.engine
@@ -518,6 +558,7 @@ class Worker(RoleDaemon):
         move = dissection_move(
             engine, self._checkpoint_at_or_before(held, a), a, b, job.arity, store=self.store, spec_cid=held.spec_cid
         )
+        self.pins.hold(held.job_id, move.state_cids)  # uploaded pinned: released with the job
         return Dissect(dispute_id, held.job_id, a, b, move)
 
     def _dissect(self, action: Dissect) -> None:

@@ -30,6 +30,8 @@ class Deployment(BaseModel):
     chain_id: int = Field(gt=0)
     rpc_url: str
     ipfs_api: str
+    #: Per-role IPFS API URLs (``devnet up --hosts``: one node per role); a role not listed uses ``ipfs_api``.
+    ipfs_nodes: dict[str, str] = Field(default_factory=dict)
     market: str
     deploy_block: int = Field(ge=0)
     #: Blocks on top of an event's block before the daemons act on it (0 on an automining devnet).

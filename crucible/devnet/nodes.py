@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crucible.chain.keys import DEV_CHAIN_ID, DEV_MNEMONIC
-from crucible.devnet.processes import LOOPBACK, Daemon, ensure_port_free, free_port, port_open, spawn
+from crucible.devnet.processes import LOOPBACK, Daemon, ensure_port_free, free_port, spawn
 from crucible.devnet.tools import tool
 from crucible.errors import DevnetError
+from crucible.store.ipfs import IpfsStore
 
 
 def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
@@ -80,11 +81,15 @@ def start_anvil(
     return RunningNode(daemon, url)
 
 
-def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) -> None:
-    """Create an IPFS repo configured offline *before* its first start.
+def init_ipfs_repo(
+    repo: Path, api_port: int, gateway_port: int, rpc_port: int, *, swarm_port: int | None = None
+) -> None:
+    """Create an IPFS repo and configure it *before* its first start.
 
-    No bootstrap peers, no mDNS, no DHT, no swarm listeners: the node never dials out, and its
-    API and gateway listen on loopback only.
+    No bootstrap peers, no mDNS, no DHT, no NAT port mapping (UPnP): the node never dials out by
+    itself, and its API, gateway and gRPC servers listen on loopback only. With ``swarm_port`` it
+    also listens for peers on ``127.0.0.1:swarm_port`` (TCP only), and exchanges blocks with the
+    nodes it is told to connect to; without, it has no swarm listener at all (offline).
     """
     if not (repo / "config").exists():
         env = {**os.environ, "IPFS_PATH": str(repo)}
@@ -101,9 +106,10 @@ def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) 
     config = json.loads(config_path.read_text())
     config["Bootstrap"] = []
     config["Addresses"].update(
-        Swarm=[],
+        Swarm=[f"/ip4/{LOOPBACK}/tcp/{swarm_port}"] if swarm_port else [],
         Announce=[],
-        Delegates=[],
+        NoAnnounce=[],
+        Delegates=[],  # no delegated-routing HTTP client
         API=f"/ip4/{LOOPBACK}/tcp/{api_port}",
         Gateway=f"/ip4/{LOOPBACK}/tcp/{gateway_port}",
         RPC=f"/ip4/{LOOPBACK}/tcp/{rpc_port}",
@@ -111,17 +117,40 @@ def init_ipfs_repo(repo: Path, api_port: int, gateway_port: int, rpc_port: int) 
     config.setdefault("Discovery", {})["MDNS"] = {"Enabled": False, "Interval": 10}
     config["Discovery"]["webRTCStar"] = {"Enabled": False}
     config["Routing"] = {"Type": "none"}
+    config.setdefault("Swarm", {})["DisableNatPortMap"] = True
     config.setdefault("Pubsub", {})["Enabled"] = False
     config_path.write_text(json.dumps(config, indent=2))
 
 
-def start_ipfs(home: Path, api_port: int | None = None) -> RunningNode:
-    """Start an offline js-ipfs node whose kubo-compatible RPC API listens on loopback."""
+def start_ipfs(home: Path, api_port: int | None = None, *, name: str = "ipfs", online: bool = False) -> RunningNode:
+    """Start a js-ipfs node (repo ``home/name``) whose kubo-compatible RPC API listens on loopback.
+
+    Offline (the default) it serves only what was added to it. ``online`` gives it a loopback swarm
+    listener so that nodes connected with :func:`connect_ipfs_nodes` exchange blocks by bitswap.
+    """
     api_port = api_port or free_port()
-    ensure_port_free(api_port, "the IPFS API")
-    repo = home / "ipfs"
-    init_ipfs_repo(repo, api_port, free_port(), free_port())
+    ensure_port_free(api_port, f"the IPFS API of {name}")
+    repo = home / name
+    init_ipfs_repo(repo, api_port, free_port(), free_port(), swarm_port=free_port() if online else None)
     env = {**os.environ, "IPFS_PATH": str(repo)}
-    argv = [str(tool("jsipfs")), "daemon", "--offline", "--enable-preload=false"]
-    daemon = spawn("ipfs", argv, home / "ipfs.log", lambda: port_open(api_port), env=env, timeout=60)
-    return RunningNode(daemon, f"http://{LOOPBACK}:{api_port}")
+    argv = [str(tool("jsipfs")), "daemon", "--enable-preload=false", *([] if online else ["--offline"])]
+    url = f"http://{LOOPBACK}:{api_port}"
+    daemon = spawn(name, argv, home / f"{name}.log", lambda: _ipfs_answers(url), env=env, timeout=120)
+    return RunningNode(daemon, url)
+
+
+def _ipfs_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/api/v0/id", method="POST"), timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def connect_ipfs_nodes(urls: list[str]) -> None:
+    """Peer every pair of the online nodes at ``urls`` explicitly (there is no discovery to do it)."""
+    stores = [IpfsStore(url, timeout=10, fetch_timeout=10) for url in urls]
+    addresses = [s.peer_address() for s in stores]
+    for i, store in enumerate(stores):
+        for address in addresses[i + 1 :]:
+            store.connect_peer(address)

@@ -43,7 +43,9 @@ class BlobStore(Protocol):
     def add_many(self, blobs: Sequence[bytes], *, pin: bool = True) -> list[str]: ...
     def cat(self, cid: str, *, max_bytes: int = ...) -> bytes: ...
     def pin(self, cid: str) -> None: ...
+    def unpin(self, cid: str) -> None: ...
     def pinned(self, cid: str) -> bool: ...
+    def gc(self) -> None: ...
 
 
 class ArtifactStore:
@@ -60,6 +62,13 @@ class ArtifactStore:
 
     def pin(self, cid: str) -> None:
         self.blobs.pin(cid)
+
+    def unpin(self, cid: str) -> None:
+        self.blobs.unpin(cid)
+
+    def gc(self) -> None:
+        """Garbage-collect the node: every block no pin holds is deleted."""
+        self.blobs.gc()
 
     def pinned(self, cid: str) -> bool:
         """Whether this node holds a pin on ``cid`` (so it keeps serving it)."""

@@ -7,7 +7,7 @@ CIDv0 (dag-pb, sha256), so the 32-byte digest stored on chain maps back to exact
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import http.client
 import json
 import os
@@ -21,9 +21,11 @@ from typing import Any
 
 import base58
 import ipfshttpclient
+import requests
 from ipfshttpclient import exceptions as ipfs_exc
 
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, StoreError, StoreTimeout
+from crucible.store.unixfs import file_cid
 
 # ipfshttpclient 0.7 passes urllib3 a parameter newer urllib3 deprecates; harmless, and not the user's concern.
 warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
@@ -48,6 +50,15 @@ def digest_to_cid(digest: bytes) -> str:
     if len(digest) != 32:
         raise ValueError(f"a CID digest is 32 bytes, got {len(digest)}")
     return str(base58.b58encode(_CIDV0_PREFIX + digest).decode())
+
+
+def raw_block_cid(cid: str) -> str:
+    """The name ``refs/local`` gives the block of CIDv0 ``cid``: CIDv1, raw codec, base32 (``bafkrei…``).
+
+    Both js-ipfs and kubo (0.12+) key their blockstores by multihash and list blocks that way.
+    """
+    v1 = b"\x01\x55" + _CIDV0_PREFIX + cid_to_digest(cid)
+    return "b" + base64.b32encode(v1).decode().lower().rstrip("=")
 
 
 def multiaddr_for(url_or_addr: str) -> str:
@@ -183,7 +194,16 @@ class IpfsStore:
             raise StoreError(
                 f"IPFS node at {self.api} answered {len(cids)} CIDv0s for {len(blobs)} artifacts: {raw[:300]!r}"
             )
-        return cids
+        return [self._agreed(cid, bytes(blob)) for cid, blob in zip(cids, blobs, strict=True)]
+
+    def _agreed(self, cid: str, data: bytes) -> str:
+        """``cid`` if it is the CID this client computes for ``data``: else fetches would refuse it later."""
+        if file_cid(data) != cid:
+            raise StoreError(
+                f"the IPFS node at {self.api} named {len(data)} bytes {cid}, not {file_cid(data)}: it does not "
+                "use the default importer for CIDv0 (256 KiB chunks, balanced DAG); reset its Import settings"
+            )
+        return cid
 
     def cid_of(self, data: bytes) -> str:
         """The CID ``data`` would get, computed by the node without storing anything."""
@@ -191,16 +211,29 @@ class IpfsStore:
 
     def add_file(self, path: Path, *, pin: bool = True) -> str:
         result = self._call(f"add {path}", self._client.add, str(path), pin=pin, cid_version=0)
-        return str(result["Hash"])
+        return self._agreed(str(result["Hash"]), path.read_bytes())
 
     def pin(self, cid: str) -> None:
         self._call(f"pin {cid}", self._client.pin.add, cid)
 
+    def unpin(self, cid: str) -> None:
+        """Drop the pin on ``cid`` (already unpinned is fine); its blocks go at the node's next gc."""
+        try:
+            self._client.pin.rm(cid)
+        except ipfs_exc.ErrorResponse as exc:
+            if "not pinned" not in str(exc).lower():
+                raise StoreError(f"IPFS node at {self.api} failed to unpin {cid}: {exc}") from exc
+        except ipfs_exc.Error as exc:
+            raise StoreError(f"IPFS node at {self.api} failed to unpin {cid}: {exc}") from exc
+
+    def gc(self) -> None:
+        """Garbage-collect: the node deletes every block no pin holds."""
+        self._call("garbage-collect", self._client.repo.gc, quiet=True)
+
     def remove(self, cid: str) -> None:
         """Unpin ``cid`` and garbage-collect, so this node stops serving it (and anything else unpinned)."""
-        with contextlib.suppress(ipfs_exc.ErrorResponse):  # not pinned: gc drops it all the same
-            self._client.pin.rm(cid)
-        self._call("garbage-collect", self._client.repo.gc, quiet=True)
+        self.unpin(cid)
+        self.gc()
 
     def pinned(self, cid: str) -> bool:
         try:
@@ -225,6 +258,10 @@ class IpfsStore:
             ) from None
         if len(data) > max_bytes:
             raise ArtifactRejected(f"artifact {cid} is larger than the limit of {max_bytes} bytes; refused")
+        if file_cid(data) != cid:  # whichever node served it: the bytes must be what the CID names
+            raise ArtifactRejected(
+                f"the IPFS node at {self.api} returned bytes for {cid} that hash to {file_cid(data)}"
+            )
         return data
 
     def fetch_to(self, cid: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
@@ -240,3 +277,49 @@ class IpfsStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return dest
+
+    # -- node-to-node: plain HTTP, because ipfshttpclient 0.7 lacks refs/local and mangles swarm/connect --
+
+    def _post(self, what: str, path: str, **params: str) -> Any:
+        url = f"{self.api.rstrip('/')}/api/v0/{path}"
+        try:
+            reply = requests.post(url, params=params, timeout=self.fetch_timeout)
+        except requests.Timeout as exc:
+            raise StoreTimeout(f"the IPFS node at {self.api} timed out trying to {what}") from exc
+        except requests.RequestException as exc:
+            raise StoreError(f"cannot reach the IPFS node at {self.api} to {what}: is it running?") from exc
+        if reply.status_code != 200:
+            raise StoreError(f"IPFS node at {self.api} failed to {what}: HTTP {reply.status_code} {reply.text[:200]}")
+        return reply
+
+    def peer_address(self) -> str:
+        """This node's loopback swarm address with its peer ID (what another node dials)."""
+        info = self._post("report its identity", "id").json()
+        for addr in info.get("Addresses") or []:
+            if addr.startswith("/ip4/127.0.0.1/tcp/"):
+                return str(addr)
+        raise StoreError(f"the IPFS node at {self.api} listens on no loopback swarm address (is it offline?)")
+
+    def connect_peer(self, address: str) -> None:
+        """Dial another node by its swarm multiaddr (``/ip4/127.0.0.1/tcp/PORT/p2p/ID``)."""
+        self._post(f"connect to {address}", "swarm/connect", arg=address)
+
+    def peers(self) -> list[str]:
+        """Peer IDs this node is connected to."""
+        found = self._post("list its peers", "swarm/peers").json().get("Peers") or []
+        return [str(p["Peer"]) for p in found]
+
+    def has_local(self, cid: str) -> bool:
+        """Whether this node already holds the root block of ``cid`` (without fetching it from anyone)."""
+        wanted = raw_block_cid(cid)
+        lines = self._post("list its local blocks", "refs/local").text.splitlines()
+        return any(wanted in line for line in lines)
+
+    def bitswap_stats(self) -> dict[str, int]:
+        """Blocks and bytes this node sent to and received from its peers since it started.
+
+        js-ipfs updates these counters about once a second, so they lag a transfer just finished.
+        """
+        stat = self._post("report bitswap statistics", "bitswap/stat").json()
+        keys = ("BlocksReceived", "BlocksSent", "DataReceived", "DataSent", "DupBlksReceived", "DupDataReceived")
+        return {k: int(stat.get(k, 0)) for k in keys}

@@ -1,0 +1,79 @@
+"""The CIDv0 an IPFS node gives a file, computed locally, so a fetched artifact is checked by the client.
+
+An IPFS node checks every block it receives from a peer, but the bytes a role gets come through an
+HTTP API from whichever node it is configured with. Recomputing the CID here means an artifact is
+accepted only if it is exactly what its CID names, whichever node served it and whatever that node did.
+
+The layout is the default both kubo and js-ipfs use for ``add --cid-version 0``: 256 KiB chunks, each
+a dag-pb node holding a UnixFS ``file`` leaf; a balanced tree of at most 174 links per node; a file of
+one chunk is that single leaf. :class:`crucible.store.ipfs.IpfsStore` also checks, on every add,
+that its node agrees, so a node configured with another chunker is caught at upload, not at fetch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import base58
+
+CHUNK_SIZE = 262144
+MAX_LINKS = 174
+_UNIXFS_FILE = 2
+_SHA256_MULTIHASH = b"\x12\x20"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _uint(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+@dataclass(frozen=True)
+class _Node:
+    multihash: bytes
+    file_size: int  # bytes of file content below this node
+    tree_size: int  # encoded bytes of this node and everything below (the link's Tsize)
+
+
+def _block(block: bytes, file_size: int, below: int = 0) -> _Node:
+    return _Node(_SHA256_MULTIHASH + hashlib.sha256(block).digest(), file_size, len(block) + below)
+
+
+def _leaf(chunk: bytes) -> _Node:
+    unixfs = _uint(1, _UNIXFS_FILE) + (_field(2, chunk) if chunk else b"") + _uint(3, len(chunk))
+    return _block(_field(1, unixfs), len(chunk))
+
+
+def _parent(children: list[_Node]) -> _Node:
+    size = sum(c.file_size for c in children)
+    unixfs = _uint(1, _UNIXFS_FILE) + _uint(3, size) + b"".join(_uint(4, c.file_size) for c in children)
+    links = b"".join(_field(2, _field(1, c.multihash) + _field(2, b"") + _uint(3, c.tree_size)) for c in children)
+    return _block(links + _field(1, unixfs), size, sum(c.tree_size for c in children))
+
+
+def file_cid(data: bytes, *, chunk_size: int = CHUNK_SIZE) -> str:
+    """The CIDv0 (``Qm…``) that ``ipfs add --cid-version 0`` gives ``data`` with the default chunker."""
+    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""]
+    level = [_leaf(c) for c in chunks]
+    if len(level) > 1:
+        while True:
+            level = [_parent(level[i : i + MAX_LINKS]) for i in range(0, len(level), MAX_LINKS)]
+            if len(level) == 1:
+                break
+    return str(base58.b58encode(level[0].multihash).decode())
