@@ -71,11 +71,42 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @notice defenceGas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) *
     /// DEFENCE_POINT_GAS), measured by `forge test --match-contract GasTest` (§1.7): the
     /// provider's dissect transactions plus its timeout/withdraw calls, rounded up.
-    uint256 public constant DEFENCE_BASE_GAS = 120_000;
+    uint256 public constant DEFENCE_BASE_GAS = 60_000;
     uint256 public constant DEFENCE_MOVE_GAS = 60_000;
-    uint256 public constant DEFENCE_POINT_GAS = 12_000;
+    uint256 public constant DEFENCE_POINT_GAS = 2_500;
 
     // ------------------------------------------------------------------ storage
+
+    /// @dev A dispute as stored; `getDispute` returns it as a `Dispute`. Slot 1 is the only slot
+    /// a dissection move writes (besides the hash words); the deadline is derived from it
+    /// (`_deadline`), so a move costs one cold write instead of three.
+    struct DisputeSlot {
+        // slot 0: identity and outcome
+        address challenger;
+        uint48 jobId;
+        DisputeKind kind;
+        DisputeStatus status;
+        uint8 correctVotes;
+        uint8 wrongVotes;
+        // slot 1: the moving state
+        uint64 a;
+        uint64 b;
+        uint40 turnStartedAt; // start of the current turn, or of the oracle vote
+        uint32 providerClockUsed;
+        uint32 challengerClockUsed;
+        bool awaitingResponse;
+        // slot 2: fixed at opening
+        uint40 openedAt;
+        uint32 epoch;
+        uint32 clockBudget;
+        uint32 moveExtension;
+        uint32 oracleTimeout;
+        // words
+        bytes32 hashA;
+        bytes32 hashB;
+        bytes32 stateCidA;
+        bytes32 pointsHash;
+    }
 
     /// @dev Oracle epoch as stored.
     struct EpochSlot {
@@ -98,7 +129,7 @@ contract CrucibleMarket is ICrucibleMarket {
 
     mapping(uint256 version => Params) internal _params;
     mapping(uint256 jobId => Job) internal _jobs;
-    mapping(uint256 disputeId => Dispute) internal _disputes;
+    mapping(uint256 disputeId => DisputeSlot) internal _disputes;
     /// @dev 1: a pending ProviderCorrect vote, 2: a pending ProviderWrong vote, 0: none or paid.
     mapping(uint256 disputeId => mapping(address oracle => uint8)) internal _votes;
     mapping(address provider => ProviderInfo) internal _providers;
@@ -192,7 +223,6 @@ contract CrucibleMarket is ICrucibleMarket {
         job.status = JobStatus.Claimed;
         job.deadline = deadline;
         job.lastProgressAt = uint40(block.timestamp);
-        job.progressStep = 0;
         emit JobClaimed(
             jobId, msg.sender, stake, deadline, block.timestamp + _params[job.paramsVersion].progressTimeout
         );
@@ -242,7 +272,6 @@ contract CrucibleMarket is ICrucibleMarket {
         job.status = JobStatus.Submitted;
         job.windowEnd = windowEnd;
         job.submittedAt = uint40(block.timestamp);
-        job.payoutBound = windowEnd;
         job.traceRoot = traceRoot;
         job.finalStateHash = finalStateHash;
         emit ResultSubmitted(jobId, msg.sender, traceRoot, finalStateHash, manifestCid, finalModelCid, windowEnd);
@@ -368,16 +397,15 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function dissect(uint256 disputeId, bytes32[] calldata hashes, bytes32[] calldata stateCids) external {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
         _checkDissection(disputeId, d, jobId, hashes, stateCids);
         d.pointsHash = keccak256(abi.encodePacked(hashes, stateCids));
         // chess clock (§1.4): charge the provider, start the challenger's turn
         d.providerClockUsed = _charge(d.providerClockUsed, d.turnStartedAt);
-        uint40 next = _turnDeadline(d, d.challengerClockUsed);
         d.awaitingResponse = true;
         d.turnStartedAt = uint40(block.timestamp);
-        d.deadline = next;
+        uint40 next = _turnDeadline(d, d.challengerClockUsed);
         emit DisputeDissected(disputeId, jobId, d.a, d.b, hashes, stateCids, next);
     }
 
@@ -385,11 +413,11 @@ contract CrucibleMarket is ICrucibleMarket {
     function respond(uint256 disputeId, uint256 index, bytes32[] calldata hashes, bytes32[] calldata stateCids)
         external
     {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
         if (msg.sender != d.challenger) revert NotChallenger(disputeId, msg.sender);
         if (!d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
-        uint256 deadline = d.deadline;
+        uint256 deadline = _deadline(d);
         if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
         (uint256 newA, uint256 newB) = _narrow(disputeId, d, jobId, index, hashes, stateCids);
         d.challengerClockUsed = _charge(d.challengerClockUsed, d.turnStartedAt);
@@ -398,26 +426,24 @@ contract CrucibleMarket is ICrucibleMarket {
 
         uint40 next;
         if (newB - newA == 1) {
-            next = uint40(block.timestamp) + _params[_jobs[jobId].paramsVersion].oracleTimeout;
+            next = uint40(block.timestamp) + d.oracleTimeout;
             d.status = DisputeStatus.AwaitingOracle;
-            d.deadline = next;
             emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
             emit DisputeReadyForOracle(
                 disputeId, jobId, DisputeKind.Segment, newA, d.hashA, d.hashB, d.stateCidA, d.epoch, next
             );
         } else {
             next = _turnDeadline(d, d.providerClockUsed);
-            d.deadline = next;
             emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
         }
     }
 
     /// @inheritdoc ICrucibleMarket
     function timeout(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         DisputeStatus status = d.status;
         uint256 jobId = _requireLive(disputeId, d, status);
-        uint256 deadline = d.deadline;
+        uint256 deadline = _deadline(d);
         if (block.timestamp < deadline) revert NotTimedOut(disputeId, deadline);
 
         Job storage job = _jobs[jobId];
@@ -435,11 +461,11 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @inheritdoc ICrucibleMarket
     function submitVerdict(uint256 disputeId, Verdict verdict) external {
         if (verdict == Verdict.None) revert InvalidVerdict();
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         uint256 jobId = _requireLive(disputeId, d, DisputeStatus.AwaitingOracle);
         uint256 epoch = d.epoch;
         if (!_isMember[epoch][msg.sender]) revert NotOracle(disputeId, epoch, msg.sender);
-        uint256 deadline = d.deadline;
+        uint256 deadline = uint256(d.turnStartedAt) + d.oracleTimeout;
         if (block.timestamp >= deadline) revert VerdictTooLate(disputeId, deadline);
         if (_votes[disputeId][msg.sender] != 0) revert AlreadyVoted(disputeId, msg.sender);
 
@@ -469,7 +495,7 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function settleDispute(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         DisputeStatus status = d.status;
         if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) {
             if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
@@ -481,7 +507,6 @@ contract CrucibleMarket is ICrucibleMarket {
         // A dispute still live on a slashed job was live at the slash: no dispute opens on a
         // slashed job and none of its disputes can move after it (§1.1).
         d.status = DisputeStatus.ChallengerWon;
-        d.deadline = uint40(block.timestamp);
         --job.liveDisputes;
         _credit(d.challenger, jobId, uint256(job.bond) + job.winnerShare);
         emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
@@ -489,7 +514,7 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function claimOracleFee(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         uint8 vote = _votes[disputeId][msg.sender];
         DisputeStatus status = d.status;
         bool matches = (vote == VOTE_CORRECT && status == DisputeStatus.ProviderWon)
@@ -547,22 +572,39 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function getDispute(uint256 disputeId) external view returns (Dispute memory) {
-        return _disputes[disputeId];
+    function getDispute(uint256 disputeId) external view returns (Dispute memory out) {
+        DisputeSlot storage d = _disputes[disputeId];
+        out.challenger = d.challenger;
+        out.jobId = d.jobId;
+        out.kind = d.kind;
+        out.status = d.status;
+        out.correctVotes = d.correctVotes;
+        out.wrongVotes = d.wrongVotes;
+        out.awaitingResponse = d.awaitingResponse;
+        out.a = d.a;
+        out.b = d.b;
+        out.deadline = uint40(_liveDeadline(d)); // a derived uint40
+        out.openedAt = d.openedAt;
+        out.epoch = d.epoch;
+        out.providerClockUsed = d.providerClockUsed;
+        out.challengerClockUsed = d.challengerClockUsed;
+        out.turnStartedAt = d.turnStartedAt;
+        out.clockBudget = d.clockBudget;
+        out.moveExtension = d.moveExtension;
+        out.hashA = d.hashA;
+        out.hashB = d.hashB;
+        out.stateCidA = d.stateCidA;
+        out.pointsHash = d.pointsHash;
     }
 
     /// @inheritdoc ICrucibleMarket
     function disputeDeadline(uint256 disputeId) external view returns (uint256) {
-        Dispute storage d = _disputes[disputeId];
-        DisputeStatus status = d.status;
-        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) return 0;
-        if (_jobs[d.jobId].status == JobStatus.Slashed) return 0;
-        return d.deadline;
+        return _liveDeadline(_disputes[disputeId]);
     }
 
     /// @inheritdoc ICrucibleMarket
     function dissectionPoints(uint256 disputeId) external view returns (uint256[] memory points) {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         if (d.status != DisputeStatus.Dissecting) return points;
         uint256 a = d.a;
         uint256 len = uint256(d.b) - a;
@@ -580,7 +622,11 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function payoutBound(uint256 jobId) external view returns (uint256) {
-        return _jobs[jobId].payoutBound;
+        // the stored bound is written only when a dispute opens; windowEnd never passes it (§1.5)
+        Job storage job = _jobs[jobId];
+        uint256 stored = job.payoutBound;
+        uint256 windowEnd = job.windowEnd;
+        return stored > windowEnd ? stored : windowEnd;
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -725,7 +771,7 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @dev The dispute is in `expected` (a live status) and its job was not slashed by another
     /// dispute (then only `settleDispute` applies). Returns the job id.
-    function _requireLive(uint256 disputeId, Dispute storage d, DisputeStatus expected)
+    function _requireLive(uint256 disputeId, DisputeSlot storage d, DisputeStatus expected)
         internal
         view
         returns (uint256 jobId)
@@ -812,7 +858,7 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @dev The provider's move is on time and posts min(arity, b - a) - 1 non-zero points (§1.4, §1.9).
     function _checkDissection(
         uint256 disputeId,
-        Dispute storage d,
+        DisputeSlot storage d,
         uint256 jobId,
         bytes32[] calldata hashes,
         bytes32[] calldata stateCids
@@ -820,7 +866,7 @@ contract CrucibleMarket is ICrucibleMarket {
         Job storage job = _jobs[jobId];
         if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
         if (d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
-        uint256 deadline = d.deadline;
+        uint256 deadline = _deadline(d);
         if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
         uint256 interior = _parts(uint256(d.b) - d.a, job.arity) - 1;
         if (hashes.length != interior || stateCids.length != interior) {
@@ -835,7 +881,7 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @dev Checks the re-sent arrays and makes part `index` the new [a, b] (§1.4).
     function _narrow(
         uint256 disputeId,
-        Dispute storage d,
+        DisputeSlot storage d,
         uint256 jobId,
         uint256 index,
         bytes32[] calldata hashes,
@@ -867,12 +913,32 @@ contract CrucibleMarket is ICrucibleMarket {
         return total > type(uint32).max ? type(uint32).max : uint32(total); // saturates, never wraps
     }
 
-    /// @dev Deadline of a turn starting now: max(clockBudget - used, moveExtension) from now (§1.4).
-    function _turnDeadline(Dispute storage d, uint32 used) internal view returns (uint40) {
+    /// @dev Deadline (exclusive) of a turn starting now: max(clockBudget - used, moveExtension)
+    /// from now (§1.4).
+    function _turnDeadline(DisputeSlot storage d, uint32 used) internal view returns (uint40) {
+        return uint40(block.timestamp) + _allowance(d, used);
+    }
+
+    function _allowance(DisputeSlot storage d, uint32 used) internal view returns (uint32) {
         uint32 budget = d.clockBudget;
         uint32 left = used < budget ? budget - used : 0;
         uint32 ext = d.moveExtension;
-        return uint40(block.timestamp) + (left > ext ? left : ext);
+        return left > ext ? left : ext;
+    }
+
+    /// @dev The current deadline of a live dispute, derived from its turn state (§1.4).
+    function _deadline(DisputeSlot storage d) internal view returns (uint40) {
+        uint40 start = d.turnStartedAt;
+        if (d.status == DisputeStatus.AwaitingOracle) return start + d.oracleTimeout;
+        return start + _allowance(d, d.awaitingResponse ? d.challengerClockUsed : d.providerClockUsed);
+    }
+
+    /// @dev `_deadline` for a live dispute whose job was not slashed, 0 otherwise.
+    function _liveDeadline(DisputeSlot storage d) internal view returns (uint256) {
+        DisputeStatus status = d.status;
+        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) return 0;
+        if (_jobs[d.jobId].status == JobStatus.Slashed) return 0;
+        return _deadline(d);
     }
 
     /// @dev The epoch a dispute opened now records: the latest whose effectiveAt has come.
@@ -893,7 +959,7 @@ contract CrucibleMarket is ICrucibleMarket {
         disputeId = ++_disputeCount;
         _liabilities += uint128(msg.value); // msg.value == bond < 2^96
         uint32 epoch = _currentEpoch();
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         d.challenger = msg.sender;
         d.jobId = uint48(jobId); // jobId <= _jobCount, a uint48
         d.kind = kind;
@@ -913,27 +979,28 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @dev The first turn (provider's dissection, or the oracle vote) and the job's payout bound (§1.5).
-    function _startClock(Dispute storage d, Job storage job, bool dissecting, uint256 len)
+    function _startClock(DisputeSlot storage d, Job storage job, bool dissecting, uint256 len)
         internal
         returns (uint40 deadline)
     {
         Params storage p = _params[job.paramsVersion];
         uint256 bound;
+        uint32 budget = p.clockBudget;
+        uint32 ext = p.moveExtension;
+        uint32 oracleTimeout = p.oracleTimeout;
+        d.clockBudget = budget;
+        d.moveExtension = ext;
+        d.oracleTimeout = oracleTimeout;
+        d.turnStartedAt = uint40(block.timestamp);
         if (dissecting) {
-            uint32 budget = p.clockBudget;
-            uint32 ext = p.moveExtension;
             d.status = DisputeStatus.Dissecting;
-            d.clockBudget = budget;
-            d.moveExtension = ext;
-            d.turnStartedAt = uint40(block.timestamp);
             deadline = uint40(block.timestamp) + (budget > ext ? budget : ext);
             bound = _segmentBound(p, len, job.arity);
         } else {
             d.status = DisputeStatus.AwaitingOracle;
-            deadline = uint40(block.timestamp) + p.oracleTimeout;
-            bound = p.oracleTimeout;
+            deadline = uint40(block.timestamp) + oracleTimeout;
+            bound = oracleTimeout;
         }
-        d.deadline = deadline;
         // the latest this dispute can end, plus the reopened window after it
         uint256 latest = block.timestamp + bound + p.reactionTime;
         if (latest > job.payoutBound) job.payoutBound = uint40(latest); // bounded times fit 40 bits
@@ -942,11 +1009,10 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @dev Provider wrong (§1.2, §2): the stake S is slashed once; `fee` (0 on a timeout) to the
     /// oracles, then of S - fee the challenger pool (shared by every live dispute), the
     /// requester's share, the rest burned. This dispute's challenger is paid now.
-    function _providerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
+    function _providerLoses(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job, uint256 fee)
         internal
     {
         d.status = DisputeStatus.ChallengerWon;
-        d.deadline = uint40(block.timestamp);
         job.status = JobStatus.Slashed;
         address provider = job.provider;
         uint256 stake = job.stake;
@@ -973,11 +1039,10 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @dev Challenger wrong (§2): `fee` (0 on a timeout) to the oracles, providerBondShareBps of
     /// the rest to the provider, the rest burned; the window reopens (§1.3).
-    function _challengerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
+    function _challengerLoses(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job, uint256 fee)
         internal
     {
         d.status = DisputeStatus.ProviderWon;
-        d.deadline = uint40(block.timestamp);
         Params storage p = _params[job.paramsVersion];
         uint256 bond = job.bond;
         uint256 toProvider = ((bond - fee) * p.providerBondShareBps) / BPS; // oracleFee <= minBond <= bond
@@ -991,9 +1056,8 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @dev No quorum in time (§1.3): bond minus voidFeeBps back to the challenger, the fee to the
     /// provider, the window reopens.
-    function _void(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job) internal {
+    function _void(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job) internal {
         d.status = DisputeStatus.Voided;
-        d.deadline = uint40(block.timestamp);
         Params storage p = _params[job.paramsVersion];
         uint256 bond = job.bond;
         uint256 voidFee = (bond * p.voidFeeBps) / BPS;
@@ -1042,6 +1106,7 @@ contract CrucibleMarket is ICrucibleMarket {
             job.status = JobStatus.Open;
             job.provider = address(0);
             job.deadline = 0;
+            job.progressStep = 0;
         }
         if (payout != 0) _credit(job.requester, jobId, payout);
     }
