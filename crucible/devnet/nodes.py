@@ -59,9 +59,6 @@ def start_anvil(
         str(accounts),
         "--balance",
         "10000",
-        # TEMPORARY (revert with this commit): CrucibleMarket v2 exceeds EIP-170 (24 KiB runtime), so a
-        # stock anvil (and any real chain) refuses to deploy it until the contract is split or shrunk.
-        "--disable-code-size-limit",
     ]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
