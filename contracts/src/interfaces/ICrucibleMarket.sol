@@ -17,7 +17,7 @@ import {ICrucibleErrors} from "../libraries/Errors.sol";
 
 /// @title Crucible market
 /// @notice Escrow, stake, commitments and the dispute game (version 2, docs/dispute-game.md) for
-/// verifiable ML training (DESIGN.md sections 5 and 6): any number of disputes per job, k-ary
+/// verifiable ML training (docs/design.md §6-§8, docs/dispute-game.md): any number of disputes per job, k-ary
 /// dissection under chess clocks, a shared challenger reward, oracle epochs fixed per dispute. Training runs off-chain; the chain holds money, commitments and
 /// the dispute game. All payouts are credits withdrawn with `withdrawCredit` (pull payments).
 /// Solvency: `address(this).balance == totalLiabilities()` at all times (burned ETH is sent to

@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 /// @title TraceMerkle
-/// @notice The positional keccak Merkle tree over trace leaves (DESIGN.md section 3), bit for bit
+/// @notice The positional keccak Merkle tree over trace leaves (docs/design.md §5), bit for bit
 /// the same as `crucible/merkle.py`: leaf i = keccak256(abi.encodePacked(uint64(i*k), stateHash)),
 /// leaves 0..n padded with zero leaves to a power of two, parent = keccak256(left ++ right),
 /// proofs list siblings bottom-up and bit d of the index says whether the node at depth d is a

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-/// @notice Lifecycle of a job (DESIGN.md section 5; docs/dispute-game.md §1.1).
+/// @notice Lifecycle of a job (docs/design.md §6; docs/dispute-game.md §1.1).
 /// @dev `Expired`, `Disputed` and `Accepted` are never stored: `jobStatus` derives them (a
 /// `Claimed` job past its deadline is `Expired`; a `Submitted` job with live disputes is
 /// `Disputed`; a `Submitted` job with none whose window has passed is `Accepted`), the way
@@ -20,7 +20,7 @@ enum JobStatus {
     Refunded // expired or released with `refundOnExpiry`: escrow returned to the requester (terminal)
 }
 
-/// @notice What a dispute contests (DESIGN.md section 6).
+/// @notice What a dispute contests (docs/design.md §7).
 enum DisputeKind {
     None,
     Segment, // a step interval [a, b] narrowed by k-ary dissection down to one step
