@@ -236,7 +236,7 @@ def test_terms_the_market_rejects_show_the_decoded_custom_error(
         env=env,
     )
 
-    refused(result, "CrucibleMarket.postJob reverted: DurationOutOfBounds(1, 10, 2592000)")
+    refused(result, "CrucibleMarket.postJob would revert (not sent): DurationOutOfBounds(1, 10, 2592000)")
     assert jobs_on_chain(env) == 0
 
 
@@ -252,7 +252,7 @@ def test_v2_terms_below_the_markets_minimums_are_refused_by_name(
     tmp_path: Path, env: dict[str, str], digits: Path, terms: tuple[str, str], error: str
 ) -> None:
     result = post(tmp_path, env, spec_file(tmp_path, SPEC), "--dataset", str(digits), *terms)
-    refused(result, f"CrucibleMarket.postJob reverted: {error}")
+    refused(result, f"CrucibleMarket.postJob would revert (not sent): {error}")
     assert jobs_on_chain(env) == 0
 
 

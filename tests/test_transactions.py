@@ -473,7 +473,7 @@ def test_gas_estimation_failure_names_the_custom_error(chain: RunningNode, marke
 
     assert info.value.error_name == "InvalidReward"
     assert info.value.error_args == (0,)
-    assert str(info.value) == "CrucibleMarket.postJob reverted: InvalidReward(0)"
+    assert str(info.value) == "CrucibleMarket.postJob would revert (not sent): InvalidReward(0)"
     assert nonce(market.w3, market.signer.address) == n, "nothing was sent"  # type: ignore[union-attr]
     assert market.job_count() == 0
 
