@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from web3.utils.address import get_create_address
 
-from crucible.chain.contract import ContractClient, deploy, market_artifact
+from crucible.chain.abi import market_artifact
+from crucible.chain.contract import ContractClient, deploy
 from crucible.chain.signer import Signer
 from crucible.devnet.contracts import SHIPPED, build, compile_sources
 from crucible.devnet.tools import solc_wrapper
