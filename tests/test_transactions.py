@@ -461,7 +461,8 @@ def test_rpc_down_during_a_daemon_call_raises_chain_error_not_a_crash(chain: Run
 # ------------------------------------------------------------------------------------------ reverts
 
 
-POST_ARGS = (b"\x01" * 32, parse_eth("0.1"), parse_eth("0.01"), 600, 60, 10, 100, True)
+#: postJob's one argument, the JobTerms tuple (spec CID, stake, bond, duration, window, k, T, arity, refund).
+POST_ARGS = ((b"\x01" * 32, parse_eth("0.1"), parse_eth("0.01"), 600, 60, 10, 100, 2, True),)
 
 
 def test_gas_estimation_failure_names_the_custom_error(chain: RunningNode, market_address: str) -> None:
