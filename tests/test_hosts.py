@@ -13,6 +13,7 @@ import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec, wait_for
 
+from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
 from crucible.chain.rpc import connect
@@ -133,10 +134,13 @@ def test_job_pins_keep_artifacts_until_released_then_gc_drops_them(provider_node
 @pytest.mark.slow
 def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
     home = tmp_path / "devnet"
-    started = time.monotonic()
-    deployment = Devnet(home).up(hosts=host_roles())
-    print(f"\n[measure] devnet up --hosts (anvil + 4 IPFS nodes, parallel): {time.monotonic() - started:.1f}s")
     cli = Cli(home)
+    started = time.monotonic()
+    up = cli("devnet", "up", "--hosts", "--home", str(home), "--json")
+    print(f"\n[measure] devnet up --hosts (anvil + 4 IPFS nodes, parallel): {time.monotonic() - started:.1f}s")
+    deployment = Deployment.model_validate_json(up.stdout)
+    daemons = [daemon for daemon, _ in Devnet(home).status().daemons.values()]
+    assert sorted(d.name for d in daemons) == ["anvil", *sorted(f"ipfs-{r}" for r in host_roles())]
     try:
         nodes = {role: IpfsStore(url, fetch_timeout=20) for role, url in deployment.ipfs_nodes.items()}
         assert set(nodes) == {"requester", "provider", "verifier", "oracle"}
@@ -183,7 +187,8 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         assert nodes["oracle"].has_local(checkpoint)
     finally:
         cli.stop_all()
-        Devnet(home).down()
+        down = cli("devnet", "down", "--home", str(home))
+    assert not any(d.alive() for d in daemons), f"down stopped exactly what up started: {down.stdout}"
 
 
 def _manifest_cid(market: Market, job: int) -> str:
