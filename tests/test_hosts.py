@@ -21,11 +21,10 @@ from crucible.devnet.manage import Devnet, host_roles
 from crucible.devnet.nodes import RunningNode, connect_ipfs_nodes, start_ipfs
 from crucible.errors import ArtifactRejected, ArtifactUnavailable
 from crucible.protocol.checkpoint import Manifest
+from crucible.settings import RoleSettings
 from crucible.store.ipfs import IpfsStore, raw_block_cid
 from crucible.store.pins import JobPins
 from crucible.store.unixfs import file_cid
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +94,34 @@ def test_refs_local_names_blocks_as_raw_cidv1() -> None:
     assert raw_block_cid(cid).startswith("bafkrei")
 
 
+def test_each_role_uses_its_own_node_unless_told_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = {
+        "requester": "http://127.0.0.1:5101",
+        "provider": "http://127.0.0.1:5102",
+        "provider-2": "http://127.0.0.1:5103",
+    }
+    path = tmp_path / "deployment.json"
+    Deployment(
+        chain_id=31337,
+        rpc_url="http://127.0.0.1:8545",
+        ipfs_api=nodes["requester"],
+        ipfs_nodes=nodes,
+        market="0x" + "ab" * 20,
+        deploy_block=0,
+    ).save(path)
+    monkeypatch.delenv("CRUCIBLE_IPFS_API", raising=False)
+    settings = RoleSettings(deployment=path)
+    assert settings.load_deployment("provider").ipfs_api == nodes["provider"]
+    assert (
+        RoleSettings(deployment=path, dev_account="provider-2").load_deployment("provider").ipfs_api
+        == nodes["provider-2"]
+    )
+    assert settings.load_deployment("verifier").ipfs_api == nodes["requester"], "not listed: the default node"
+    own_kubo = RoleSettings(deployment=path, ipfs_api="http://127.0.0.1:5001")
+    assert own_kubo.load_deployment("provider").ipfs_api == "http://127.0.0.1:5001", "CRUCIBLE_IPFS_API wins"
+
+
+@pytest.mark.integration
 def test_providers_node_stopped_after_submission_fetch_fails_as_unavailable(
     verifier_node: IpfsStore, tmp_path: Path
 ) -> None:
@@ -132,6 +159,7 @@ def test_job_pins_keep_artifacts_until_released_then_gc_drops_them(provider_node
     provider_node.unpin(shared)  # unpinning what is not pinned is harmless too
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
     home = tmp_path / "devnet"
