@@ -122,6 +122,7 @@ def test_each_role_uses_its_own_node_unless_told_otherwise(tmp_path: Path, monke
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # starts a node of its own, to stop it
 def test_providers_node_stopped_after_submission_fetch_fails_as_unavailable(
     verifier_node: IpfsStore, tmp_path: Path
 ) -> None:
