@@ -171,6 +171,8 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
     deployment = Deployment.model_validate_json(up.stdout)
     daemons = [daemon for daemon, _ in Devnet(home).status().daemons.values()]
     assert sorted(d.name for d in daemons) == ["anvil", *sorted(f"ipfs-{r}" for r in host_roles())]
+    status = json.loads(cli("devnet", "status", "--home", str(home), "--json").stdout)
+    assert status["healthy"] and status["ipfs_peers"] == dict.fromkeys(host_roles(), 3), "every node peers the other 3"
     try:
         nodes = {role: IpfsStore(url, fetch_timeout=20) for role, url in deployment.ipfs_nodes.items()}
         assert set(nodes) == {"requester", "provider", "verifier", "oracle"}
