@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks import sec_artifacts, sec_dispute, sec_gas, sec_overhead, sec_scale, sec_verify
+from benchmarks import sec_artifacts, sec_dispute, sec_gas, sec_overhead, sec_scale, sec_soak, sec_verify
 from benchmarks.common import ROOT, Ctx, machine_info, table
 
 SECTIONS: dict[str, Any] = {
@@ -32,7 +32,10 @@ SECTIONS: dict[str, Any] = {
     "verify": sec_verify,
     "scale": sec_scale,
     "artifacts": sec_artifacts,
+    "soak": sec_soak,
 }
+#: Where each section's body goes in REPORT.md (the GPU note, numbered 7, before the soak, 8).
+REPORT_ORDER = [*(n for n in SECTIONS if n != "soak"), "gpu", "soak"]
 DEFAULT_OUT = ROOT / "benchmarks"
 
 
@@ -210,6 +213,27 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "–",
             )
         )
+    if "soak" in s:
+        h = sec_soak.headline(s["soak"])
+        rows.append(
+            (
+                "soak: honest provider's disk / IPFS repo growth per settled job",
+                f"{h['state_bytes_per_job'] / 1e3:+.1f} / {h['repo_bytes_per_job'] / 1e3:+.1f} kB",
+                f"0 (keep nothing; ≤ {sec_soak.TOLERANCE_BYTES_PER_JOB / 1e3:g} kB of metadata)",
+                "met"
+                if max(h["state_bytes_per_job"], h["repo_bytes_per_job"]) <= sec_soak.TOLERANCE_BYTES_PER_JOB
+                else "missed",
+            )
+        )
+        rows.append(
+            (
+                "soak: daemons' RSS / fd growth, warm-up to end (worst daemon)",
+                f"{h['rss_growth_mb']:+.0f} MB / {h['fd_growth']:+d}",
+                "flat",
+                "–",
+            )
+        )
+        rows.append(("soak: reverted transactions", str(h["reverted"]), "0", "met" if not h["reverted"] else "missed"))
     rows.append(
         (
             "GPU (cuda profile)",
@@ -245,7 +269,7 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         table(["figure", "measured", "target / baseline", "verdict"], headlines(results)),
         "",
     ]
-    for name in [*SECTIONS, "gpu"]:
+    for name in REPORT_ORDER:
         if name in bodies:
             parts += [bodies[name], ""]
     parts += [
@@ -253,7 +277,7 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         "",
         "```bash",
         "pip install -e '.[bench]'   # matplotlib, for the plots",
-        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts",
+        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts soak",
         "```",
         "",
     ]
