@@ -111,6 +111,8 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
             "chain", f"block {status.chain_block}" if status.chain_block is not None else "[red]no answer[/red]"
         )
         table.add_row("ipfs", f"version {status.ipfs_version}" if status.ipfs_version else "[red]no answer[/red]")
+        for role, peers in status.ipfs_peers.items():
+            table.add_row(f"ipfs ({role})", f"{peers} peers" if peers else "[red]no answer or no peers[/red]")
         if status.deployment:
             table.add_row("market", status.deployment.market)
         console.print(table)

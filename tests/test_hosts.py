@@ -13,6 +13,7 @@ import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec, wait_for
 
+from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
 from crucible.chain.rpc import connect
@@ -20,11 +21,10 @@ from crucible.devnet.manage import Devnet, host_roles
 from crucible.devnet.nodes import RunningNode, connect_ipfs_nodes, start_ipfs
 from crucible.errors import ArtifactRejected, ArtifactUnavailable
 from crucible.protocol.checkpoint import Manifest
+from crucible.settings import RoleSettings
 from crucible.store.ipfs import IpfsStore, raw_block_cid
 from crucible.store.pins import JobPins
 from crucible.store.unixfs import file_cid
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +94,35 @@ def test_refs_local_names_blocks_as_raw_cidv1() -> None:
     assert raw_block_cid(cid).startswith("bafkrei")
 
 
+def test_each_role_uses_its_own_node_unless_told_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = {
+        "requester": "http://127.0.0.1:5101",
+        "provider": "http://127.0.0.1:5102",
+        "provider-2": "http://127.0.0.1:5103",
+    }
+    path = tmp_path / "deployment.json"
+    Deployment(
+        chain_id=31337,
+        rpc_url="http://127.0.0.1:8545",
+        ipfs_api=nodes["requester"],
+        ipfs_nodes=nodes,
+        market="0x" + "ab" * 20,
+        deploy_block=0,
+    ).save(path)
+    monkeypatch.delenv("CRUCIBLE_IPFS_API", raising=False)
+    settings = RoleSettings(deployment=path)
+    assert settings.load_deployment("provider").ipfs_api == nodes["provider"]
+    assert (
+        RoleSettings(deployment=path, dev_account="provider-2").load_deployment("provider").ipfs_api
+        == nodes["provider-2"]
+    )
+    assert settings.load_deployment("verifier").ipfs_api == nodes["requester"], "not listed: the default node"
+    own_kubo = RoleSettings(deployment=path, ipfs_api="http://127.0.0.1:5001")
+    assert own_kubo.load_deployment("provider").ipfs_api == "http://127.0.0.1:5001", "CRUCIBLE_IPFS_API wins"
+
+
+@pytest.mark.integration
+@pytest.mark.slow  # starts a node of its own, to stop it
 def test_providers_node_stopped_after_submission_fetch_fails_as_unavailable(
     verifier_node: IpfsStore, tmp_path: Path
 ) -> None:
@@ -128,15 +157,22 @@ def test_job_pins_keep_artifacts_until_released_then_gc_drops_them(provider_node
     provider_node.gc()
     assert not provider_node.has_local(shared)
     assert pins.release(2) == [], "releasing twice is harmless"
+    provider_node.unpin(shared)  # unpinning what is not pinned is harmless too
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
     home = tmp_path / "devnet"
-    started = time.monotonic()
-    deployment = Devnet(home).up(hosts=host_roles())
-    print(f"\n[measure] devnet up --hosts (anvil + 4 IPFS nodes, parallel): {time.monotonic() - started:.1f}s")
     cli = Cli(home)
+    started = time.monotonic()
+    up = cli("devnet", "up", "--hosts", "--home", str(home), "--json")
+    print(f"\n[measure] devnet up --hosts (anvil + 4 IPFS nodes, parallel): {time.monotonic() - started:.1f}s")
+    deployment = Deployment.model_validate_json(up.stdout)
+    daemons = [daemon for daemon, _ in Devnet(home).status().daemons.values()]
+    assert sorted(d.name for d in daemons) == ["anvil", *sorted(f"ipfs-{r}" for r in host_roles())]
+    status = json.loads(cli("devnet", "status", "--home", str(home), "--json").stdout)
+    assert status["healthy"] and status["ipfs_peers"] == dict.fromkeys(host_roles(), 3), "every node peers the other 3"
     try:
         nodes = {role: IpfsStore(url, fetch_timeout=20) for role, url in deployment.ipfs_nodes.items()}
         assert set(nodes) == {"requester", "provider", "verifier", "oracle"}
@@ -183,7 +219,8 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         assert nodes["oracle"].has_local(checkpoint)
     finally:
         cli.stop_all()
-        Devnet(home).down()
+        down = cli("devnet", "down", "--home", str(home))
+    assert not any(d.alive() for d in daemons), f"down stopped exactly what up started: {down.stdout}"
 
 
 def _manifest_cid(market: Market, job: int) -> str:

@@ -46,6 +46,8 @@ class DevnetStatus:
     deployment: Deployment | None = None
     chain_block: int | None = None
     ipfs_version: str | None = None
+    #: With ``--hosts``: for each role's node, its peer count (None: it did not answer).
+    ipfs_peers: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -54,6 +56,7 @@ class DevnetStatus:
             and all(alive for _, alive in self.daemons.values())
             and self.chain_block is not None
             and self.ipfs_version is not None
+            and all(self.ipfs_peers.values())
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -63,6 +66,7 @@ class DevnetStatus:
             "processes": {n: {"pid": d.pid, "alive": a} for n, (d, a) in self.daemons.items()},
             "chain_block": self.chain_block,
             "ipfs_version": self.ipfs_version,
+            "ipfs_peers": self.ipfs_peers,
             "deployment": self.deployment.model_dump() if self.deployment else None,
         }
 
@@ -193,6 +197,7 @@ class Devnet:
                 status.ipfs_version = IpfsStore(dep.ipfs_api, timeout=3).version()
             except StoreError:
                 status.ipfs_version = None
+            status.ipfs_peers = {role: _peer_count(api) for role, api in dep.ipfs_nodes.items()}
         return status
 
     def down(self) -> list[str]:
@@ -207,6 +212,13 @@ class Devnet:
                 stopped.append(f"{name} (pid {daemon.pid})")
         (self.home / STATE_FILE).unlink(missing_ok=True)
         return stopped
+
+
+def _peer_count(api: str) -> int | None:
+    try:
+        return len(IpfsStore(api, timeout=3, fetch_timeout=3).peers())
+    except StoreError:
+        return None
 
 
 def _port(node: RunningNode) -> int:

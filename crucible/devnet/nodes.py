@@ -117,7 +117,7 @@ def start_ipfs(home: Path, api_port: int | None = None, *, name: str = "ipfs", o
     listener so that nodes connected with :func:`connect_ipfs_nodes` exchange blocks by bitswap.
     """
     api_port = api_port or free_port()
-    ensure_port_free(api_port, f"the IPFS API of {name}")
+    ensure_port_free(api_port, "the IPFS API" + ("" if name == "ipfs" else f" of {name}"))
     repo = home / name
     init_ipfs_repo(repo, api_port, free_port(), free_port(), swarm_port=free_port() if online else None)
     env = {**os.environ, "IPFS_PATH": str(repo)}
