@@ -23,7 +23,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks import sec_artifacts, sec_dispute, sec_economics, sec_gas, sec_overhead, sec_scale, sec_verify
+from benchmarks import (
+    sec_artifacts,
+    sec_dispute,
+    sec_economics,
+    sec_gas,
+    sec_overhead,
+    sec_scale,
+    sec_soak,
+    sec_verify,
+)
 from benchmarks.before import BEFORE, BEFORE_RUN
 from benchmarks.common import ROOT, Ctx, machine_info, table
 
@@ -35,7 +44,10 @@ SECTIONS: dict[str, Any] = {
     "scale": sec_scale,
     "artifacts": sec_artifacts,
     "economics": sec_economics,
+    "soak": sec_soak,
 }
+#: Where each section's body goes in REPORT.md (the GPU note, numbered 7, before the soak, 8).
+REPORT_ORDER = [*(n for n in SECTIONS if n != "soak"), "gpu", "soak"]
 DEFAULT_OUT = ROOT / "benchmarks"
 
 
@@ -271,6 +283,27 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "–",
             )
         )
+    if "soak" in s:
+        h = sec_soak.headline(s["soak"])
+        rows.append(
+            (
+                "soak: honest provider's disk / IPFS repo growth per settled job",
+                f"{h['state_bytes_per_job'] / 1e3:+.1f} / {h['repo_bytes_per_job'] / 1e3:+.1f} kB",
+                f"0 (keep nothing; ≤ {sec_soak.TOLERANCE_BYTES_PER_JOB / 1e3:g} kB of metadata)",
+                "met"
+                if max(h["state_bytes_per_job"], h["repo_bytes_per_job"]) <= sec_soak.TOLERANCE_BYTES_PER_JOB
+                else "missed",
+            )
+        )
+        rows.append(
+            (
+                "soak: daemons' RSS / fd growth, warm-up to end (worst daemon)",
+                f"{h['rss_growth_mb']:+.0f} MB / {h['fd_growth']:+d}",
+                "flat",
+                "–",
+            )
+        )
+        rows.append(("soak: reverted transactions", str(h["reverted"]), "0", "met" if not h["reverted"] else "missed"))
     rows.append(
         (
             "GPU (cuda profile)",
@@ -350,7 +383,7 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         ),
         "",
     ]
-    for name in [*SECTIONS, "gpu"]:
+    for name in REPORT_ORDER:
         if name in bodies:
             parts += [bodies[name], ""]
     parts += [
@@ -358,7 +391,7 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         "",
         "```bash",
         "pip install -e '.[bench]'   # matplotlib, for the plots",
-        "python -m benchmarks          # or --quick; --sections overhead gas dispute verify scale artifacts economics",
+        "python -m benchmarks  # or --quick; --sections overhead gas dispute verify scale artifacts economics soak",
         "```",
         "",
     ]
