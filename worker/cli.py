@@ -110,10 +110,10 @@ def run(
     keep: Annotated[
         str,
         typer.Option(
-            help="What to keep of a settled job (docs/retention.md): nothing (default), final (the final model), "
+            help="What to keep of a settled job (docs/retention.md): final (the final model; default), nothing, "
             "or everything (all checkpoints and pins)."
         ),
-    ] = "nothing",
+    ] = "final",
     gc_interval: Annotated[
         float, typer.Option(help="Least seconds between garbage collections of this provider's IPFS node.")
     ] = 60.0,

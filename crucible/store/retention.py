@@ -23,14 +23,15 @@ from crucible.store.pins import JobPins
 class Keep(enum.StrEnum):
     """What a provider keeps of a settled job."""
 
-    NOTHING = "nothing"  # drop the local folder, release every pin (the default)
-    FINAL = "final"  # keep the final model pinned and its last local checkpoint; drop the rest
+    NOTHING = "nothing"  # drop the local folder, release every pin
+    FINAL = "final"  # keep the final model pinned and its last local checkpoint; drop the rest (the default:
+    # a requester fetches its model after payment)
     EVERYTHING = "everything"  # keep the local folder and every pin (an archive; the disk grows per job)
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    keep: Keep = Keep.NOTHING
+    keep: Keep = Keep.FINAL
     #: Least seconds between two garbage collections of the node (a gc walks the whole repo).
     gc_interval: float = 60.0
 
