@@ -17,6 +17,7 @@ from crucible.chain.signer import Signer
 from crucible.devnet.contracts import SHIPPED, build, compile_sources
 from crucible.devnet.tools import solc_wrapper
 from crucible.errors import ChainError, CompileError
+from crucible.store.ipfs import IpfsStore
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +107,7 @@ def test_market_and_its_dispute_module_deploy_within_the_size_limit(deployer: Si
 
 
 @pytest.mark.slow
-def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path) -> None:
+def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path, ipfs_store: IpfsStore) -> None:
     from crucible.chain.deployment import Deployment
     from crucible.devnet.tools import REPO_ROOT, tools_dir
 
@@ -124,7 +125,17 @@ def test_ape_compiles_and_deploys_with_the_same_deploy_function(tmp_path: Path) 
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     assert "compiled" in compiled.stdout + compiled.stderr
     deployed = subprocess.run(
-        [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
+        [
+            ape,
+            "run",
+            "deploy",
+            "--network",
+            "ethereum:local:foundry",
+            "--ipfs-api",
+            ipfs_store.api,
+            "--out",
+            str(tmp_path / "deployment.json"),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
