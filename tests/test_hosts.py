@@ -191,7 +191,9 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         manifest_cid = _manifest_cid(market, job)
         checkpoint = Manifest.from_bytes(nodes["provider"].cat(manifest_cid)).checkpoints[-1].cid
         held = set(json.loads((tmp_path / "worker" / "pins.json").read_text())[str(job)])
-        assert {manifest_cid, checkpoint, spec_cid} <= held, "the provider pins what it committed and its inputs"
+        assert {manifest_cid, checkpoint} <= held, "the provider pins what it committed until settled"
+        inputs = set(json.loads((tmp_path / "worker" / "kept.json").read_text())[str(job)])
+        assert spec_cid in inputs, "and its inputs, which it never unpins (they may be shared)"
         assert nodes["provider"].pinned(checkpoint)
         wait_for("job finalized", lambda: market.job_status(job) == JobStatus.FINALIZED)
         assert len(events(market, "JobFinalized")) == 1

@@ -509,15 +509,17 @@ class Worker(RoleDaemon):
                 engine=engine,
                 state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
             )
-            self.pins.hold(held.job_id, provider_artifacts(spec, result.manifest_cid, result.manifest))
+            committed = provider_artifacts(spec, result.manifest_cid, result.manifest)
+            self.pins.hold(held.job_id, committed - inputs_of(held.spec_cid, spec))  # inputs: see _load
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
         except BaseException as exc:
             held.error = exc
 
     def _load(self, held: Held) -> tuple[JobSpec, Engine]:
         """The job's spec and the step function this provider runs it with (cached). The inputs
-        are pinned on this provider's node until the job is settled (docs/retention.md): the oracle
-        rules against a provider that cannot serve them (docs/dispute-game.md §1.3)."""
+        are pinned on this provider's node (docs/retention.md): the oracle rules against a provider
+        that cannot serve them (docs/dispute-game.md §1.3). They are never unpinned by the provider:
+        on a shared node the pin may be the requester's own, and jobs share datasets."""
         if held.spec is None or held.engine is None:
             held.spec_cid = self.market.job(held.job_id).spec_cid_str
             held.spec = self.store.fetch_spec(held.spec_cid)
@@ -526,9 +528,9 @@ class Worker(RoleDaemon):
         if not held.inputs_pinned:
             inputs = sorted(inputs_of(held.spec_cid, held.spec))
             self._keeper(held.job_id).keep(inputs)
-            self.pins.hold(held.job_id, inputs)
+            self.retention.kept.hold(held.job_id, inputs)
             held.inputs_pinned = True
-            self.log.info("job %d: pinned its inputs (spec, dataset, initial weights) until settled", held.job_id)
+            self.log.info("job %d: pinned its inputs (spec, dataset, initial weights)", held.job_id)
         return held.spec, held.engine
 
     # ------------------------------------------------------------------ disputes
