@@ -43,7 +43,10 @@ def free_port() -> int:
 
 
 def ensure_port_free(port: int, what: str) -> None:
+    """Refuse a port something listens on. SO_REUSEADDR as the daemons' own listeners set it, so the
+    TIME_WAIT sockets a just-stopped node leaves behind do not count as "in use"."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOOPBACK, port))
         except OSError as exc:
