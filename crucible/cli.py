@@ -12,6 +12,7 @@ from rich.table import Table
 
 from crucible.errors import CrucibleError
 from crucible.keys_cli import app as keys_app
+from explorer.cli import explorer
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
@@ -31,6 +32,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")
+app.command()(explorer)
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)

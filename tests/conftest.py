@@ -41,6 +41,31 @@ def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]
 
 
 @pytest.fixture(scope="session")
+def pubsub_ipfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """A js-ipfs node like the devnet's but with pubsub on: the devnet's node has it off, and a
+    progress channel needs it (publisher and subscribers share this node)."""
+    import json
+
+    from crucible.nodes import init_ipfs_repo
+    from crucible.processes import free_port, port_open, spawn
+    from crucible.tools import tool
+
+    home = tmp_path_factory.mktemp("pubsub-ipfs")
+    api_port = free_port()
+    init_ipfs_repo(home / "ipfs", api_port, free_port(), free_port())
+    config = json.loads((home / "ipfs" / "config").read_text())
+    config["Pubsub"]["Enabled"] = True
+    (home / "ipfs" / "config").write_text(json.dumps(config))
+    argv = [str(tool("jsipfs")), "daemon", "--offline", "--enable-preload=false"]
+    env = {**os.environ, "IPFS_PATH": str(home / "ipfs")}
+    daemon = spawn("ipfs-pubsub", argv, home / "ipfs.log", lambda: port_open(api_port), env=env, timeout=60)
+    try:
+        yield RunningNode(daemon, f"http://127.0.0.1:{api_port}")
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
 def ipfs_store(ipfs_node: RunningNode) -> IpfsStore:
     return IpfsStore(ipfs_node.url)
 

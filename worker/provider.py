@@ -27,6 +27,7 @@ from crucible.events import Event, EventLog, poll_forever
 from crucible.hashing import to_hex
 from crucible.market import DisputeStatus, JobStatus, Market
 from crucible.profiles import ensure_profile
+from crucible.progress import publisher_for
 from crucible.spec import JobSpec
 from worker.behaviour import Honest
 from worker.metrics import WorkerMetrics
@@ -91,6 +92,7 @@ class Worker:
         self.address = market.signer.address
         self.metrics = metrics or WorkerMetrics()
         self.behaviour = behaviour or Honest()
+        self.progress = publisher_for(market, store)  # signed step/loss/CID per checkpoint, for watchers
         self.events = EventLog(market.contract, start_block)
         self.open: set[int] = set()
         self.held: dict[int, Held] = {}
@@ -263,6 +265,7 @@ class Worker:
                 last[0] = step
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
                 log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
+                self.progress.checkpoint(held.job_id, engine, state, digest, held.spec_cid)
 
             result = train_job(
                 spec,

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from oracle.api.routes import disputes, health, metrics
 from oracle.service import OracleService
@@ -24,7 +25,8 @@ def create_app(service: OracleService, *, watch: bool = True) -> FastAPI:
             if watch:
                 service.stop()
 
-    app = FastAPI(
+    # /docs and /redoc with swagger-ui and redoc served from the installed package: they render offline.
+    app = FastAPIOffline(
         title="Crucible oracle",
         summary="Replays the one disputed training step and publishes the evidence behind each verdict.",
         version="1",
