@@ -263,6 +263,7 @@ class ProgressPublisher:
 
     def checkpoint(self, job_id: int, engine: Engine, state: TrainState, state_hash: bytes, spec_cid: str) -> None:
         """Called on the training thread right after checkpoint ``state`` of ``job_id`` was hashed."""
+        reached = time.time()
         if time.monotonic() < self._paused_until:
             return
         item = _Checkpoint(
@@ -272,7 +273,7 @@ class ProgressPublisher:
             checkpoint_loss(engine, state),
             state_hash,
             encode_checkpoint(state.to("cpu").tensors, spec_cid, state_hash),
-            time.time(),
+            reached,
         )
         try:
             self._queue.put_nowait(item)

@@ -170,6 +170,11 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     assert text(b, "#final-model").startswith("Qm")
     assert _points(b) == 21, "a point per checkpoint, 0..2000 every 100"
     delays = [float(v) for v in js(b, "return Object.values(window.progressDelays)")]
+    (OUT / "progress-delay.json").write_text(json.dumps({"seconds": delays}, indent=2))
+    print(
+        f"checkpoint -> point on the page: median {statistics.median(delays):.3f} s, "
+        f"max {max(delays):.3f} s over {len(delays)} checkpoints"
+    )
     # anvil mines only on transactions; a block now and then lets the chain's clock pass the window
     wait_for("FINALIZED after the window", lambda: mine(cli) and "FINALIZED" in text(b, "#job-status"), timeout=120)
     assert still_same_page(b)
@@ -205,8 +210,8 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     assert all(n[1] - n[0] < o[1] - o[0] for o, n in zip(intervals, intervals[1:], strict=False)), (
         "the interval only narrows"
     )
-    bars = b.find_elements("css selector", "#bisection-1 rect.iv")
-    widths = [int(r.get_attribute("data-b")) - int(r.get_attribute("data-a")) for r in bars]
+    bars = js(b, "return [...document.querySelectorAll('#bisection-1 rect.iv')].map(r => [r.dataset.a, r.dataset.b])")
+    widths = [int(hi) - int(lo) for lo, hi in bars]
     assert widths == sorted(widths, reverse=True) and widths[0] == 100 and widths[-1] == 1, widths
     assert "437" in text(b, "#dispute-1"), "the oracle replays step 437"
     wait_for("the oracle's evidence", lambda: text(b, "#dispute-1 .replayed").startswith("0x"), timeout=60)
@@ -265,11 +270,6 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     errors = [e for e in b.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
 
-    (OUT / "progress-delay.json").write_text(json.dumps({"seconds": delays}, indent=2))
-    print(
-        f"checkpoint -> point on the page: median {statistics.median(delays):.3f} s, "
-        f"max {max(delays):.3f} s over {len(delays)} checkpoints"
-    )
     assert explorer.poll() is None, "the explorer is still up"
 
 

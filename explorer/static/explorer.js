@@ -170,7 +170,7 @@ function renderJob(d) {
         ["duration / challenge window", `${duration(j.duration)} / ${duration(j.challenge_window)}`],
         ["posted", when(j.posted_at)],
         ["submit by", j.claim_deadline ? h("span", {}, when(j.claim_deadline), " ", h("span", { id: "claim-countdown" }, countdown(j.status === "CLAIMED" ? j.claim_deadline : null))) : "–"],
-        ["challenge window ends", j.window_end ? h("span", {}, when(j.window_end), " ", h("span", { id: "window-countdown" }, countdown(["SUBMITTED", "DISPUTED"].includes(j.status) ? j.window_end : null))) : "–"],
+        ["challenge window ends", j.window_end ? h("span", {}, when(j.window_end), " ", h("span", { id: "window-countdown" }, countdown(j.status === "SUBMITTED" ? j.window_end : null))) : "–"],
         ["paid", j.paid ? eth(j.paid) : "–"],
         ["slashed", j.slash ? `${eth(j.slash.amount)} (challenger ${eth(j.slash.toChallenger)}, requester ${eth(j.slash.toRequester)}, burned ${eth(j.slash.burned)})` : "–"],
       ]),
