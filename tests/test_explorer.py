@@ -239,11 +239,16 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     assert "SLASHED" in text(b, "#jobs-by-status") and "FINALIZED" in text(b, "#jobs-by-status")
     b.save_screenshot(str(OUT / "market.png"))
 
-    # --- unknown things are a 404 page
-    for path in ("/jobs/999", "/providers/0x0000000000000000000000000000000000000001", "/disputes/77", "/nope"):
+    assert not console_errors(b)
+
+    # --- unknown things are a 404 page (the browser logs each 404 it was answered, and nothing else)
+    missing = ("/jobs/999", "/providers/0x0000000000000000000000000000000000000001", "/disputes/77", "/nope")
+    for path in missing:
         assert httpx.get(base + path).status_code == 404
         b.get(base + path)
         assert "Not found" in text(b, "h1")
+    logged = [e["message"] for e in console_errors(b)]
+    assert len(logged) == len(missing) and all("status of 404" in m for m in logged), logged
 
     # --- the chain paused: cached pages still served, and the page says so
     anvil = _anvil_pid(cli.home)
@@ -267,10 +272,14 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
 
     urls = requested_urls(b) + _resources(b)
     assert all(u.startswith(LOOPBACK) for u in urls), [u for u in urls if not u.startswith(LOOPBACK)]
-    errors = [e for e in b.get_log("browser") if e["level"] == "SEVERE"]
-    assert not errors, errors
+    assert not console_errors(b)
 
     assert explorer.poll() is None, "the explorer is still up"
+
+
+def console_errors(driver: Any) -> list[dict[str, Any]]:
+    """Errors the pages logged since the last call (the browser log is read once)."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def mine(cli: Cli) -> bool:
