@@ -346,6 +346,7 @@ class ProgressFeed:
         self._lock = threading.Lock()
 
     def receive(self, data: bytes) -> None:
+        self.error = None  # a message came: the channel works
         try:
             record = ProgressRecord.from_bytes(data)
         except InvalidRecord as exc:
@@ -379,17 +380,21 @@ class ProgressFeed:
         with self._lock:
             return [r for _, r in sorted(self._records.get(job_id, {}).items())]
 
-    def run(self, stop: threading.Event, retry: float = 1.0) -> None:
-        """Subscribe until ``stop``, reconnecting after a failure."""
+    def run(self, stop: threading.Event, retry: float = 1.0, max_retry: float = 30.0) -> None:
+        """Subscribe until ``stop``, reconnecting after a failure with a growing pause (a node with
+        pubsub off is asked again now and then, not every second; each new error is logged once)."""
+        pause = retry
         while not stop.is_set():
             try:
                 self.transport.subscribe(self.topic, self.receive, stop)
             except CrucibleError as exc:
+                if str(exc) != self.error:
+                    log.warning("progress feed: %s", exc)
                 self.error = str(exc)
-                log.warning("progress feed: %s", exc)
-                stop.wait(retry)
+                stop.wait(pause)
+                pause = min(max_retry, pause * 2)
             else:
-                self.error = None
+                self.error, pause = None, retry
 
 
 def pubsub_api(ipfs_api: str) -> str:

@@ -65,6 +65,7 @@ def test_a_tampered_record_is_rejected() -> None:
         (json.dumps({"v": 1, "step": 1}).encode(), "record fields"),
         (b"x" * 5000, "exceeds"),
     ],
+    ids=["not-json", "other-version", "missing-fields", "oversize"],
 )
 def test_malformed_records_say_what_is_wrong(data: bytes, message: str) -> None:
     with pytest.raises(InvalidRecord, match=message):
