@@ -41,7 +41,7 @@ from crucible.protocol import dissection
 ROLES = ("requester", "provider", "cheater", "verifier", "verifier-2", "oracle")
 SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
 POISONED_STEP = 237  # the step the cheater forges in act 2 (segment 11 of 20)
-WINDOW = 10  # seconds of challenge window on the devnet
+WINDOW = 20  # seconds of challenge window on the devnet: two verifiers audit 400 steps each in it
 
 
 @dataclass

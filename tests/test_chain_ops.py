@@ -26,14 +26,13 @@ from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil
 from crucible.settings import write_keystore
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
-from requester.client import JobTerms, Requester
+from requester.client import Offer, Requester
 from worker.provider import Claim, Worker, WorkerConfig
 
 pytestmark = pytest.mark.integration
 
-TERMS = JobTerms(
-    reward=parse_eth("0.5"), stake=parse_eth("0.1"), bond=parse_eth("0.01"), duration=600, challenge_window=5
-)
+# Stake and bond: the least the market accepts (minStakeFor(reward), minBondFor(k, arity)).
+TERMS = Offer(reward=parse_eth("0.5"), duration=600, challenge_window=5)
 
 
 @pytest.fixture
@@ -275,7 +274,7 @@ def test_deploy_to_another_chain_and_run_a_job_with_keystores(
     worker = cli.start(tmp_path / "worker.log", "worker", "run", "--max-jobs", "1", "--exit-when-done", *on_chain)
     cli.env = as_requester
     posted = cli(
-        "requester", "post", str(REPO / "examples" / "digits-mlp.yaml"), "--reward", "0.5", "--stake", "0.1",
+        "requester", "post", str(REPO / "examples" / "digits-mlp.yaml"), "--reward", "0.5", "--stake", "0.5",
         "--bond", "0.01", "--duration", "600", "--window", "5", "--dataset", str(data / "digits-train.safetensors"),
         "--eval", str(data / "digits-test.safetensors"), "--json", *on_chain,
     )  # fmt: skip

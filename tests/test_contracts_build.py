@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from web3.utils.address import get_create_address
 
+from crucible.chain.abi import market_artifact
 from crucible.chain.contract import ContractClient, deploy
 from crucible.chain.signer import Signer
 from crucible.devnet.contracts import SHIPPED, build, compile_sources
@@ -74,6 +76,33 @@ def test_abi_snapshots_match_the_sources() -> None:
 
     assert drifted == [], f"ABI snapshots out of date for {drifted}: run `crucible contracts build`"
     assert SHIPPED
+
+
+EIP170_MAX_RUNTIME = 24_576
+
+
+def _runtime_of_size(size: int) -> str:
+    """Init code leaving `size` zero bytes of runtime code: PUSH2 size, PUSH1 0, RETURN."""
+    return f"0x61{size:04x}6000f3"
+
+
+def test_test_chain_enforces_the_contract_size_limit(deployer: Signer) -> None:
+    """The anvil the tests use is stock: a contract one byte over EIP-170 cannot be created."""
+    deployer.send({"data": _runtime_of_size(EIP170_MAX_RUNTIME)}, what="deploy a contract at the limit")
+
+    with pytest.raises(ChainError, match="CreateContractSizeLimit"):
+        deployer.send({"data": _runtime_of_size(EIP170_MAX_RUNTIME + 1)}, what="deploy a contract over the limit")
+
+
+def test_market_and_its_dispute_module_deploy_within_the_size_limit(deployer: Signer, market_address: str) -> None:
+    """`deploy_market` creates the market, whose constructor creates its DisputeModule (nonce 1)."""
+    module = get_create_address(market_address, 1)
+    market_code = deployer.w3.eth.get_code(market_address)  # type: ignore[arg-type]
+    module_code = deployer.w3.eth.get_code(module)
+
+    assert 0 < len(market_code) <= EIP170_MAX_RUNTIME
+    assert 0 < len(module_code) <= EIP170_MAX_RUNTIME
+    assert len(bytes.fromhex(market_artifact().bytecode[2:])) <= 2 * EIP170_MAX_RUNTIME  # EIP-3860
 
 
 @pytest.mark.slow

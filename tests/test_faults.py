@@ -44,6 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ETH = 10**18
 REWARD, STAKE, BOND = parse_eth("0.5"), parse_eth("0.5"), parse_eth("0.01")
+ORACLES = ("oracle", "oracle-2", "requester-2")  # dev keys of the three oracles of the dispute test
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -128,14 +129,15 @@ def test_worker_killed_between_submit_and_finalize_is_paid_after_restart(devnet,
 
 @pytest.fixture
 def two_oracle_market(devnet, tmp_path: Path) -> Iterator[tuple[Cli, Market]]:  # type: ignore[no-untyped-def]
-    """A market with two registered oracles and quorum 1 on the devnet's chain, and a Cli bound to it."""
+    """A market with three oracles and quorum 2 (a strict majority) on the devnet's chain, and a Cli
+    bound to it. The third oracle signs with the `requester-2` dev key."""
     base, deployment, _ = devnet
     w3 = connect(deployment.rpc_url)
     address, receipt = deploy_market(
         Signer(w3, dev_account("deployer")),
         DEVNET_PARAMS,
-        [dev_account("oracle").address, dev_account("oracle-2").address],
-        quorum=1,
+        [dev_account(name).address for name in ORACLES],
+        quorum=2,
     )
     home = tmp_path / "two-oracles"
     home.mkdir()
@@ -201,12 +203,12 @@ def test_cheater_verifier_and_an_oracle_killed_mid_dispute_the_cheater_still_los
     cli, market = two_oracle_market
     cheater, verifier, requester = (dev_account(n).address for n in ("cheater", "verifier", "requester"))
     cli("worker", "stake", "1", "--dev-account", "cheater")
-    oracles = [Oracle(cli, "oracle", tmp_path), Oracle(cli, "oracle-2", tmp_path)]
+    oracles = [Oracle(cli, name, tmp_path) for name in ORACLES]
     for oracle in oracles:
         oracle.start()
     v_logs = [tmp_path / "verifier-1.log", tmp_path / "verifier-2.log"]
     c_logs = [tmp_path / "cheater-1.log", tmp_path / "cheater-2.log"]
-    logs = [*v_logs, *c_logs, oracles[1].log]
+    logs = [*v_logs, *c_logs, oracles[1].log, oracles[2].log]
 
     def start_verifier(i: int) -> subprocess.Popen[bytes]:
         return cli.start(v_logs[i], "verifier", "run", "--state-dir", str(tmp_path / "verifier"))
@@ -268,11 +270,11 @@ def test_cheater_verifier_and_an_oracle_killed_mid_dispute_the_cheater_still_los
     timed_out = [e for e in events(market, "DisputeTimedOut") if e["disputeId"] == dispute_id]
     # The restarted verifier missed no answer it owed: if anyone lost on the clock, it was the cheater.
     assert all(e["loser"] == cheater for e in timed_out), timed_out
-    if not timed_out:  # the cheater came back and defended its lie to the forged step, which oracle 2 replayed
+    if not timed_out:  # the cheater came back and defended its lie to the forged step; oracles 2 and 3 replayed it
         assert "dissected [" in c_logs[1].read_text(), tail(c_logs[1])
         assert (d.a, d.b) == (23, 24), d
         votes = [e for e in events(market, "VerdictSubmitted") if e["disputeId"] == dispute_id]
-        assert [e["oracle"] for e in votes] == [dev_account("oracle-2").address], votes
+        assert sorted(e["oracle"] for e in votes) == sorted(dev_account(n).address for n in ORACLES[1:]), votes
     assert len([e for e in events(market, "DisputeResolved") if e["disputeId"] == dispute_id]) == 1
 
     # Money: cheater slashed once, verifier got bond + its share, requester escrow + its share, no one twice;
@@ -287,7 +289,7 @@ def test_cheater_verifier_and_an_oracle_killed_mid_dispute_the_cheater_still_los
     info = market.provider_info(cheater)
     assert (info.free, info.locked, info.slashed, info.finalized) == (ETH - STAKE, 0, 1, 0), info
     assert market.credits(verifier) == market.credits(requester) == market.credits(cheater) == 0
-    unpaid_fees = sum(market.credits(dev_account(o).address) for o in ("oracle", "oracle-2"))
+    unpaid_fees = sum(market.credits(dev_account(o).address) for o in ORACLES)
     assert assert_solvent(market) == ETH - STAKE + unpaid_fees, "only the cheater's unlocked stake remains"
 
     # Fault 4: the oracle that voted is killed and restarted: it keeps its evidence and does not vote again;
@@ -306,10 +308,8 @@ def test_cheater_verifier_and_an_oracle_killed_mid_dispute_the_cheater_still_los
         assert missing.status_code == 404 and "has not judged it" in missing.json()["detail"]
         assert oracles[0].get("/health").json()["status"] == "ok"
         votes = [e for e in events(market, "VerdictSubmitted") if e["disputeId"] == dispute_id]
-        assert len(votes) == 1, "no second vote after the restarts"
-    assert assert_solvent(market) == ETH - STAKE + sum(
-        market.credits(dev_account(o).address) for o in ("oracle", "oracle-2")
-    )
+        assert len(votes) == 2, "no further vote after the restarts"
+    assert assert_solvent(market) == ETH - STAKE + sum(market.credits(dev_account(o).address) for o in ORACLES)
 
 
 # ---------------------------------------------------------------------------------------------- 5. IPFS

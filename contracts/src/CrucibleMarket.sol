@@ -14,122 +14,23 @@ import {
     DisputeStatus,
     Verdict
 } from "./libraries/Types.sol";
-import {TraceMerkle} from "./libraries/TraceMerkle.sol";
+import {MarketCore} from "./MarketCore.sol";
+import {DisputeModule} from "./DisputeModule.sol";
 
 /// @title CrucibleMarket
-/// @notice See `ICrucibleMarket` and docs/dispute-game.md. One contract, no proxy, libraries inlined.
-/// @dev Accounting: `_liabilities` is the sum of escrows, stakes (free and locked), live bonds,
-/// unpaid oracle fees and credits. Moves between those buckets leave it unchanged, so it changes
-/// only where ETH enters (post, deposit, challenge) or leaves (withdrawals, burns). Burned wei is
-/// sent to address(0) (no code, so no re-entry) as the last step of a settlement. Only
-/// `withdrawStake` and `withdrawCredit` send ETH to arbitrary addresses: both debit first, then
-/// transfer, under a transient-storage reentrancy guard.
-contract CrucibleMarket is ICrucibleMarket {
-    // ------------------------------------------------------------------ hard bounds
-
-    /// @notice Basis-point denominator.
-    uint256 public constant BPS = 10_000;
-    /// @notice Floor on the challenge window and the delivery time.
-    uint32 public constant MIN_TIME = 5 seconds;
-    /// @notice Floor on every dispute clock: moveExtension, clockBudget, oracleTimeout (several
-    /// block times on any chain, so a move can always be mined; docs/dispute-game.md §1.4).
-    uint32 public constant MIN_MOVE_TIME = 30 seconds;
-    /// @notice Floor on the reopened window after a dispute ends without a slash (§1.3).
-    uint32 public constant MIN_REACTION_TIME = 30 seconds;
-    /// @notice Floor on progressTimeout (§1.8).
-    uint32 public constant MIN_PROGRESS_TIMEOUT = 30 seconds;
-    /// @notice Ceiling on the challenge window.
-    uint32 public constant MAX_WINDOW = 30 days;
-    /// @notice Ceiling on the delivery time.
-    uint32 public constant MAX_DURATION = 365 days;
-    /// @notice Ceiling on clockBudget, oracleTimeout, reactionTime and progressTimeout.
-    uint32 public constant MAX_CLOCK = 30 days;
-    /// @notice Ceiling on moveExtension.
-    uint32 public constant MAX_MOVE_EXTENSION = 1 days;
-    /// @notice Ceiling on oracleSetDelay.
-    uint32 public constant MAX_ORACLE_SET_DELAY = 400 days;
-    /// @notice Ceiling on `maxSegments` (trace depth <= 21).
-    uint32 public constant MAX_SEGMENTS = 1 << 20;
-    /// @notice Largest oracle set.
-    uint256 public constant MAX_ORACLES = 32;
-    /// @notice Dissection arity bounds (§1.4).
-    uint256 public constant MIN_ARITY = 2;
-    uint256 public constant MAX_ARITY = 16;
-    /// @notice Most dissection rounds of any dispute: k < 2^32 and arity >= 2 (§1.4).
-    uint256 public constant MAX_ROUNDS = 32;
-    /// @notice challengerShareBps + requesterShareBps <= this: a cheater owning the requester
-    /// and every challenger still loses >= 80% of its stake (§1.2).
-    uint256 public constant MAX_RECOVERABLE_BPS = 2_000;
-    /// @notice voidFeeBps bounds (§1.3): a void always costs its challenger, never over half the bond.
-    uint256 public constant MIN_VOID_FEE_BPS = 100;
-    uint256 public constant MAX_VOID_FEE_BPS = 5_000;
-    /// @notice minStakeBps bounds (§1.8).
-    uint256 public constant MIN_STAKE_BPS = 10_000;
-    uint256 public constant MAX_STAKE_BPS = 50_000;
-    /// @notice Ceiling on refGasPrice (10,000 gwei).
-    uint256 public constant MAX_REF_GAS_PRICE = 10_000 gwei;
-    /// @notice defenceGas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) *
-    /// DEFENCE_POINT_GAS), measured by `forge test --match-contract GasTest` (§1.7): the
-    /// provider's dissect transactions plus its timeout/withdraw calls, rounded up.
-    uint256 public constant DEFENCE_BASE_GAS = 120_000;
-    uint256 public constant DEFENCE_MOVE_GAS = 60_000;
-    uint256 public constant DEFENCE_POINT_GAS = 12_000;
-
-    // ------------------------------------------------------------------ storage
-
-    /// @dev Oracle epoch as stored.
-    struct EpochSlot {
-        uint40 effectiveAt;
-        uint8 quorum;
-    }
-
-    // slot 0, exactly full: read by post and challenge, written by every ETH inflow and outflow
-    uint48 internal _jobCount;
-    uint48 internal _disputeCount;
-    uint32 internal _paramsVersion;
-    uint128 internal _liabilities;
-    // slot 1
-    uint128 internal _totalBurned;
-    uint32 internal _latestEpoch;
-    uint32 internal _maxDisputeBound;
-    // slots 2, 3
-    address internal _owner;
-    address internal _pendingOwner;
-
-    mapping(uint256 version => Params) internal _params;
-    mapping(uint256 jobId => Job) internal _jobs;
-    mapping(uint256 disputeId => Dispute) internal _disputes;
-    /// @dev 1: a pending ProviderCorrect vote, 2: a pending ProviderWrong vote, 0: none or paid.
-    mapping(uint256 disputeId => mapping(address oracle => uint8)) internal _votes;
-    mapping(address provider => ProviderInfo) internal _providers;
-    mapping(address account => uint256) internal _credits;
-    mapping(uint256 epoch => EpochSlot) internal _epochs;
-    mapping(uint256 epoch => address[]) internal _epochMembers;
-    mapping(uint256 epoch => mapping(address account => bool)) internal _isMember;
-
-    bool private transient _entered;
-
-    uint8 internal constant VOTE_CORRECT = 1;
-    uint8 internal constant VOTE_WRONG = 2;
-
-    // ------------------------------------------------------------------ modifiers
-
-    modifier onlyOwner() {
-        if (msg.sender != _owner) revert NotOwner(msg.sender);
-        _;
-    }
-
-    modifier nonReentrant() {
-        if (_entered) revert Reentrancy();
-        _entered = true;
-        _;
-        _entered = false;
-    }
+/// @notice See `ICrucibleMarket` and docs/dispute-game.md. Jobs, stake, credits and every view run
+/// here; the dispute game and the governance writes run in `DisputeModule` by DELEGATECALL (one
+/// storage, see `MarketCore`), because together they exceed the EIP-170 code-size limit. The
+/// module is created by this constructor, so a deployment is still one transaction.
+contract CrucibleMarket is MarketCore, ICrucibleMarket {
+    /// @dev The dispute module this market delegates to (created by the constructor, immutable).
+    address internal immutable _disputeModule;
 
     /// @param initialParams governance parameters version 1
     /// @param oracles oracle epoch 1, effective at once
     /// @param initialQuorum its quorum, a strict majority
     constructor(Params memory initialParams, address[] memory oracles, uint8 initialQuorum) {
+        _disputeModule = address(new DisputeModule());
         _owner = msg.sender;
         emit OwnershipTransferred(address(0), msg.sender);
         _setParams(initialParams);
@@ -192,7 +93,6 @@ contract CrucibleMarket is ICrucibleMarket {
         job.status = JobStatus.Claimed;
         job.deadline = deadline;
         job.lastProgressAt = uint40(block.timestamp);
-        job.progressStep = 0;
         emit JobClaimed(
             jobId, msg.sender, stake, deadline, block.timestamp + _params[job.paramsVersion].progressTimeout
         );
@@ -242,7 +142,6 @@ contract CrucibleMarket is ICrucibleMarket {
         job.status = JobStatus.Submitted;
         job.windowEnd = windowEnd;
         job.submittedAt = uint40(block.timestamp);
-        job.payoutBound = windowEnd;
         job.traceRoot = traceRoot;
         job.finalStateHash = finalStateHash;
         emit ResultSubmitted(jobId, msg.sender, traceRoot, finalStateHash, manifestCid, finalModelCid, windowEnd);
@@ -309,7 +208,59 @@ contract CrucibleMarket is ICrucibleMarket {
         _send(msg.sender, amount);
     }
 
-    // ------------------------------------------------------------------ disputes
+    // ------------------------------------------------------------------ disputes: the dissection moves
+
+    // A k-ary dissection is 2 * rounds of these; they run here so that no move pays a DELEGATECALL.
+
+    /// @inheritdoc ICrucibleMarket
+    function dissect(uint256 disputeId, bytes32[] calldata hashes, bytes32[] calldata stateCids) external {
+        DisputeSlot storage d = _disputes[disputeId];
+        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
+        _checkDissection(disputeId, d, jobId, hashes, stateCids);
+        d.pointsHash = keccak256(abi.encodePacked(hashes, stateCids));
+        // chess clock (§1.4): charge the provider, start the challenger's turn
+        d.providerClockUsed = _charge(d.providerClockUsed, d.turnStartedAt);
+        d.awaitingResponse = true;
+        d.turnStartedAt = uint40(block.timestamp);
+        uint40 next = _turnDeadline(d, d.challengerClockUsed);
+        emit DisputeDissected(disputeId, jobId, d.a, d.b, hashes, stateCids, next);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function respond(uint256 disputeId, uint256 index, bytes32[] calldata hashes, bytes32[] calldata stateCids)
+        external
+    {
+        DisputeSlot storage d = _disputes[disputeId];
+        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
+        if (msg.sender != d.challenger) revert NotChallenger(disputeId, msg.sender);
+        if (!d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
+        uint256 deadline = _deadline(d);
+        if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
+        (uint256 newA, uint256 newB) = _narrow(disputeId, d, jobId, index, hashes, stateCids);
+        d.challengerClockUsed = _charge(d.challengerClockUsed, d.turnStartedAt);
+        d.awaitingResponse = false;
+        d.turnStartedAt = uint40(block.timestamp);
+
+        uint40 next;
+        if (newB - newA == 1) {
+            next = uint40(block.timestamp) + d.oracleTimeout;
+            d.status = DisputeStatus.AwaitingOracle;
+            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
+            emit DisputeReadyForOracle(
+                disputeId, jobId, DisputeKind.Segment, newA, d.hashA, d.hashB, d.stateCidA, d.epoch, next
+            );
+        } else {
+            next = _turnDeadline(d, d.providerClockUsed);
+            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
+        }
+    }
+
+    // ------------------------------------------------------------------ run by DisputeModule
+
+    // Opening, verdicts, timeouts and settlement of disputes, and the governance writes. Each stub
+    // decodes its arguments (the ABI checks stay the interface's) and `_delegateToModule` runs the
+    // module's function of the same signature on this contract's storage. The parameters are named
+    // for the ABI only; naming them in a statement keeps the compiler from flagging them unused.
 
     /// @inheritdoc ICrucibleMarket
     function challenge(
@@ -320,16 +271,8 @@ contract CrucibleMarket is ICrucibleMarket {
         bytes32[] calldata proofJ,
         bytes32[] calldata proofJ1
     ) external payable returns (uint256 disputeId) {
-        Job storage job = _jobs[jobId];
-        _checkChallenge(jobId, job);
-        if (hashJ == 0) revert ZeroCommitment("hashJ");
-        if (hashJ1 == 0) revert ZeroCommitment("hashJ1");
-        uint256 n = job.totalSteps / job.interval;
-        if (segment >= n) revert SegmentOutOfRange(jobId, segment, n);
-        _checkLeaf(jobId, job, segment, hashJ, proofJ);
-        _checkLeaf(jobId, job, segment + 1, hashJ1, proofJ1);
-        uint64 a = uint64(segment) * job.interval; // segment < n, so a < T
-        disputeId = _openDispute(jobId, job, DisputeKind.Segment, a, a + job.interval, hashJ, hashJ1);
+        (jobId, segment, hashJ, hashJ1, proofJ, proofJ1, disputeId);
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -338,11 +281,8 @@ contract CrucibleMarket is ICrucibleMarket {
         payable
         returns (uint256 disputeId)
     {
-        Job storage job = _jobs[jobId];
-        _checkChallenge(jobId, job);
-        if (initialStateHash == 0) revert ZeroCommitment("initialStateHash");
-        _checkLeaf(jobId, job, 0, initialStateHash, proof);
-        disputeId = _openDispute(jobId, job, DisputeKind.InitialState, 0, 0, 0, initialStateHash);
+        (jobId, initialStateHash, proof, disputeId);
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -351,173 +291,53 @@ contract CrucibleMarket is ICrucibleMarket {
         payable
         returns (uint256 disputeId)
     {
-        Job storage job = _jobs[jobId];
-        _checkChallenge(jobId, job);
-        if (finalCheckpointHash == 0) revert ZeroCommitment("finalCheckpointHash");
-        uint64 t = job.totalSteps;
-        _checkLeaf(jobId, job, t / job.interval, finalCheckpointHash, proof);
-        disputeId = _openDispute(jobId, job, DisputeKind.FinalModel, t, t, finalCheckpointHash, job.finalStateHash);
+        (jobId, finalCheckpointHash, proof, disputeId);
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
     function challengeManifest(uint256 jobId) external payable returns (uint256 disputeId) {
-        Job storage job = _jobs[jobId];
-        _checkChallenge(jobId, job);
-        disputeId = _openDispute(jobId, job, DisputeKind.Manifest, 0, 0, job.traceRoot, job.finalStateHash);
-    }
-
-    /// @inheritdoc ICrucibleMarket
-    function dissect(uint256 disputeId, bytes32[] calldata hashes, bytes32[] calldata stateCids) external {
-        Dispute storage d = _disputes[disputeId];
-        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
-        _checkDissection(disputeId, d, jobId, hashes, stateCids);
-        d.pointsHash = keccak256(abi.encodePacked(hashes, stateCids));
-        // chess clock (§1.4): charge the provider, start the challenger's turn
-        d.providerClockUsed = _charge(d.providerClockUsed, d.turnStartedAt);
-        uint40 next = _turnDeadline(d, d.challengerClockUsed);
-        d.awaitingResponse = true;
-        d.turnStartedAt = uint40(block.timestamp);
-        d.deadline = next;
-        emit DisputeDissected(disputeId, jobId, d.a, d.b, hashes, stateCids, next);
-    }
-
-    /// @inheritdoc ICrucibleMarket
-    function respond(uint256 disputeId, uint256 index, bytes32[] calldata hashes, bytes32[] calldata stateCids)
-        external
-    {
-        Dispute storage d = _disputes[disputeId];
-        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.Dissecting);
-        if (msg.sender != d.challenger) revert NotChallenger(disputeId, msg.sender);
-        if (!d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
-        uint256 deadline = d.deadline;
-        if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
-        (uint256 newA, uint256 newB) = _narrow(disputeId, d, jobId, index, hashes, stateCids);
-        d.challengerClockUsed = _charge(d.challengerClockUsed, d.turnStartedAt);
-        d.awaitingResponse = false;
-        d.turnStartedAt = uint40(block.timestamp);
-
-        uint40 next;
-        if (newB - newA == 1) {
-            next = uint40(block.timestamp) + _params[_jobs[jobId].paramsVersion].oracleTimeout;
-            d.status = DisputeStatus.AwaitingOracle;
-            d.deadline = next;
-            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
-            emit DisputeReadyForOracle(
-                disputeId, jobId, DisputeKind.Segment, newA, d.hashA, d.hashB, d.stateCidA, d.epoch, next
-            );
-        } else {
-            next = _turnDeadline(d, d.providerClockUsed);
-            d.deadline = next;
-            emit DisputeNarrowed(disputeId, jobId, index, newA, newB, d.hashA, d.hashB, next);
-        }
+        (jobId, disputeId);
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
     function timeout(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
-        DisputeStatus status = d.status;
-        uint256 jobId = _requireLive(disputeId, d, status);
-        uint256 deadline = d.deadline;
-        if (block.timestamp < deadline) revert NotTimedOut(disputeId, deadline);
-
-        Job storage job = _jobs[jobId];
-        if (status == DisputeStatus.AwaitingOracle) {
-            _void(disputeId, d, jobId, job);
-        } else if (d.awaitingResponse) {
-            emit DisputeTimedOut(disputeId, jobId, d.challenger);
-            _challengerLoses(disputeId, d, jobId, job, 0);
-        } else {
-            emit DisputeTimedOut(disputeId, jobId, job.provider);
-            _providerLoses(disputeId, d, jobId, job, 0);
-        }
+        disputeId;
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
     function submitVerdict(uint256 disputeId, Verdict verdict) external {
-        if (verdict == Verdict.None) revert InvalidVerdict();
-        Dispute storage d = _disputes[disputeId];
-        uint256 jobId = _requireLive(disputeId, d, DisputeStatus.AwaitingOracle);
-        uint256 epoch = d.epoch;
-        if (!_isMember[epoch][msg.sender]) revert NotOracle(disputeId, epoch, msg.sender);
-        uint256 deadline = d.deadline;
-        if (block.timestamp >= deadline) revert VerdictTooLate(disputeId, deadline);
-        if (_votes[disputeId][msg.sender] != 0) revert AlreadyVoted(disputeId, msg.sender);
-
-        emit VerdictSubmitted(disputeId, jobId, msg.sender, verdict, deadline);
-        bool correct = verdict == Verdict.ProviderCorrect;
-        uint8 votes = (correct ? d.correctVotes : d.wrongVotes) + 1;
-        if (correct) d.correctVotes = votes;
-        else d.wrongVotes = votes;
-        uint8 q = _epochs[epoch].quorum;
-        if (votes < q) {
-            // Only a vote that leaves the dispute open is stored: it is paid later by
-            // `claimOracleFee` if the outcome matches (§1.7). The deciding vote is paid now.
-            _votes[disputeId][msg.sender] = correct ? VOTE_CORRECT : VOTE_WRONG;
-            return;
-        }
-        Job storage job = _jobs[jobId];
-        uint256 fee = _params[job.paramsVersion].oracleFee;
-        if (correct) _challengerLoses(disputeId, d, jobId, job, fee);
-        else _providerLoses(disputeId, d, jobId, job, fee);
-        uint256 share = fee / q;
-        if (share != 0) {
-            _credit(msg.sender, jobId, share);
-            emit OracleFeePaid(disputeId, jobId, msg.sender, share);
-        }
-        _burn(fee - share * q); // integer-division dust of the fee
+        (disputeId, verdict);
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
     function settleDispute(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
-        DisputeStatus status = d.status;
-        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) {
-            if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
-            revert DisputeNotInStatus(disputeId, status);
-        }
-        uint256 jobId = d.jobId;
-        Job storage job = _jobs[jobId];
-        if (job.status != JobStatus.Slashed) revert JobNotSlashed(disputeId, jobId);
-        // A dispute still live on a slashed job was live at the slash: no dispute opens on a
-        // slashed job and none of its disputes can move after it (§1.1).
-        d.status = DisputeStatus.ChallengerWon;
-        d.deadline = uint40(block.timestamp);
-        --job.liveDisputes;
-        _credit(d.challenger, jobId, uint256(job.bond) + job.winnerShare);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
+        disputeId;
+        _delegateToModule();
     }
 
     /// @inheritdoc ICrucibleMarket
     function claimOracleFee(uint256 disputeId) external {
-        Dispute storage d = _disputes[disputeId];
-        uint8 vote = _votes[disputeId][msg.sender];
-        DisputeStatus status = d.status;
-        bool matches = (vote == VOTE_CORRECT && status == DisputeStatus.ProviderWon)
-            || (vote == VOTE_WRONG && status == DisputeStatus.ChallengerWon);
-        uint256 epoch = d.epoch;
-        uint8 q = _epochs[epoch].quorum;
-        // decided by verdict: the winning side's votes reached the quorum (not a timeout or a shared win)
-        bool byVerdict = (status == DisputeStatus.ProviderWon ? d.correctVotes : d.wrongVotes) >= q;
-        if (!matches || !byVerdict) revert NoOracleFee(disputeId, msg.sender);
-        _votes[disputeId][msg.sender] = 0;
-        uint256 jobId = d.jobId;
-        uint256 share = _params[_jobs[jobId].paramsVersion].oracleFee / q;
-        if (share == 0) return;
-        _credit(msg.sender, jobId, share);
-        emit OracleFeePaid(disputeId, jobId, msg.sender, share);
+        disputeId;
+        _delegateToModule();
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function setParams(Params calldata newParams) external {
+        newParams;
+        _delegateToModule();
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function scheduleOracleSet(address[] calldata members, uint8 newQuorum) external returns (uint256) {
+        (members, newQuorum);
+        _delegateToModule();
     }
 
     // ------------------------------------------------------------------ governance
-
-    /// @inheritdoc ICrucibleMarket
-    function setParams(Params calldata newParams) external onlyOwner {
-        _setParams(newParams);
-    }
-
-    /// @inheritdoc ICrucibleMarket
-    function scheduleOracleSet(address[] calldata members, uint8 newQuorum) external onlyOwner returns (uint256) {
-        return _scheduleOracleSet(members, newQuorum, block.timestamp + _params[_paramsVersion].oracleSetDelay);
-    }
 
     /// @inheritdoc ICrucibleMarket
     function transferOwnership(address newOwner) external onlyOwner {
@@ -547,22 +367,39 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function getDispute(uint256 disputeId) external view returns (Dispute memory) {
-        return _disputes[disputeId];
+    function getDispute(uint256 disputeId) external view returns (Dispute memory out) {
+        DisputeSlot storage d = _disputes[disputeId];
+        out.challenger = d.challenger;
+        out.jobId = d.jobId;
+        out.kind = d.kind;
+        out.status = d.status;
+        out.correctVotes = d.correctVotes;
+        out.wrongVotes = d.wrongVotes;
+        out.awaitingResponse = d.awaitingResponse;
+        out.a = d.a;
+        out.b = d.b;
+        out.deadline = uint40(_liveDeadline(d)); // a derived uint40
+        out.openedAt = d.openedAt;
+        out.epoch = d.epoch;
+        out.providerClockUsed = d.providerClockUsed;
+        out.challengerClockUsed = d.challengerClockUsed;
+        out.turnStartedAt = d.turnStartedAt;
+        out.clockBudget = d.clockBudget;
+        out.moveExtension = d.moveExtension;
+        out.hashA = d.hashA;
+        out.hashB = d.hashB;
+        out.stateCidA = d.stateCidA;
+        out.pointsHash = d.pointsHash;
     }
 
     /// @inheritdoc ICrucibleMarket
     function disputeDeadline(uint256 disputeId) external view returns (uint256) {
-        Dispute storage d = _disputes[disputeId];
-        DisputeStatus status = d.status;
-        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) return 0;
-        if (_jobs[d.jobId].status == JobStatus.Slashed) return 0;
-        return d.deadline;
+        return _liveDeadline(_disputes[disputeId]);
     }
 
     /// @inheritdoc ICrucibleMarket
     function dissectionPoints(uint256 disputeId) external view returns (uint256[] memory points) {
-        Dispute storage d = _disputes[disputeId];
+        DisputeSlot storage d = _disputes[disputeId];
         if (d.status != DisputeStatus.Dissecting) return points;
         uint256 a = d.a;
         uint256 len = uint256(d.b) - a;
@@ -580,7 +417,11 @@ contract CrucibleMarket is ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function payoutBound(uint256 jobId) external view returns (uint256) {
-        return _jobs[jobId].payoutBound;
+        // the stored bound is written only when a dispute opens; windowEnd never passes it (§1.5)
+        Job storage job = _jobs[jobId];
+        uint256 stored = job.payoutBound;
+        uint256 windowEnd = job.windowEnd;
+        return stored > windowEnd ? stored : windowEnd;
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -609,17 +450,13 @@ contract CrucibleMarket is ICrucibleMarket {
     }
 
     /// @inheritdoc ICrucibleMarket
-    function roundsFor(uint256 interval, uint256 arity) public pure returns (uint256 rounds) {
-        uint256 reach = 1;
-        while (reach < interval) {
-            reach *= arity;
-            ++rounds;
-        }
+    function roundsFor(uint256 interval, uint256 arity) external pure returns (uint256 rounds) {
+        rounds = _roundsFor(interval, arity);
     }
 
     /// @inheritdoc ICrucibleMarket
-    function defenceGas(uint256 interval, uint256 arity) public pure returns (uint256) {
-        return DEFENCE_BASE_GAS + roundsFor(interval, arity) * (DEFENCE_MOVE_GAS + (arity - 1) * DEFENCE_POINT_GAS);
+    function defenceGas(uint256 interval, uint256 arity) external pure returns (uint256) {
+        return _defenceGas(interval, arity);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -703,40 +540,20 @@ contract CrucibleMarket is ICrucibleMarket {
         return _pendingOwner;
     }
 
-    // ------------------------------------------------------------------ internal: guards
+    // ------------------------------------------------------------------ internal
 
-    function _status(Job storage job) internal view returns (JobStatus status) {
-        status = job.status;
-        if (status == JobStatus.Claimed) {
-            if (block.timestamp > job.deadline) return JobStatus.Expired;
-        } else if (status == JobStatus.Submitted) {
-            if (job.liveDisputes != 0) return JobStatus.Disputed;
-            if (block.timestamp >= job.windowEnd) return JobStatus.Accepted;
+    /// @dev Runs the current call (same calldata, msg.sender and msg.value) in `DisputeModule`
+    /// against this contract's storage and returns or reverts with exactly what it did. The
+    /// stubs above decoded (and so validated) the arguments first, as the ABI promises.
+    function _delegateToModule() private {
+        address module = _disputeModule;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), module, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
         }
-    }
-
-    function _requireStatus(uint256 jobId, Job storage job, JobStatus expected) internal view {
-        JobStatus status = _status(job);
-        if (status != expected) {
-            if (status == JobStatus.None) revert JobNotFound(jobId);
-            revert JobNotInStatus(jobId, status);
-        }
-    }
-
-    /// @dev The dispute is in `expected` (a live status) and its job was not slashed by another
-    /// dispute (then only `settleDispute` applies). Returns the job id.
-    function _requireLive(uint256 disputeId, Dispute storage d, DisputeStatus expected)
-        internal
-        view
-        returns (uint256 jobId)
-    {
-        DisputeStatus status = d.status;
-        if (status != expected || (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle)) {
-            if (status == DisputeStatus.None) revert DisputeNotFound(disputeId);
-            revert DisputeNotInStatus(disputeId, status);
-        }
-        jobId = d.jobId;
-        if (_jobs[jobId].status == JobStatus.Slashed) revert DisputeSettlesBySlash(disputeId, jobId);
     }
 
     function _checkTerms(Params storage p, JobTerms calldata t, uint256 reward) internal view {
@@ -760,59 +577,47 @@ contract CrucibleMarket is ICrucibleMarket {
         if (t.bond < minBond) revert BondBelowDefenceCost(t.bond, minBond);
     }
 
-    function _minStake(Params storage p, uint256 reward) internal view returns (uint256) {
-        uint256 scaled = (reward * p.minStakeBps) / BPS;
-        return scaled > p.minStake ? scaled : p.minStake;
+    /// @dev `_deadline` for a live dispute whose job was not slashed, 0 otherwise.
+    function _liveDeadline(DisputeSlot storage d) internal view returns (uint256) {
+        DisputeStatus status = d.status;
+        if (status != DisputeStatus.Dissecting && status != DisputeStatus.AwaitingOracle) return 0;
+        if (_jobs[d.jobId].status == JobStatus.Slashed) return 0;
+        return _deadline(d);
     }
 
-    /// @dev (bond - oracleFee) * providerBondShareBps / BPS >= defenceGas * refGasPrice (§1.7).
-    function _minBond(Params storage p, uint256 interval, uint256 arity) internal view returns (uint256) {
-        uint256 cost = defenceGas(interval, arity) * p.refGasPrice * BPS;
-        uint256 share = p.providerBondShareBps;
-        uint256 bond = p.oracleFee + (cost + share - 1) / share;
-        return bond > p.minBond ? bond : p.minBond;
-    }
-
-    /// @dev Dmax = 2 * (clockBudget + rounds * moveExtension) + oracleTimeout (§1.4).
-    function _segmentBound(Params storage p, uint256 interval, uint256 arity) internal view returns (uint256) {
-        return 2 * (uint256(p.clockBudget) + roundsFor(interval, arity) * p.moveExtension) + p.oracleTimeout;
-    }
-
-    function _checkChallenge(uint256 jobId, Job storage job) internal view {
-        JobStatus status = _status(job);
-        if (status != JobStatus.Submitted && status != JobStatus.Disputed) {
-            if (status == JobStatus.None) revert JobNotFound(jobId);
-            revert JobNotInStatus(jobId, status);
-        }
-        uint256 windowEnd = job.windowEnd;
-        if (block.timestamp >= windowEnd) revert ChallengeWindowClosed(jobId, windowEnd);
-        if (msg.value != job.bond) revert WrongBond(msg.value, job.bond);
-    }
-
-    /// @dev Leaf `index` (checkpoint at step index * k, hash `stateHash`) of the job's trace, whose
-    /// leaves are 0..n, must verify with a proof of exactly the tree depth.
-    function _checkLeaf(uint256 jobId, Job storage job, uint256 index, bytes32 stateHash, bytes32[] calldata proof)
+    /// @dev Expiry or release (§1.8): expirySlashBps of the stake to the requester, the rest back
+    /// to the provider's free stake; the job is refunded or reopened.
+    function _endClaim(uint256 jobId, Job storage job)
         internal
-        view
+        returns (address provider, uint256 toRequester, bool refunded)
     {
-        uint64 k = job.interval;
-        uint256 depth = TraceMerkle.depth(job.totalSteps / k + 1);
-        if (proof.length != depth) revert ProofLengthMismatch(proof.length, depth);
-        bytes32 leafHash = TraceMerkle.leaf(uint64(index) * k, stateHash); // index <= n, so index * k <= T
-        if (!TraceMerkle.verify(job.traceRoot, leafHash, index, proof)) revert InvalidProof(jobId, index);
-    }
+        provider = job.provider;
+        uint96 stake = job.stake;
+        toRequester = (uint256(stake) * _params[job.paramsVersion].expirySlashBps) / BPS;
 
-    // ------------------------------------------------------------------ internal: disputes
+        ProviderInfo storage info = _providers[provider];
+        info.locked -= stake;
+        info.free += stake - uint96(toRequester); // toRequester <= stake
+        ++info.expired;
 
-    /// @dev Parts of a dissection round over `len` > 1 steps: min(arity, len) (§1.4).
-    function _parts(uint256 len, uint256 arity) internal pure returns (uint256) {
-        return len < arity ? len : arity;
+        refunded = job.refundOnExpiry;
+        uint256 payout = toRequester;
+        if (refunded) {
+            job.status = JobStatus.Refunded;
+            payout += job.reward;
+        } else {
+            job.status = JobStatus.Open;
+            job.provider = address(0);
+            job.deadline = 0;
+            job.progressStep = 0;
+        }
+        if (payout != 0) _credit(job.requester, jobId, payout);
     }
 
     /// @dev The provider's move is on time and posts min(arity, b - a) - 1 non-zero points (§1.4, §1.9).
     function _checkDissection(
         uint256 disputeId,
-        Dispute storage d,
+        DisputeSlot storage d,
         uint256 jobId,
         bytes32[] calldata hashes,
         bytes32[] calldata stateCids
@@ -820,7 +625,7 @@ contract CrucibleMarket is ICrucibleMarket {
         Job storage job = _jobs[jobId];
         if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
         if (d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
-        uint256 deadline = d.deadline;
+        uint256 deadline = _deadline(d);
         if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
         uint256 interior = _parts(uint256(d.b) - d.a, job.arity) - 1;
         if (hashes.length != interior || stateCids.length != interior) {
@@ -835,7 +640,7 @@ contract CrucibleMarket is ICrucibleMarket {
     /// @dev Checks the re-sent arrays and makes part `index` the new [a, b] (§1.4).
     function _narrow(
         uint256 disputeId,
-        Dispute storage d,
+        DisputeSlot storage d,
         uint256 jobId,
         uint256 index,
         bytes32[] calldata hashes,
@@ -867,263 +672,9 @@ contract CrucibleMarket is ICrucibleMarket {
         return total > type(uint32).max ? type(uint32).max : uint32(total); // saturates, never wraps
     }
 
-    /// @dev Deadline of a turn starting now: max(clockBudget - used, moveExtension) from now (§1.4).
-    function _turnDeadline(Dispute storage d, uint32 used) internal view returns (uint40) {
-        uint32 budget = d.clockBudget;
-        uint32 left = used < budget ? budget - used : 0;
-        uint32 ext = d.moveExtension;
-        return uint40(block.timestamp) + (left > ext ? left : ext);
-    }
-
-    /// @dev The epoch a dispute opened now records: the latest whose effectiveAt has come.
-    function _currentEpoch() internal view returns (uint32 e) {
-        e = _latestEpoch;
-        while (_epochs[e].effectiveAt > block.timestamp) --e;
-    }
-
-    function _openDispute(
-        uint256 jobId,
-        Job storage job,
-        DisputeKind kind,
-        uint64 a,
-        uint64 b,
-        bytes32 hashA,
-        bytes32 hashB
-    ) internal returns (uint256 disputeId) {
-        disputeId = ++_disputeCount;
-        _liabilities += uint128(msg.value); // msg.value == bond < 2^96
-        uint32 epoch = _currentEpoch();
-        Dispute storage d = _disputes[disputeId];
-        d.challenger = msg.sender;
-        d.jobId = uint48(jobId); // jobId <= _jobCount, a uint48
-        d.kind = kind;
-        d.a = a;
-        d.b = b;
-        d.openedAt = uint40(block.timestamp);
-        d.epoch = epoch;
-        d.hashA = hashA;
-        d.hashB = hashB;
-        ++job.liveDisputes;
-        bool dissecting = kind == DisputeKind.Segment && b - a > 1;
-        uint40 deadline = _startClock(d, job, dissecting, b - a);
-        emit DisputeOpened(disputeId, jobId, msg.sender, kind, a, b, hashA, hashB, epoch, deadline);
-        if (!dissecting) {
-            emit DisputeReadyForOracle(disputeId, jobId, kind, a, hashA, hashB, 0, epoch, deadline);
-        }
-    }
-
-    /// @dev The first turn (provider's dissection, or the oracle vote) and the job's payout bound (§1.5).
-    function _startClock(Dispute storage d, Job storage job, bool dissecting, uint256 len)
-        internal
-        returns (uint40 deadline)
-    {
-        Params storage p = _params[job.paramsVersion];
-        uint256 bound;
-        if (dissecting) {
-            uint32 budget = p.clockBudget;
-            uint32 ext = p.moveExtension;
-            d.status = DisputeStatus.Dissecting;
-            d.clockBudget = budget;
-            d.moveExtension = ext;
-            d.turnStartedAt = uint40(block.timestamp);
-            deadline = uint40(block.timestamp) + (budget > ext ? budget : ext);
-            bound = _segmentBound(p, len, job.arity);
-        } else {
-            d.status = DisputeStatus.AwaitingOracle;
-            deadline = uint40(block.timestamp) + p.oracleTimeout;
-            bound = p.oracleTimeout;
-        }
-        d.deadline = deadline;
-        // the latest this dispute can end, plus the reopened window after it
-        uint256 latest = block.timestamp + bound + p.reactionTime;
-        if (latest > job.payoutBound) job.payoutBound = uint40(latest); // bounded times fit 40 bits
-    }
-
-    /// @dev Provider wrong (§1.2, §2): the stake S is slashed once; `fee` (0 on a timeout) to the
-    /// oracles, then of S - fee the challenger pool (shared by every live dispute), the
-    /// requester's share, the rest burned. This dispute's challenger is paid now.
-    function _providerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
-        internal
-    {
-        d.status = DisputeStatus.ChallengerWon;
-        d.deadline = uint40(block.timestamp);
-        job.status = JobStatus.Slashed;
-        address provider = job.provider;
-        uint256 stake = job.stake;
-        uint256 net = stake - fee; // oracleFee <= minStake <= stake (bounds)
-        Params storage p = _params[job.paramsVersion];
-        uint256 pool = (net * p.challengerShareBps) / BPS;
-        uint256 toRequester = (net * p.requesterShareBps) / BPS;
-        uint16 winners = job.liveDisputes;
-        uint256 share = pool / winners;
-        uint256 burned = net - toRequester - share * winners; // pool dust is burned
-        job.winners = winners;
-        job.winnerShare = uint96(share); // <= stake
-        job.liveDisputes = winners - 1;
-
-        ProviderInfo storage info = _providers[provider];
-        info.locked -= uint96(stake);
-        ++info.slashed;
-        _credit(d.challenger, jobId, uint256(job.bond) + share);
-        _credit(job.requester, jobId, uint256(job.reward) + toRequester);
-        emit ProviderSlashed(jobId, disputeId, provider, stake, fee, pool, winners, toRequester, burned);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
-        _burn(burned);
-    }
-
-    /// @dev Challenger wrong (§2): `fee` (0 on a timeout) to the oracles, providerBondShareBps of
-    /// the rest to the provider, the rest burned; the window reopens (§1.3).
-    function _challengerLoses(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job, uint256 fee)
-        internal
-    {
-        d.status = DisputeStatus.ProviderWon;
-        d.deadline = uint40(block.timestamp);
-        Params storage p = _params[job.paramsVersion];
-        uint256 bond = job.bond;
-        uint256 toProvider = ((bond - fee) * p.providerBondShareBps) / BPS; // oracleFee <= minBond <= bond
-        uint256 burned = bond - fee - toProvider;
-        if (toProvider != 0) _credit(job.provider, jobId, toProvider);
-        emit BondForfeited(disputeId, jobId, d.challenger, bond, fee, toProvider, burned);
-        uint256 windowEnd = _reopen(jobId, job, p);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.ProviderWon, windowEnd);
-        _burn(burned);
-    }
-
-    /// @dev No quorum in time (§1.3): bond minus voidFeeBps back to the challenger, the fee to the
-    /// provider, the window reopens.
-    function _void(uint256 disputeId, Dispute storage d, uint256 jobId, Job storage job) internal {
-        d.status = DisputeStatus.Voided;
-        d.deadline = uint40(block.timestamp);
-        Params storage p = _params[job.paramsVersion];
-        uint256 bond = job.bond;
-        uint256 voidFee = (bond * p.voidFeeBps) / BPS;
-        _credit(d.challenger, jobId, bond - voidFee);
-        if (voidFee != 0) _credit(job.provider, jobId, voidFee);
-        emit DisputeVoided(disputeId, jobId, bond - voidFee, voidFee);
-        uint256 windowEnd = _reopen(jobId, job, p);
-        emit DisputeResolved(disputeId, jobId, DisputeStatus.Voided, windowEnd);
-    }
-
-    /// @dev A dispute ended without a slash now: windowEnd = max(windowEnd, now + reactionTime)
-    /// (§1.3); `JobResumed` once no dispute is left live.
-    function _reopen(uint256 jobId, Job storage job, Params storage p) internal returns (uint256 windowEnd) {
-        uint16 live = job.liveDisputes - 1;
-        job.liveDisputes = live;
-        windowEnd = job.windowEnd;
-        uint256 reopened = block.timestamp + p.reactionTime;
-        if (reopened > windowEnd) {
-            windowEnd = reopened;
-            job.windowEnd = uint40(reopened); // now + a bounded time fits 40 bits
-        }
-        if (live == 0) emit JobResumed(jobId, windowEnd);
-    }
-
-    /// @dev Expiry or release (§1.8): expirySlashBps of the stake to the requester, the rest back
-    /// to the provider's free stake; the job is refunded or reopened.
-    function _endClaim(uint256 jobId, Job storage job)
-        internal
-        returns (address provider, uint256 toRequester, bool refunded)
-    {
-        provider = job.provider;
-        uint96 stake = job.stake;
-        toRequester = (uint256(stake) * _params[job.paramsVersion].expirySlashBps) / BPS;
-
-        ProviderInfo storage info = _providers[provider];
-        info.locked -= stake;
-        info.free += stake - uint96(toRequester); // toRequester <= stake
-        ++info.expired;
-
-        refunded = job.refundOnExpiry;
-        uint256 payout = toRequester;
-        if (refunded) {
-            job.status = JobStatus.Refunded;
-            payout += job.reward;
-        } else {
-            job.status = JobStatus.Open;
-            job.provider = address(0);
-            job.deadline = 0;
-        }
-        if (payout != 0) _credit(job.requester, jobId, payout);
-    }
-
-    // ------------------------------------------------------------------ internal: money
-
-    /// @dev Moves `amount` from another bucket of the liabilities into `account`'s credit.
-    function _credit(address account, uint256 jobId, uint256 amount) internal {
-        _credits[account] += amount;
-        emit Credited(account, jobId, amount);
-    }
-
-    /// @dev Burned wei leaves the liabilities for address(0), which has no code: no re-entry.
-    function _burn(uint256 amount) internal {
-        if (amount == 0) return;
-        _liabilities -= uint128(amount); // amount <= a stake or bond, both part of the liabilities
-        _totalBurned += uint128(amount);
-        _send(address(0), amount);
-    }
-
-    function _send(address to, uint256 amount) internal {
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert TransferFailed(to, amount);
-    }
-
-    // ------------------------------------------------------------------ internal: governance
-
-    function _setParams(Params memory p) internal {
-        _checkBounds("minChallengeWindow", p.minChallengeWindow, MIN_TIME, MAX_WINDOW);
-        _checkBounds("maxChallengeWindow", p.maxChallengeWindow, p.minChallengeWindow, MAX_WINDOW);
-        _checkBounds("minDuration", p.minDuration, MIN_TIME, MAX_DURATION);
-        _checkBounds("maxDuration", p.maxDuration, p.minDuration, MAX_DURATION);
-        _checkBounds("moveExtension", p.moveExtension, MIN_MOVE_TIME, MAX_MOVE_EXTENSION);
-        _checkBounds("clockBudget", p.clockBudget, MIN_MOVE_TIME, MAX_CLOCK);
-        _checkBounds("oracleTimeout", p.oracleTimeout, MIN_MOVE_TIME, MAX_CLOCK);
-        _checkBounds("reactionTime", p.reactionTime, MIN_REACTION_TIME, MAX_CLOCK);
-        _checkBounds("progressTimeout", p.progressTimeout, MIN_PROGRESS_TIMEOUT, MAX_CLOCK);
-        _checkBounds("maxSegments", p.maxSegments, 1, MAX_SEGMENTS);
-        _checkBounds("challengerShareBps", p.challengerShareBps, 0, MAX_RECOVERABLE_BPS);
-        _checkBounds("requesterShareBps", p.requesterShareBps, 0, MAX_RECOVERABLE_BPS - p.challengerShareBps);
-        _checkBounds("providerBondShareBps", p.providerBondShareBps, 1, BPS);
-        _checkBounds("expirySlashBps", p.expirySlashBps, 0, BPS);
-        _checkBounds("voidFeeBps", p.voidFeeBps, MIN_VOID_FEE_BPS, MAX_VOID_FEE_BPS);
-        _checkBounds("minStakeBps", p.minStakeBps, MIN_STAKE_BPS, MAX_STAKE_BPS);
-        _checkBounds("minStake", p.minStake, 1, type(uint96).max);
-        _checkBounds("minBond", p.minBond, 1, type(uint96).max);
-        uint256 feeCap = p.minBond < p.minStake ? p.minBond : p.minStake;
-        _checkBounds("oracleFee", p.oracleFee, 0, feeCap);
-        _checkBounds("refGasPrice", p.refGasPrice, 0, MAX_REF_GAS_PRICE);
-        // §1.6: the longest dispute any version allows (32 rounds) stays below the oracle-set delay
-        uint256 bound = 2 * (uint256(p.clockBudget) + MAX_ROUNDS * p.moveExtension) + p.oracleTimeout;
-        uint256 maxBound = bound > _maxDisputeBound ? bound : _maxDisputeBound;
-        _checkBounds("oracleSetDelay", p.oracleSetDelay, maxBound + 1, MAX_ORACLE_SET_DELAY);
-        _maxDisputeBound = uint32(maxBound); // <= 2 * (30 days + 32 days) + 30 days
-        uint32 version = _paramsVersion + 1;
-        _paramsVersion = version;
-        _params[version] = p;
-        emit ParamsUpdated(version, p);
-    }
-
-    function _checkBounds(string memory name, uint256 value, uint256 min, uint256 max) internal pure {
-        if (value < min || value > max) revert ParamOutOfBounds(name, value, min, max);
-    }
-
-    /// @dev Epoch e+1 (§1.6): a strict-majority quorum, no duplicates, no zero address.
-    function _scheduleOracleSet(address[] memory members, uint8 newQuorum, uint256 effectiveAt)
-        internal
-        returns (uint256 epoch)
-    {
-        uint256 size = members.length;
-        if (size == 0 || size > MAX_ORACLES) revert InvalidOracleSetSize(size, MAX_ORACLES);
-        if (newQuorum > size || 2 * uint256(newQuorum) <= size) revert InvalidQuorum(newQuorum, size);
-        epoch = _latestEpoch + 1;
-        _latestEpoch = uint32(epoch);
-        for (uint256 i; i < size; ++i) {
-            address m = members[i];
-            if (m == address(0)) revert ZeroAddress();
-            if (_isMember[epoch][m]) revert DuplicateOracle(m);
-            _isMember[epoch][m] = true;
-        }
-        _epochMembers[epoch] = members;
-        _epochs[epoch] = EpochSlot(uint40(effectiveAt), newQuorum); // now + <= 400 days fits 40 bits
-        emit OracleSetScheduled(epoch, members, newQuorum, effectiveAt);
+    /// @dev Deadline (exclusive) of a turn starting now: max(clockBudget - used, moveExtension)
+    /// from now (§1.4).
+    function _turnDeadline(DisputeSlot storage d, uint32 used) internal view returns (uint40) {
+        return uint40(block.timestamp) + _allowance(d, used);
     }
 }

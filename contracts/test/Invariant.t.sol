@@ -45,7 +45,9 @@ contract InvariantTest is MarketFixture {
         console.log("submits", handler.hits(MarketHandler.submit.selector));
         console.log("challenges", handler.hits(MarketHandler.challenge.selector));
         console.log("manifest challenges", handler.hits(MarketHandler.challengeManifest.selector));
-        console.log("bisects", handler.hits(MarketHandler.dissect.selector));
+        console.log("dissects", handler.hits(MarketHandler.dissect.selector));
+        console.log("settled shared wins", handler.hits(MarketHandler.settle.selector));
+        console.log("oracle fees claimed", handler.hits(MarketHandler.claimFee.selector));
         console.log("verdicts", handler.hits(MarketHandler.verdict.selector));
         console.log("timeouts", handler.hits(MarketHandler.timeout.selector));
         console.log("slashes", handler.hits(bytes4(keccak256("slash"))));

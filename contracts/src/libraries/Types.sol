@@ -117,7 +117,7 @@ struct Job {
     uint40 lastProgressAt; // claim time or the latest `reportProgress` (§1.8)
     // slot 4
     uint96 winnerShare; // once Slashed: each winning challenger's part of the pool (§1.1)
-    uint40 payoutBound; // latest finalization time given what is on chain (§1.5)
+    uint40 payoutBound; // latest end of an opened dispute + reactionTime (0 before any); see `payoutBound` (§1.5)
     uint64 progressStep; // the latest reported step
     uint16 winners; // once Slashed: disputes live at the slash (each wins)
     // words
@@ -147,7 +147,7 @@ struct Dispute {
     uint64 a;
     uint64 b;
     uint40 deadline; // exclusive: the current turn or the oracle vote must happen before it;
-    // `timeout` works from it on. Once resolved: the resolution time.
+    // `timeout` works from it on. Derived from the turn state; 0 once resolved or settled.
     uint40 openedAt;
     uint32 epoch; // oracle epoch effective when the dispute opened; only it votes (§1.6)
     // slot 2: chess clocks (§1.4)

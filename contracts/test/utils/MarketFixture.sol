@@ -24,6 +24,8 @@ abstract contract MarketFixture is Test {
     using MockStepper for MockStepper.Trace;
 
     CrucibleMarket internal market;
+    /// @dev The `DisputeModule` the market created in its constructor (its first CREATE, nonce 1).
+    address internal disputeModule;
 
     address internal requester;
     address internal provider;
@@ -94,6 +96,8 @@ abstract contract MarketFixture is Test {
         oracles[2] = oracle3;
         market = new CrucibleMarket(defaultParams(), oracles, 2);
         vm.label(address(market), "market");
+        disputeModule = vm.computeCreateAddress(address(market), 1);
+        vm.label(disputeModule, "disputeModule");
         vm.deal(requester, 100 ether);
         vm.deal(provider, 100 ether);
         vm.deal(challenger, 100 ether);

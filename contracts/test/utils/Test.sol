@@ -40,6 +40,7 @@ interface Vm {
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory);
     function cool(address target) external;
+    function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
     function lastCallGas() external view returns (Gas memory);
 
     function assertTrue(bool condition, string calldata error) external pure;
