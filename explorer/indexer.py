@@ -355,7 +355,8 @@ class Indexer:
     def _on_DisputeNarrowed(self, a: Args, job: Row, dispute: Row, at: int) -> None:
         if dispute is None:
             return
-        move = f"picked part {a['index'] + 1}"
+        points = dispute["rounds"][-1].get("points") or [a["a"], a["b"]]
+        move = f"picked part {a['index'] + 1} of {len(points) - 1}"
         dispute["rounds"].append({"at": at, "a": a["a"], "b": a["b"], "move": move})
         dispute.update(a=a["a"], b=a["b"], hash_a=_hex(a["hashA"]), hash_b=_hex(a["hashB"]))
         dispute.update(deadline=a["deadline"], turn="provider")
