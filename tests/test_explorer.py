@@ -76,13 +76,20 @@ def wait_for(what: str, done: Callable[[], Any], timeout: float = 180) -> Any:
         time.sleep(0.1)
 
 
-def text(driver: Any, css: str) -> str:
+def text(driver: Any, css: str, settle: float = 0.5) -> str:
+    """The element's text; "" if it is missing or empty for ``settle`` seconds (a live page replaces
+    its content when new data comes, and a read that lands in between sees nothing)."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
-    try:
-        return str(driver.find_element("css selector", css).text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
+    until = time.monotonic() + settle
+    while True:
+        try:
+            found = str(driver.find_element("css selector", css).text)
+        except (NoSuchElementException, StaleElementReferenceException):
+            found = ""
+        if found or time.monotonic() > until:
+            return found
+        time.sleep(0.05)
 
 
 def js(driver: Any, script: str) -> Any:
@@ -160,7 +167,9 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     wait_for("the countdown to move", lambda: text(b, "#claim-countdown") not in ("", first), timeout=5)
     wait_for("two progress points while training", lambda: _points(b) >= 2, timeout=120)
     seen_while_training = _points(b)
-    assert market.job_status(job) == JobStatus.CLAIMED and "CLAIMED" in text(b, "#job-status")
+    assert market.job_status(job) == JobStatus.CLAIMED
+    shown = wait_for("the status (not mid re-render)", lambda: text(b, "#job-status"), timeout=10)
+    assert "CLAIMED" in shown
     wait_for("more points appear", lambda: _points(b) > seen_while_training, timeout=60)
     assert "loss" in text(b, "#progress-text")
     b.save_screenshot(str(OUT / "job-training.png"))
