@@ -14,6 +14,7 @@ from rich.table import Table
 
 from app.keys import app as keys_app
 from crucible.console import err_console, reports_errors
+from explorer.cli import explorer
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
@@ -51,6 +52,7 @@ worker_cli.behaviour_parser = _adversary
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")
+app.command()(explorer)
 
 console = Console()
 

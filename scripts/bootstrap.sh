@@ -3,6 +3,7 @@
 #   .venv/               the Python distribution (pyproject.toml) and its pinned dependencies
 #   tools/node_modules/  anvil, forge, cast, solcjs and the js-ipfs node (npm, --ignore-scripts)
 #   tools/solcx/         where py-solc-x and ape-solidity find the `solc` wrapper (scripts/solc)
+#   chromium, chromedriver  Debian's packages, for the explorer's browser tests (apt-get, as root, when missing)
 # Idempotent: each part is redone only when its inputs changed, so a warm run takes a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,4 +50,16 @@ if ! stamp_ok .venv/.crucible-stamp "$py_inputs"; then
   .venv/bin/python -m pip install --quiet -e ".[test,bench]"
   echo "$py_inputs" > .venv/.crucible-stamp
 fi
+# --- a headless browser for the explorer's tests ----------------------------------------------
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium and chromium-driver (the explorer's browser tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+      || die "apt-get install chromium chromium-driver failed (try 'apt-get update' first)"
+  else
+    say "chromium/chromedriver missing and not root: the explorer's browser tests will be skipped;" \
+      "install them with 'sudo apt-get install chromium chromium-driver'"
+  fi
+fi
+
 say "ready: $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'), solc $solc_version, $(tools/node_modules/.bin/anvil --version | head -1)"

@@ -88,6 +88,17 @@ def ipfs_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
 
 
 @pytest.fixture(scope="session")
+def ipfs_without_pubsub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """A node with pubsub switched off (the devnet's nodes have it on): what a progress reader meets
+    on a user's node that does not serve pubsub."""
+    node = start_ipfs(tmp_path_factory.mktemp("ipfs-no-pubsub"), pubsub=False)
+    try:
+        yield node
+    finally:
+        node.daemon.stop()
+
+
+@pytest.fixture(scope="session")
 def ipfs_store(ipfs_node: RunningNode) -> IpfsStore:
     return IpfsStore(ipfs_node.url)
 

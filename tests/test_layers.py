@@ -1,4 +1,5 @@
 """The import rule the folders show: applications (``app``) above the roles, roles above the core,
+the explorer (``explorer``) an application that reads the core only (no role, no ``app``),
 and inside the core the protocol below the adapters; nothing imports upward or sideways between roles.
 Also: no function outside tests/ and benchmarks/ is longer than 60 lines."""
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("worker", "verifier", "oracle", "requester")
-PACKAGES = ("app", "crucible", *ROLES)
+#: Read-only applications beside the roles: they import only the core.
+READERS = ("explorer",)
+PACKAGES = ("app", "crucible", *ROLES, *READERS)
 
 #: Inside the core: what each part may import (besides itself and ``crucible.errors``).
 CORE_ALLOWED: dict[str, set[str]] = {
@@ -70,9 +73,9 @@ def violations(root: Path = ROOT) -> Iterator[str]:
                 mine, theirs = part_of(here), part_of(module)
                 if theirs not in (mine, "errors") and theirs not in CORE_ALLOWED[mine]:
                     yield f"{where}: crucible.{mine} may import only {sorted(CORE_ALLOWED[mine])}"
-            elif top in ROLES:
-                if target == "app" or (target in ROLES and target != top):
-                    yield f"{where}: a role imports only the core and itself"
+            elif top in ROLES or top in READERS:
+                if target in ("app", *ROLES, *READERS) and target != top:
+                    yield f"{where}: a role or the explorer imports only the core and itself"
                 elif module.startswith("crucible.testing"):
                     yield f"{where}: production code never imports the test doubles"
 
@@ -88,7 +91,9 @@ def test_the_layer_check_sees_each_kind_of_violation(tmp_path: Path) -> None:
         "worker/bad.py": "import verifier.daemon\n",  # role -> role
         "verifier/bad.py": "from crucible.testing import adversaries\n",  # production -> test doubles
         "oracle/fine.py": "from crucible.chain.market import Market\nfrom oracle import judge\n",
-        "app/fine.py": "import worker.cli, verifier.cli\n",
+        "app/fine.py": "import worker.cli, verifier.cli, explorer.cli\n",
+        "explorer/bad.py": "from oracle.judge import replay\n",  # the explorer reads the core only
+        "worker/bad2.py": "import explorer.app\n",  # a role never imports the explorer
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,9 @@ def test_the_layer_check_sees_each_kind_of_violation(tmp_path: Path) -> None:
         "crucible/chain/bad.py:1",
         "crucible/protocol/bad.py:2",
         "worker/bad.py:1",
+        "worker/bad2.py:1",
         "verifier/bad.py:1",
+        "explorer/bad.py:1",
     ]
 
 

@@ -31,6 +31,7 @@ from crucible.chain.units import format_eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
+from crucible.engine.progress import publisher_for
 from crucible.engine.step import Engine, TrainState, state_bytes
 from crucible.errors import (
     ArtifactRejected,
@@ -185,6 +186,9 @@ class Worker(RoleDaemon):
         self.config = config
         self.metrics = metrics or WorkerMetrics()
         self.behaviour: ProviderBehaviour = behaviour or Honest()
+        # signed step/loss/CID per checkpoint, for watchers (the explorer)
+        account = market.signer.account if market.signer is not None else None
+        self.progress_publisher = publisher_for(account, store, chain_id=market.chain_id, market=market.address)
         self.open: set[int] = set()
         self.held: dict[int, Held] = {}
         self.report = WorkerReport()
@@ -498,6 +502,7 @@ class Worker(RoleDaemon):
                 last[0] = step
                 self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
                 self.log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
+                self.progress_publisher.checkpoint(held.job_id, engine, state, digest, held.spec_cid)
 
             result = train_job(
                 spec,

@@ -82,7 +82,13 @@ def start_anvil(
 
 
 def init_ipfs_repo(
-    repo: Path, api_port: int, gateway_port: int, rpc_port: int, *, swarm_port: int | None = None
+    repo: Path,
+    api_port: int,
+    gateway_port: int,
+    rpc_port: int,
+    *,
+    swarm_port: int | None = None,
+    pubsub: bool = True,
 ) -> None:
     """Create an IPFS repo and configure it *before* its first start.
 
@@ -118,11 +124,15 @@ def init_ipfs_repo(
     config["Discovery"]["webRTCStar"] = {"Enabled": False}
     config["Routing"] = {"Type": "none"}
     config.setdefault("Swarm", {})["DisableNatPortMap"] = True
-    config.setdefault("Pubsub", {})["Enabled"] = False
+    # Pubsub carries the providers' signed training progress (crucible.store.pubsub); offline, the
+    # node still relays between its own publishers and subscribers; online, between peered nodes.
+    config.setdefault("Pubsub", {})["Enabled"] = pubsub
     config_path.write_text(json.dumps(config, indent=2))
 
 
-def start_ipfs(home: Path, api_port: int | None = None, *, name: str = "ipfs", online: bool = False) -> RunningNode:
+def start_ipfs(
+    home: Path, api_port: int | None = None, *, name: str = "ipfs", online: bool = False, pubsub: bool = True
+) -> RunningNode:
     """Start a js-ipfs node (repo ``home/name``) whose kubo-compatible RPC API listens on loopback.
 
     Offline (the default) it serves only what was added to it. ``online`` gives it a loopback swarm
@@ -131,7 +141,7 @@ def start_ipfs(home: Path, api_port: int | None = None, *, name: str = "ipfs", o
     api_port = api_port or free_port()
     ensure_port_free(api_port, "the IPFS API" + ("" if name == "ipfs" else f" of {name}"))
     repo = home / name
-    init_ipfs_repo(repo, api_port, free_port(), free_port(), swarm_port=free_port() if online else None)
+    init_ipfs_repo(repo, api_port, free_port(), free_port(), swarm_port=free_port() if online else None, pubsub=pubsub)
     env = {**os.environ, "IPFS_PATH": str(repo)}
     argv = [str(tool("jsipfs")), "daemon", "--enable-preload=false", *([] if online else ["--offline"])]
     url = f"http://{LOOPBACK}:{api_port}"

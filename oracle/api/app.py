@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
+from oracle.api.docs import add_offline_redoc
 from oracle.api.routes import disputes, health, metrics
 from oracle.service import OracleService
 
@@ -24,12 +26,15 @@ def create_app(service: OracleService, *, watch: bool = True) -> FastAPI:
             if watch:
                 service.stop()
 
-    app = FastAPI(
+    # /docs and /redoc with swagger-ui and redoc served from the installed package: they render offline.
+    app = FastAPIOffline(
         title="Crucible oracle",
         summary="Replays the one disputed training step and publishes the evidence behind each verdict.",
         version="1",
         lifespan=lifespan,
+        redoc_url=None,  # added below, without the bundle's one CDN image
     )
+    add_offline_redoc(app)
     app.state.service = service
     app.include_router(health.router)
     app.include_router(disputes.router)
