@@ -19,16 +19,19 @@ import torch
 
 from crucible.chain.events import Event
 from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.units import eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
-from crucible.engine.step import Engine, TrainState, state_bytes
+from crucible.engine.step import Engine, TrainingStopped, TrainState, state_bytes
 from crucible.errors import ArtifactRejected, ArtifactUnavailable, ChainError, CrucibleError, ProfileError, StoreError
+from crucible.logs import Progress
 from crucible.protocol.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
+from worker.disputes import announce_dispute_event
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
@@ -148,12 +151,24 @@ class Worker(RoleDaemon):
         self.report = WorkerReport()
         self._claims = 0
         self._recheck: dict[int, tuple[float, float]] = {}  # job id -> (monotonic time to look again, backoff s)
+        self._waiting: dict[int, str] = {}  # job id -> why it is not claimed yet (said once per reason)
+        self._my_disputes: dict[int, int] = {}  # dispute id -> job id, of disputes against this provider
+        self._cancel = threading.Event()
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> WorkerReport:  # type: ignore[override]
         super().run(stop)
         return self.report
+
+    def shutdown(self) -> None:
+        """Stop training between two steps and wait for it: a training thread killed at interpreter
+        exit aborts the process (SIGABRT); its local checkpoints let the next start resume."""
+        self._cancel.set()
+        for held in self.held.values():
+            if held.training is not None and held.training.is_alive():
+                self.log.info("job %d: stopping training; the next start resumes from the last checkpoint", held.job_id)
+                held.training.join()
 
     def act(self) -> None:
         for held in list(self.held.values()):
@@ -170,6 +185,7 @@ class Worker(RoleDaemon):
         self.metrics.earnings_wei.inc(wei)
 
     def on_event(self, event: Event) -> None:
+        announce_dispute_event(self, event)
         job_id = int(event.args.get("jobId", 0))
         if event.name == "JobPosted" or event.name == "JobExpired" and not event.args["refunded"]:
             self.open.add(job_id)
@@ -191,8 +207,13 @@ class Worker(RoleDaemon):
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
-            free = self.market.provider_info(self.address).free
-            if free < self.market.job(job_id).stake:  # not now: stake comes free again as jobs finish
+            free, stake = self.market.provider_info(self.address).free, self.market.job(job_id).stake
+            if free < stake:  # not now: stake comes free again as jobs finish, or the provider adds some
+                self._wait(
+                    job_id,
+                    f"needs {eth(stake)} of stake, this provider has {eth(free)} free "
+                    "(add some with `crucible worker stake`)",
+                )
                 continue
             try:
                 reason = self._why_not(job_id)
@@ -208,6 +229,12 @@ class Worker(RoleDaemon):
                 continue
             return Claim(job_id)
         return None
+
+    def _wait(self, job_id: int, reason: str) -> None:
+        """Say once (per reason) why an open job is not claimed yet."""
+        if self._waiting.get(job_id) != reason:
+            self._waiting[job_id] = reason
+            self.log.info("job %d not claimed yet: %s", job_id, reason)
 
     def _claim(self, action: Claim) -> bool:
         """Send the claim; False if the chain refused it (another worker was faster, the job changed)."""
@@ -230,8 +257,8 @@ class Worker(RoleDaemon):
         job = self.market.job(job_id)
         if job.reward < self.config.min_reward_per_step * job.total_steps:
             return (
-                f"pays {job.reward // max(1, job.total_steps)} wei/step, below this provider's price "
-                f"of {self.config.min_reward_per_step}"
+                f"pays {eth(job.reward // max(1, job.total_steps))} per step, below this provider's price "
+                f"of {eth(self.config.min_reward_per_step)} (--price)"
             )
         try:
             spec = self.store.fetch_spec(job.spec_cid_str)
@@ -249,7 +276,8 @@ class Worker(RoleDaemon):
             return f"cannot honour profile {spec.profile!r}: {exc}"
         size = state_bytes(spec)
         if size > self.config.max_state_bytes:
-            return f"training state of {size} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
+            limit = self.config.max_state_bytes
+            return f"training state of {size:,} bytes exceeds this provider's memory limit of {limit:,} bytes"
         return None
 
     # ------------------------------------------------------------------ held jobs
@@ -298,7 +326,9 @@ class Worker(RoleDaemon):
             self.market.finalize_job(action.job_id)
             self.report.finalized.append(action.job_id)
             self.metrics.jobs_finalized.inc()
-            self.log.info("job %d finalized", action.job_id)
+            self.log.info(
+                "job %d finalized: reward %s credited", action.job_id, eth(self.market.job(action.job_id).reward)
+            )
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
@@ -329,7 +359,8 @@ class Worker(RoleDaemon):
             resume = self._resume_point(spec, held.spec_cid, local)
             if resume is not None:
                 self.log.info("job %d: resuming from local checkpoint at step %d", held.job_id, resume[0].step)
-            started, last = time.monotonic(), [resume[0].step if resume else 0]
+            first = resume[0].step if resume else 0
+            progress, last = Progress(self.log, held.job_id, spec.train.total_steps, first), [first]
 
             def on_checkpoint(step: int, digest: bytes, state: TrainState) -> None:
                 _atomic_write(
@@ -337,8 +368,9 @@ class Worker(RoleDaemon):
                 )
                 self.metrics.steps.inc(step - last[0])
                 last[0] = step
-                self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
-                self.log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
+                self.metrics.steps_per_second.set(progress.rate(step))
+                loss = engine.last_loss
+                progress.update(step, float(loss) if loss is not None and step > first else None)
 
             result = train_job(
                 spec,
@@ -351,6 +383,8 @@ class Worker(RoleDaemon):
                 state0=self.behaviour.initial_state(spec, self.store) if resume is None else None,
             )
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
+        except TrainingStopped:
+            pass  # the daemon is shutting down; the local checkpoints stay for the next start
         except BaseException as exc:
             held.error = exc
 
@@ -361,6 +395,7 @@ class Worker(RoleDaemon):
             held.spec = self.store.fetch_spec(held.spec_cid)
             held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
             held.engine = self.behaviour.engine(held.spec, held.dataset)
+            held.engine.cancel = self._cancel
         return held.spec, held.engine
 
     # ------------------------------------------------------------------ disputes

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -151,6 +152,10 @@ class StepHook(Protocol):
     def __call__(self, state: TrainState, honest: Callable[[TrainState], TrainState], /) -> TrainState: ...
 
 
+class TrainingStopped(Exception):
+    """:meth:`Engine.run` was cancelled between steps; the caller asked for it, so it is no error."""
+
+
 class Engine:
     """One job's step function bound to its dataset, under the job's determinism profile.
 
@@ -173,6 +178,10 @@ class Engine:
         self.model.requires_grad_(False)
         self._names = sorted(param_specs(spec.model))
         self._slots = _opt_slots(spec)
+        #: Set from another thread to stop :meth:`run` between two steps (a daemon shutting down).
+        self.cancel: threading.Event | None = None
+        #: The loss of the latest honest step, kept on the device: read (and synced) only for progress.
+        self.last_loss: torch.Tensor | None = None
 
     # -- data --
 
@@ -217,6 +226,7 @@ class Engine:
         with torch.enable_grad():
             loss = self.loss(params, x, y)
             grads = torch.autograd.grad(loss, [params[n] for n in self._names])
+        self.last_loss = loss.detach()
         out: dict[str, torch.Tensor] = {STEP_KEY: torch.tensor(t + 1, dtype=torch.int64, device=s[STEP_KEY].device)}
         opt = self.spec.train.optimizer
         for name, g in zip(self._names, grads, strict=True):
@@ -241,6 +251,8 @@ class Engine:
         state = state.to(self.device)
         with pinned_threads(self.spec.profile):
             for _ in range(a, b):
+                if self.cancel is not None and self.cancel.is_set():
+                    raise TrainingStopped(f"stopped at step {state.step} of [{a}, {b}]")
                 state = self._next(state)
                 if on_step is not None:
                     on_step(state)

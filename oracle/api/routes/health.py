@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from crucible.settings import CoreSettings
 from oracle.api.deps import ServiceDep
 from oracle.profiles import runnable_profiles
 
@@ -34,11 +35,12 @@ def health(service: ServiceDep, response: Response) -> Health:
     problems: list[str] = []
     chain_id = block = quorum = None
     registered = None
-    try:
-        chain_id = int(service.market.w3.eth.chain_id)
-        block = int(service.market.w3.eth.block_number)
-        registered = bool(service.market.call("isOracle", service.address))
-        quorum = int(service.market.call("quorum"))
+    try:  # within the one-shot budget (5 s): a probe must answer, not wait out the daemon's retries
+        market = service.market.read_only_within(CoreSettings().rpc_command_timeout)
+        chain_id = int(market.w3.eth.chain_id)
+        block = int(market.w3.eth.block_number)
+        registered = bool(market.call("isOracle", service.address))
+        quorum = int(market.call("quorum"))
     except Exception as exc:  # noqa: BLE001 - any failure means the chain cannot be used
         problems.append(f"chain unreachable: {type(exc).__name__}: {exc}")
     ipfs_version = None
