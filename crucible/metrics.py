@@ -2,7 +2,7 @@
 
 Each role's metrics live in their own registry (several daemons can share a process in tests) and are
 rendered by :meth:`RoleMetrics.exposition`, whether served by :meth:`RoleMetrics.serve` or by the
-oracle's HTTP API: the text format 0.0.4, whatever the scraper asks for. Amounts of wei are
+oracle's HTTP API: the Prometheus text format, whatever the scraper asks for. Amounts of wei are
 :class:`ExactCounter`s written as integers: a float counter loses wei above 2^53 (0.009 ETH).
 """
 
@@ -56,7 +56,7 @@ class RoleMetrics:
         return counter
 
     def exposition(self) -> bytes:
-        """The text exposition (format 0.0.4) of every metric of this role."""
+        """The text exposition (``CONTENT_TYPE_LATEST``) of every metric of this role."""
         return generate_latest(self.registry) + "".join(c.render() for c in self._exact).encode()
 
     def serve(self, port: int, host: str = DEFAULT_HOST) -> ThreadingHTTPServer:

@@ -72,6 +72,14 @@ def scrape(port: int) -> tuple[str, str]:
         return response.headers["Content-Type"], response.read().decode()
 
 
+def scraped(port: int) -> str:
+    """The exposition, or "" while the daemon is not serving yet."""
+    try:
+        return scrape(port)[1]
+    except OSError:
+        return ""
+
+
 # ------------------------------------------------------------------------------- 1. skip reasons
 
 
@@ -333,17 +341,19 @@ def test_9_metrics_one_format_exact_earnings_configurable_host(devnet, tmp_path:
     cli.start(logs[0], "worker", "run", "--state-dir", str(tmp_path / "w"), "--metrics-port", str(w_port))
     cli.start(logs[1], "verifier", "run", "--state-dir", str(tmp_path / "v"), "--metrics-port", str(v_port),
               "--metrics-host", "127.0.0.1")  # fmt: skip
-    job = post(cli, small_spec(tmp_path), reward="0.123456789012345678", window=3)
+    job = post(cli, small_spec(tmp_path), reward="0.123456789012345678", window=5)
     wait_for(
         "paid",
         lambda: market.job_status(job) == JobStatus.FINALIZED and market.credits(dev_account("provider").address) == 0,
         logs,
     )
-    wait_for("the withdrawal in the metrics", lambda: "earnings_wei_total 1" in scrape(w_port)[1], logs, timeout=30)
+    wait_for("the withdrawal in the metrics", lambda: "earnings_wei_total 1" in scraped(w_port), logs, timeout=30)
+
+    wait_for("the verifier's audit in its metrics", lambda: 'outcome="checked"' in scraped(v_port), logs, timeout=120)
 
     w_type, worker = scrape(w_port)
     v_type, verifier = scrape(v_port)
-    assert w_type == v_type and "version=0.0.4" in w_type
+    assert w_type == v_type and w_type.startswith("text/plain; version=")
     assert "crucible_worker_earnings_wei_total 123456789012345678\n" in worker, "exact wei, not 1.2345678901234568e+17"
     assert 'crucible_verifier_audits_total{outcome="checked"} 1.0' in verifier
     assert "crucible_verifier_earnings_wei_total 0\n" in verifier
