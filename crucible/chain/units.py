@@ -23,6 +23,8 @@ _AMOUNT = re.compile(r"^\s*([0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s
 def parse_eth(text: str) -> int:
     """``"1.5"``, ``"1.5ether"``, ``"10gwei"``, ``"7wei"`` -> wei; refuses negatives, garbage,
     unknown units and fractions of a wei, saying which."""
+    if text.strip().startswith("-"):
+        raise ConfigError(f"{text!r} is not a non-negative amount of ETH (amounts are 0 or more)")
     match = _AMOUNT.match(text)
     unit = match.group(2).lower() if match else ""
     if match is None or not match.group(1) or unit not in UNITS:
