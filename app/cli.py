@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,11 +12,21 @@ from rich.table import Table
 
 from app.keys import app as keys_app
 from crucible.console import JsonOut, console, err_console, print_json, reports_errors
-from crucible.testing.adversaries import parse_behaviour
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
 from verifier.cli import app as verifier_app
 from worker import cli as worker_cli
+
+if TYPE_CHECKING:
+    from crucible.engine.behaviour import ProviderBehaviour
+
+
+def _adversary(name: str) -> ProviderBehaviour:
+    """A provider behaviour by name, dishonest ones included (imported only when a worker runs)."""
+    from crucible.testing.adversaries import parse_behaviour
+
+    return parse_behaviour(name)
+
 
 app = typer.Typer(
     no_args_is_help=True, help="Verifiable ML training on untrusted GPUs.", pretty_exceptions_enable=False
@@ -30,7 +40,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(requester_app, name="requester")
 app.add_typer(worker_cli.app, name="worker")
 # The demo runs a cheating worker through the hidden `worker run --behaviour` option.
-worker_cli.behaviour_parser = parse_behaviour
+worker_cli.behaviour_parser = _adversary
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")

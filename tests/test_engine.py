@@ -14,7 +14,6 @@ crucible.protocol.profiles.prepare_environment()
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from crucible import merkle  # noqa: E402
 from crucible.engine.examples import example_job  # noqa: E402
 from crucible.engine.job import trace_commitment  # noqa: E402
 from crucible.engine.models import param_specs, seeded_params  # noqa: E402
@@ -28,7 +27,7 @@ from crucible.engine.step import (  # noqa: E402
     step_seed,
 )
 from crucible.errors import InvalidDataset, InvalidState, ProfileError  # noqa: E402
-from crucible.protocol import hashing  # noqa: E402
+from crucible.protocol import hashing, merkle  # noqa: E402
 from crucible.protocol.spec import validate_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

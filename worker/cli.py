@@ -5,18 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crucible.chain.units import format_eth, parse_eth
 from crucible.console import JsonOut, console, print_json, reports_errors, transactions_json
-from crucible.context import RoleContext
-from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crucible.context import RoleContext
+    from crucible.engine.behaviour import ProviderBehaviour
 
 
 def _honest_only(name: str) -> ProviderBehaviour:
+    from crucible.engine.behaviour import Honest
+
     if name != Honest.name:
         raise ConfigError(f"unknown behaviour {name!r}: this worker knows only {Honest.name!r}")
     return Honest()
