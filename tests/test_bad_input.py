@@ -236,7 +236,7 @@ def test_terms_the_market_rejects_show_the_decoded_custom_error(
         env=env,
     )
 
-    refused(result, "CrucibleMarket.postJob reverted: DurationOutOfBounds(1, 10, 2592000)")
+    refused(result, "CrucibleMarket.postJob reverted: DurationOutOfBounds(duration=1, min=10, max=2592000)")
     assert jobs_on_chain(env) == 0
 
 
