@@ -130,7 +130,9 @@ class RoleSettings(CoreSettings):
     deployment: Path | None = None
     #: A network of ``networks.toml`` (its values fill what is not set otherwise).
     network: str | None = None
-    rpc_url: str | None = None  # overrides the deployment file's (e.g. your own node for the same chain)
+    #: The chain's RPC address, over the deployment file's (e.g. your own node for the same chain).
+    rpc_url: str | None = None
+    #: Blocks an event must be deep before the daemons act on it (default: the deployment file's).
     confirmations: int | None = Field(default=None, ge=0, le=1000)
     #: A raw private key (hex) to sign with; prefer an encrypted keystore.
     private_key: SecretStr | None = None
