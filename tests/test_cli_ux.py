@@ -39,9 +39,10 @@ def small_spec(tmp_path: Path, *, steps: int = 40, interval: int = 10, seed: int
     return path
 
 
-def post(cli: Cli, spec: Path, *extra: str, reward: str = "0.5", stake: str = "0.1", window: int = 5) -> int:
+def post(cli: Cli, spec: Path, *extra: str, reward: str = "0.1", stake: str | None = None, window: int = 5) -> int:
+    """Post ``spec``; the stake defaults to the reward (the devnet market's least: minStakeBps = 100 %)."""
     out = cli(
-        "requester", "post", str(spec), "--reward", reward, "--stake", stake, "--bond", "0.01",
+        "requester", "post", str(spec), "--reward", reward, "--stake", stake or reward, "--bond", "0.01",
         "--duration", "600", "--window", str(window),
         "--dataset", str(cli.home / "data" / "digits-train.safetensors"),
         "--eval", str(cli.home / "data" / "digits-test.safetensors"), "--json", *extra,
@@ -318,7 +319,7 @@ def test_8_json_on_writes_amount_units_and_version(devnet, tmp_path: Path) -> No
 
     job = post(cli, small_spec(tmp_path))
     cancelled = json.loads(cli("requester", "cancel", str(job), "--json").stdout)
-    assert cancelled["status"] == "cancelled" and cancelled["withdrawn_wei"] == parse_eth("0.5")
+    assert cancelled["status"] == "cancelled" and cancelled["withdrawn_wei"] == parse_eth("0.1")
     assert len(cancelled["transactions"]) == 2, "cancelJob and withdrawCredit"
     withdrawn = json.loads(cli("requester", "withdraw", "--json").stdout)
     assert withdrawn == {"withdrawn_wei": 0, "transactions": []}
