@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.keys import app as keys_app
-from crucible.console import err_console, reports_errors
+from crucible.console import JsonOut, console, err_console, print_json, reports_errors
 from explorer.cli import explorer
 from oracle.cli import app as oracle_app
 from requester.cli import app as requester_app
@@ -54,13 +54,32 @@ app.add_typer(oracle_app, name="oracle")
 app.add_typer(keys_app, name="keys")
 app.command()(explorer)
 
-console = Console()
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"crucible {version('crucible')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Verifiable ML training on untrusted GPUs."""
+    from crucible.logs import quiet_one_shot_logging
+
+    quiet_one_shot_logging()  # the daemons turn their own logging on
+
 
 HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="Devnet state folder (default: <state root>/devnet, see CRUCIBLE_STATE_DIR)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JsonOpt = JsonOut
 
 
 def _devnet(home: Path | None):  # type: ignore[no-untyped-def]
@@ -108,7 +127,7 @@ def devnet_up(
         hosts=roles,
     )
     if json_out:
-        print(deployment.model_dump_json(indent=2))
+        print_json(deployment.model_dump(mode="json"))
         return
     console.print(
         f"[green]devnet up[/green]: chain {deployment.chain_id} at {deployment.rpc_url}, "
@@ -124,7 +143,7 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
     """Show whether the devnet's processes, chain and IPFS node answer. Exit 1 if not healthy."""
     status = _devnet(home).status()
     if json_out:
-        print(json.dumps(status.to_json(), indent=2))
+        print_json(status.to_json())
     else:
         table = Table(title=f"devnet at {status.home}")
         table.add_column("part")
@@ -147,9 +166,12 @@ def devnet_status(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
 
 @devnet_app.command("down")
 @reports_errors
-def devnet_down(home: HomeOpt = None) -> None:
+def devnet_down(home: HomeOpt = None, json_out: JsonOpt = False) -> None:
     """Stop exactly the processes `devnet up` started (by PID)."""
     stopped = _devnet(home).down()
+    if json_out:
+        print_json({"stopped": stopped})
+        return
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was still running"))
 
 
@@ -217,12 +239,16 @@ def deploy(
 @reports_errors
 def contracts_build(
     check: Annotated[bool, typer.Option(help="Only report whether the ABI snapshots match the sources.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Compile contracts/src with the pinned solc and refresh the ABI snapshots in crucible/abi/."""
     from crucible.chain.abi import SNAPSHOTS
     from crucible.devnet.contracts import BUILD_DIR, build
 
     drifted = build(check=check)
+    if json_out:
+        print_json({"build_dir": str(BUILD_DIR), "snapshots": str(SNAPSHOTS), "drifted": drifted})
+        raise typer.Exit(code=1 if check and drifted else 0)
     if check and drifted:
         err_console.print(f"[red]ABI snapshots out of date[/red]: {', '.join(drifted)}; run `crucible contracts build`")
         raise typer.Exit(code=1)
@@ -247,21 +273,66 @@ def demo(
     run_demo(home or CoreSettings().role_state_dir("demo"), Console(width=max(console.width, 110)), keep=keep)
 
 
+class Layout(StrEnum):
+    flat = "flat"
+    image = "image"
+
+
+def _write_datasets(out_dir: Path, prefix: str, parts: dict[str, dict], meta: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+    """Write ``<prefix>-<part>.safetensors`` per part; returns {part: path}."""
+    from crucible.errors import ConfigError
+    from crucible.protocol.data import dataset_bytes
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, tensors in parts.items():
+            paths[name] = out_dir / f"{prefix}-{name}.safetensors"
+            paths[name].write_bytes(dataset_bytes(tensors, meta))
+    except OSError as exc:
+        raise ConfigError(f"cannot write datasets into {out_dir}: {exc.strerror or exc}") from None
+    return paths
+
+
 @data_app.command("digits")
+@reports_errors
 def data_digits(
     out_dir: Annotated[Path, typer.Argument(help="Folder for digits-train.safetensors and digits-test.safetensors.")],
-    layout: Annotated[str, typer.Option(help="'flat' [N, 64] for mlp, 'image' [N, 1, 8, 8] for cnn.")] = "flat",
+    layout: Annotated[Layout, typer.Option(help="'flat' [N, 64] for mlp, 'image' [N, 1, 8, 8] for cnn.")] = Layout.flat,
+    json_out: JsonOpt = False,
 ) -> None:
     """The handwritten digits that ship with scikit-learn, split into train and held-out files."""
-    from crucible.protocol.data import build_digits, dataset_bytes
+    from crucible.protocol.data import build_digits
 
-    train, test = build_digits(layout)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, tensors in (("train", train), ("test", test)):
-        (out_dir / f"digits-{name}.safetensors").write_bytes(dataset_bytes(tensors))
+    train, test = build_digits(layout.value)
+    paths = _write_datasets(out_dir, "digits", {"train": train, "test": test})
+    sizes = {"train": len(train["labels"]), "test": len(test["labels"])}
+    if json_out:
+        print_json({name: {"path": str(p), "examples": sizes[name]} for name, p in paths.items()})
+        return
+    console.print(f"wrote {paths['train']} ({sizes['train']} examples) and {paths['test']} ({sizes['test']})")
+
+
+@data_app.command("text")
+@reports_errors
+def data_text(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for text-train.safetensors and text-test.safetensors.")],
+    max_bytes: Annotated[int | None, typer.Option(min=1000, help="Use only the corpus's first N bytes.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A character-level text corpus (the dataset descriptions bundled with scikit-learn) as uint8
+    tokens plus their vocabulary, for the gpt architecture (examples/text-gpt.yaml)."""
+    from crucible.protocol.data import build_text
+
+    train, test, meta = build_text(max_bytes)
+    paths = _write_datasets(out_dir, "text", {"train": train, "test": test}, meta)
+    sizes = {"train": int(train["tokens"].numel()), "test": int(test["tokens"].numel())}
+    if json_out:
+        print_json({**{n: {"path": str(p), "tokens": sizes[n]} for n, p in paths.items()}, **meta})
+        return
     console.print(
-        f"wrote {out_dir}/digits-train.safetensors ({len(train['labels'])} examples) and "
-        f"digits-test.safetensors ({len(test['labels'])})"
+        f"wrote {paths['train']} ({sizes['train']:,} tokens) and {paths['test']} ({sizes['test']:,}); "
+        f"vocabulary of {meta['vocab_size']} symbols (set model.vocab_size to it)"
     )
 
 

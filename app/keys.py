@@ -53,11 +53,15 @@ def new(
 @reports_errors
 def address(
     keystore: Annotated[Path, typer.Argument(help="A V3 keystore file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Decrypt the keystore (checks the password) and print the account's address."""
     from crucible.settings import read_keystore
 
     account = read_keystore(keystore, SecretStr(_password(confirm=False)))
+    if json_out:
+        print(json.dumps({"address": account.address, "keystore": str(keystore)}))
+        return
     print(account.address)
 
 

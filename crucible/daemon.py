@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import ClassVar
 
 from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import Market
+from crucible.chain.units import eth
 from crucible.errors import ChainError, ConfigError, CrucibleError
 
 
@@ -27,6 +29,26 @@ class ClaimTimeout:
     """End a live dispute whose move (or oracle) deadline has passed, if it still has."""
 
     dispute_id: int
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM set :attr:`event`; :attr:`exit_code` is then the shell's
+    convention for Ctrl-C (130), and 0 for a supervisor's SIGTERM (a requested, clean stop)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.received: int | None = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + signal.SIGINT if self.received == signal.SIGINT else 0
 
 
 class RoleDaemon:
@@ -68,10 +90,16 @@ class RoleDaemon:
 
     def run(self, stop: threading.Event) -> None:
         """Rounds every ``poll_interval`` seconds until ``stop``; a failed round never kills the daemon."""
-        self.log.info("%s %s watching market %s", self.role, self.address, self.market.address)
-        while not stop.is_set():
-            self.run_once()
-            stop.wait(self.poll_interval)
+        self.log.info("watching market %s", self.market.address)
+        try:
+            while not stop.is_set():
+                self.run_once()
+                stop.wait(self.poll_interval)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop and wait for the role's background work (training), so the process exits cleanly."""
 
     def run_once(self) -> None:
         """One round under the exception policy: a :class:`CrucibleError` (chain or IPFS hiccup, a
@@ -148,7 +176,7 @@ class RoleDaemon:
         """Withdraw whatever the market owes this key; returns the wei withdrawn."""
         credit = self.market.collect_credit()
         if credit:
-            self.log.info("withdrew %d wei", credit)
+            self.log.info("withdrew %s", eth(credit))
             self.on_withdrawn(credit)
         return credit
 

@@ -48,9 +48,17 @@ class CoreSettings(EnvSettings):
 
     #: Root of all local state (default: $XDG_STATE_HOME/crucible, else ~/.local/state/crucible).
     state_dir: Path | None = None
+    #: The XDG base folder for state (read as XDG_STATE_HOME, without the prefix).
     xdg_state_home: Path | None = Field(default=None, validation_alias="XDG_STATE_HOME")
     #: Seconds an RPC request is retried before the chain counts as unavailable.
     rpc_timeout: float = Field(default=DEFAULT_RPC_TIMEOUT, gt=0, le=3600)
+    #: Seconds a one-shot command (and a health check) retries the RPC before it reports the chain
+    #: unavailable; daemons keep ``rpc_timeout``, long enough to ride out a node restart.
+    rpc_command_timeout: float = Field(default=5.0, gt=0, le=3600)
+    #: Seconds without a new block after which `status` and `watch` warn that the chain looks idle.
+    block_stall_warning: float = Field(default=60.0, gt=0)
+    #: Address the daemons' metrics endpoints bind (`--metrics-host`); loopback unless you scrape remotely.
+    metrics_host: str = "127.0.0.1"
     #: Where the npm toolchain is installed (default: tools/ of the checkout).
     tools_dir: Path | None = None
 
@@ -122,13 +130,20 @@ class RoleSettings(CoreSettings):
     deployment: Path | None = None
     #: A network of ``networks.toml`` (its values fill what is not set otherwise).
     network: str | None = None
-    rpc_url: str | None = None  # overrides the deployment file's (e.g. your own node for the same chain)
+    #: The chain's RPC address, over the deployment file's (e.g. your own node for the same chain).
+    rpc_url: str | None = None
+    #: Blocks an event must be deep before the daemons act on it (default: the deployment file's).
     confirmations: int | None = Field(default=None, ge=0, le=1000)
+    #: A raw private key (hex) to sign with; prefer an encrypted keystore.
     private_key: SecretStr | None = None
+    #: An encrypted V3 keystore to sign with (`crucible keys new`).
     keystore: Path | None = None
+    #: The keystore's password (else asked for on a terminal by `keys`).
     keystore_password: SecretStr | None = None
+    #: A named devnet account (requester, provider, verifier, oracle, …); chain 31337 only.
     dev_account: str | None = None
-    ipfs_api: str | None = None  # overrides the deployment file's, e.g. a user's own kubo daemon
+    #: The IPFS API address, over the deployment file's (e.g. your own kubo daemon).
+    ipfs_api: str | None = None
 
     def model_post_init(self, __context: Any) -> None:
         """Fill what was not given from the named network's profile."""

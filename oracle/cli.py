@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from crucible.console import err_console, reports_errors
+from crucible.console import reports_errors
+from crucible.logs import setup_logging
 
 app = typer.Typer(no_args_is_help=True, help="Judge disputes: replay the one disputed step, post verdicts.")
 
@@ -41,10 +42,15 @@ def serve(
     from oracle.service import build_service
     from oracle.settings import Settings
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("oracle", level=log_level)
     settings = Settings.with_overrides(host=host, port=port, state_dir=state_dir, poll_interval=poll_interval)
     service = build_service(settings, RoleSettings.with_overrides(dev_account=dev_account))
-    err_console.print(
-        f"oracle {service.address} on market {service.market.address}, evidence in {service.evidence.folder}"
+    setup_logging("oracle", service.address, level=log_level)
+    logging.getLogger("crucible.oracle").info(
+        "serving on http://%s:%d for market %s, evidence in %s",
+        settings.host, settings.port, service.market.address, service.evidence.folder,
+    )  # fmt: skip
+    # log_config=None: uvicorn's own lines go through the one log format too.
+    uvicorn.run(
+        create_app(service), host=settings.host, port=settings.port, log_level=log_level.lower(), log_config=None
     )
-    uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level=log_level.lower())

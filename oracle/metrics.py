@@ -1,13 +1,15 @@
-"""Prometheus metrics of one oracle (its own registry, so several can live in one process)."""
+"""Prometheus metrics of one oracle (exposition shared with every role: crucible.metrics)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
+
+from crucible.metrics import RoleMetrics
 
 
-class OracleMetrics:
+class OracleMetrics(RoleMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         self.judged = Counter(
             "crucible_oracle_disputes_judged", "Disputes judged, by verdict", ["verdict"], registry=self.registry
         )

@@ -5,27 +5,23 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from crucible.chain.units import format_eth, parse_eth
-from crucible.console import reports_errors
-
-if TYPE_CHECKING:
-    from requester.client import Requester
+from crucible.console import JsonOut, console, err_console, print_json, reports_errors, transactions_json
 
 if TYPE_CHECKING:
     from crucible.chain.market import JobTerms
+    from requester.client import JobView, Requester
 
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
-console = Console()
 
 Account = Annotated[str | None, typer.Option("--dev-account", help="Devnet account name (only on chain 31337).")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Amount = "ETH by default; also 0.5eth, 1ether, 10gwei or 1000wei"
 
 
 def _requester(dev_account: str | None, read_only: bool = False) -> Requester:
@@ -33,20 +29,28 @@ def _requester(dev_account: str | None, read_only: bool = False) -> Requester:
     from crucible.settings import RoleSettings
     from requester.client import Requester
 
-    ctx = role_context("requester", read_only=read_only, settings=RoleSettings.with_overrides(dev_account=dev_account))
-    return Requester(ctx.market, ctx.store)
+    settings = RoleSettings.with_overrides(dev_account=dev_account)
+    ctx = role_context("requester", read_only=read_only, settings=settings)
+    return Requester(ctx.market, ctx.store, stall_warning=settings.block_stall_warning)
+
+
+def _written(req: Requester, **result: Any) -> dict[str, Any]:
+    """A write command's JSON: its result, the transactions it sent (hash, block, gas)."""
+    return {**result, "transactions": transactions_json(req.market.receipts)}
 
 
 @app.command()
 @reports_errors
 def post(
     spec_file: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
-    reward: Annotated[str, typer.Option(help="Reward escrowed for the provider, in ETH.")],
+    reward: Annotated[str, typer.Option(help=f"Reward escrowed for the provider ({Amount}).")],
     stake: Annotated[
-        str | None, typer.Option(help="Stake a provider must lock, in ETH (default: the least the market accepts).")
+        str | None,
+        typer.Option(help=f"Stake a provider must lock ({Amount}; default: the least the market accepts)."),
     ] = None,
     bond: Annotated[
-        str | None, typer.Option(help="Bond a challenger must post, in ETH (default: the least covering a defence).")
+        str | None,
+        typer.Option(help=f"Bond a challenger must post ({Amount}; default: the least covering a defence)."),
     ] = None,
     arity: Annotated[
         int | None, typer.Option(help="Dissection arity, 2..16 (default: the cheapest defence in gas).")
@@ -67,10 +71,9 @@ def post(
     json_out: JsonOut = False,
 ) -> None:
     """Upload the spec and its files to IPFS, escrow the reward and post the job."""
+    from crucible.errors import ConfigError
     from requester.client import Offer
 
-    req = _requester(dev_account)
-    spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
     offer = Offer(
         reward=parse_eth(reward),
         stake=parse_eth(stake) if stake is not None else None,
@@ -80,18 +83,29 @@ def post(
         challenge_window=window,
         refund_on_expiry=not reopen_on_expiry,
     )
+    given = (("reward", offer.reward), ("stake", offer.stake), ("bond", offer.bond))
+    for name, wei in given:
+        if wei is not None and wei <= 0:  # refused here, before anything is uploaded
+            raise ConfigError(f"--{name} must be more than 0 (got {format_eth(wei)} ETH)")
+    req = _requester(dev_account)
+    if not json_out:
+        req.on_upload = lambda what, path, size: err_console.print(
+            f"uploading {what} {path} ({size:,} bytes)…", highlight=False
+        )
+    spec, spec_cid = req.prepare_spec(spec_file, dataset=dataset, eval_data=eval_data, weights=weights)
     terms = req.terms(spec, spec_cid, offer)
-    _posted(req.market.post_job(terms, reward=offer.reward), spec_cid, terms, json_out)
+    _posted(req, req.market.post_job(terms, reward=offer.reward), terms, offer.reward, json_out)
 
 
-def _posted(job_id: int, spec_cid: str, terms: JobTerms, json_out: bool) -> None:
+def _posted(req: Requester, job_id: int, terms: JobTerms, reward: int, json_out: bool) -> None:
+    """Say what was posted: the job, and the stake, bond and arity the defaults chose."""
     if json_out:
         fields = {"stake_wei": terms.stake, "bond_wei": terms.bond, "arity": terms.arity}
-        print(json.dumps({"job_id": job_id, "spec_cid": spec_cid, **fields}))
+        print_json(_written(req, job_id=job_id, spec_cid=terms.spec_cid, reward_wei=reward, status="open", **fields))
         return
     console.print(
-        f"posted job [bold]{job_id}[/bold] (spec {spec_cid}); stake {format_eth(terms.stake)} ETH, "
-        f"bond {format_eth(terms.bond)} ETH, arity {terms.arity}."
+        f"posted job [bold]{job_id}[/bold] (spec {terms.spec_cid}), {format_eth(reward)} ETH escrowed; "
+        f"stake {format_eth(terms.stake)} ETH, bond {format_eth(terms.bond)} ETH, arity {terms.arity}."
     )
     console.print(
         f"Next: a provider claims and trains it; follow with `crucible requester watch {job_id}`, "
@@ -99,49 +113,63 @@ def _posted(job_id: int, spec_cid: str, terms: JobTerms, json_out: bool) -> None
     )
 
 
-def _table(views) -> Table:  # type: ignore[no-untyped-def]
+def _table(views: list[JobView]) -> Table:
     table = Table()
-    for col in ("job", "status", "provider", "reward (ETH)", "steps", "time left (s)", "disputes", "paid by"):
-        table.add_column(col)
+    for col in ("job", "status", "provider", "reward (ETH)", "steps", "time left", "disputes", "paid by"):
+        table.add_column(col, overflow="fold")
     for v in views:
         d = v.to_json()
         table.add_row(
             str(v.job_id),
             d["status"],
-            (d["provider"] or "-")[:10],
+            d["provider"] or "-",
             format_eth(v.job.reward),
             str(v.job.total_steps),
-            "-" if v.seconds_left is None else str(v.seconds_left),
+            "-" if v.seconds_left is None else f"{v.seconds_left} s",
             f"{v.job.live_disputes} live / {len(v.disputes)}" if v.disputes else "-",
             "-" if v.payout_bound is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v.payout_bound)),
         )
     return table
 
 
+def _stall_note(views: list[JobView]) -> str | None:
+    stalled = [v for v in views if v.chain_stalled]
+    if not stalled:
+        return None
+    return (
+        f"note: the chain has produced no block for {stalled[0].last_block_age} s; deadlines are counted on "
+        "the wall clock but take effect only with the next block"
+    )
+
+
 @app.command()
 @reports_errors
 def status(job_id: int, dev_account: Account = None, json_out: JsonOut = False) -> None:
-    """One job's state, provider, commitments and the time left on its clock."""
+    """One job's state, provider, commitments and the time left on its clock (wall clock)."""
     view = _requester(dev_account, read_only=True).view(job_id)
     if json_out:
-        print(json.dumps(view.to_json(), indent=2))
-    else:
-        console.print(_table([view]))
+        print_json(view.to_json())
+        return
+    console.print(_table([view]))
+    if note := _stall_note([view]):
+        err_console.print(note, style="yellow")
 
 
 @app.command()
 @reports_errors
 def jobs(
-    all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's.")] = False,
+    all_jobs: Annotated[bool, typer.Option("--all", help="Every job, not only this account's (needs no key).")] = False,
     dev_account: Account = None,
     json_out: JsonOut = False,
 ) -> None:
     """List jobs (this account's by default)."""
-    views = _requester(dev_account).jobs(mine_only=not all_jobs)
+    views = _requester(dev_account, read_only=all_jobs).jobs(mine_only=not all_jobs)
     if json_out:
-        print(json.dumps([v.to_json() for v in views], indent=2))
-    else:
-        console.print(_table(views))
+        print_json([v.to_json() for v in views])
+        return
+    console.print(_table(views))
+    if note := _stall_note(views):
+        err_console.print(note, style="yellow")
 
 
 @app.command()
@@ -150,12 +178,27 @@ def watch(
     job_id: int,
     dev_account: Account = None,
     until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per line whenever the job changes.")
+    ] = False,
 ) -> None:
     """Follow a job live: status, provider, countdowns, disputes."""
     from crucible.chain.market import JobStatus
 
     final = {JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED}
     req = _requester(dev_account, read_only=True)
+    if json_out or not console.is_terminal:  # piped: one line per change, never a redrawn table
+        last = None
+        while True:
+            view = req.view(job_id)
+            data = view.to_json()
+            key = {k: v for k, v in data.items() if k not in ("seconds_left", "last_block_age_s")}
+            if key != last:
+                print(json.dumps(data) if json_out else _plain(view), flush=True)
+                last = key
+            if until_final and view.status in final:
+                return
+            time.sleep(1)
     with Live(_table([req.view(job_id)]), console=console, refresh_per_second=2) as live:
         while True:
             view = req.view(job_id)
@@ -165,57 +208,100 @@ def watch(
             time.sleep(1)
 
 
-@app.command()
-@reports_errors
-def fetch(
-    job_id: int,
-    out: Annotated[Path, typer.Argument(help="Where to write the model (safetensors).")],
-    dev_account: Account = None,
-    json_out: JsonOut = False,
-) -> None:
-    """Download the final model, check it against the committed final state, report the eval metric."""
-    result = _requester(dev_account, read_only=True).fetch(job_id, out)
-    data = {
+def _plain(view: JobView) -> str:
+    left = "" if view.seconds_left is None else f", {view.seconds_left} s left"
+    return f"job {view.job_id}: {view.status.name.lower()}{left}"
+
+
+def _model_json(result: Any) -> dict[str, Any]:
+    return {
         "path": str(result.path),
         "params_hash": "0x" + result.params_hash.hex(),
         "metric": result.metric,
         "value": result.value,
     }
-    if json_out:
-        print(json.dumps(data))
-    else:
-        console.print(f"model written to {result.path}; matches the committed final state.")
-        if result.metric:
-            console.print(f"{result.metric} on the held-out data: {result.value:.4f}")
 
 
 @app.command()
 @reports_errors
-def cancel(job_id: int, dev_account: Account = None) -> None:
+def fetch(
+    job_id: int,
+    out: Annotated[Path, typer.Argument(help="Where to write the model (the committed safetensors file).")],
+    dev_account: Account = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Download the final model exactly as committed (the file hashes to its CID), check it against
+    the committed final state, report the eval metric."""
+    req = _requester(dev_account, read_only=True)
+    result = req.fetch(job_id, out)
+    cid = req.view(job_id).to_json()["final_model_cid"]
+    if json_out:
+        print_json({**_model_json(result), "cid": cid})
+        return
+    console.print(f"model {cid} written to {result.path}; matches the committed final state.")
+    if result.metric:
+        console.print(f"{result.metric} on the held-out data: {result.value:.4f}")
+
+
+@app.command()
+@reports_errors
+def export(
+    job_id: int,
+    out: Annotated[Path, typer.Argument(help="Where to write the parameters (plain safetensors).")],
+    dev_account: Account = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Check the final model like `fetch`, then write its parameters alone as plain safetensors."""
+    result = _requester(dev_account, read_only=True).export(job_id, out)
+    if json_out:
+        print_json(_model_json(result))
+        return
+    console.print(f"parameters of job {job_id} written to {result.path} (params hash 0x{result.params_hash.hex()}).")
+
+
+@app.command()
+@reports_errors
+def cancel(job_id: int, dev_account: Account = None, json_out: JsonOut = False) -> None:
     """Cancel an open job and withdraw the escrow."""
-    wei = _requester(dev_account).cancel(job_id)
+    req = _requester(dev_account)
+    wei = req.cancel(job_id)
+    if json_out:
+        print_json(_written(req, job_id=job_id, status="cancelled", withdrawn_wei=wei))
+        return
     console.print(f"job {job_id} cancelled; withdrew {format_eth(wei)} ETH")
 
 
 @app.command()
 @reports_errors
-def withdraw(dev_account: Account = None) -> None:
+def withdraw(dev_account: Account = None, json_out: JsonOut = False) -> None:
     """Withdraw everything the market owes this account (refunds, slashing shares)."""
-    wei = _requester(dev_account).withdraw()
-    console.print(f"withdrew {format_eth(wei)} ETH")
+    req = _requester(dev_account)
+    wei = req.withdraw()
+    if json_out:
+        print_json(_written(req, withdrawn_wei=wei))
+        return
+    console.print(f"withdrew {format_eth(wei)} ETH" if wei else "the market owes this account nothing")
 
 
 @app.command()
 @reports_errors
-def release(job_id: int, dev_account: Account = None) -> None:
+def release(job_id: int, dev_account: Account = None, json_out: JsonOut = False) -> None:
     """Take back a claimed job whose provider stopped reporting progress; the squatter pays."""
-    wei = _requester(dev_account).release(job_id)
+    req = _requester(dev_account)
+    wei = req.release(job_id)
+    if json_out:
+        print_json(_written(req, job_id=job_id, status=req.view(job_id).status.name.lower(), withdrawn_wei=wei))
+        return
     console.print(f"job {job_id} released; withdrew {format_eth(wei)} ETH")
 
 
 @app.command()
 @reports_errors
-def reclaim(job_id: int, dev_account: Account = None) -> None:
+def reclaim(job_id: int, dev_account: Account = None, json_out: JsonOut = False) -> None:
     """After a provider missed its deadline: expire the claim and withdraw what is owed."""
-    wei = _requester(dev_account).reclaim(job_id)
+    req = _requester(dev_account)
+    wei = req.reclaim(job_id)
+    if json_out:
+        print_json(_written(req, job_id=job_id, status=req.view(job_id).status.name.lower(), withdrawn_wei=wei))
+        return
     console.print(f"job {job_id}: withdrew {format_eth(wei)} ETH")

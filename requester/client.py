@@ -5,7 +5,9 @@ The `crucible requester` CLI is a thin layer over :class:`Requester`.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,10 @@ class JobView:
     disputes: list[int]  # every dispute opened on the job
     payout_bound: int | None  # latest finalization time given the chain now (submitted jobs)
     delay_cost_per_hour: int | None  # least wei a griefer pays per hour it delays this job
+    #: Seconds since the chain's latest block, by the wall clock (an idle devnet mines no blocks).
+    last_block_age: int = 0
+    #: Whether that is longer than the warning threshold: deadlines then pass only with the next block.
+    chain_stalled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         j = self.job
@@ -62,7 +68,10 @@ class JobView:
             "total_steps": j.total_steps,
             "interval": j.interval,
             "spec_cid": j.spec_cid_str,
+            "deadline": j.deadline if self.seconds_left is not None else None,
             "seconds_left": self.seconds_left,
+            "last_block_age_s": self.last_block_age,
+            "chain_stalled": self.chain_stalled,
             "trace_root": to_hex(j.trace_root) if any(j.trace_root) else None,
             "manifest_cid": self.result.manifest_cid if self.result else None,
             "final_model_cid": self.result.final_model_cid if self.result else None,
@@ -84,9 +93,12 @@ class FetchedModel:
 
 
 class Requester:
-    def __init__(self, market: Market, store: ArtifactStore) -> None:
+    def __init__(self, market: Market, store: ArtifactStore, *, stall_warning: float = 60.0) -> None:
         self.market = market
         self.store = store
+        self.stall_warning = stall_warning
+        #: Told ``(what, path, size)`` before each file is uploaded (the CLI shows upload progress).
+        self.on_upload: Callable[[str, Path, int], None] | None = None
 
     # ------------------------------------------------------------------ posting
 
@@ -135,6 +147,8 @@ class Requester:
         except FileNotFoundError:
             raise ConfigError(f"{what} file {path} does not exist") from None
         load_dataset_bytes(data)  # refuses anything that is not safetensors (a pickle, say) before upload
+        if self.on_upload is not None:
+            self.on_upload(what, path, len(data))
         return self.store.put(data)
 
     def terms(self, spec: JobSpec, spec_cid: str, offer: Offer) -> JobTerms:
@@ -173,14 +187,18 @@ class Requester:
         if job.status == JobStatus.NONE:
             raise ConfigError(f"there is no job {job_id} on market {self.market.address}")
         status = self.market.job_status(job_id)
-        now = int(self.market.w3.eth.get_block("latest")["timestamp"])
+        # Countdowns run on the wall clock: on an idle chain the latest block's time stands still.
+        # A chain whose clock ran ahead (anvil's evm_increaseTime) counts from its own time.
+        block_time, wall = int(self.market.w3.eth.get_block("latest")["timestamp"]), time.time()
+        now = max(wall, block_time)
         left = None
         if status == JobStatus.CLAIMED:
-            left = max(0, job.deadline - now)
+            left = max(0, math.ceil(job.deadline - now))
         elif status in (JobStatus.SUBMITTED, JobStatus.DISPUTED):
-            left = max(0, job.window_end - now)
+            left = max(0, math.ceil(job.window_end - now))
         submitted = any(job.trace_root)
         result = self.market.result(job_id) if submitted else None
+        age = max(0, int(wall - block_time))
         return JobView(
             job_id,
             status,
@@ -190,6 +208,8 @@ class Requester:
             self.market.disputes_of(job_id),
             self.market.payout_bound(job_id) if submitted else None,
             self.market.delay_cost_per_hour(job_id),
+            age,
+            age > self.stall_warning,
         )
 
     def jobs(self, *, mine_only: bool = True) -> list[JobView]:
@@ -210,11 +230,32 @@ class Requester:
     # ------------------------------------------------------------------ results
 
     def fetch(self, job_id: int, out: Path) -> FetchedModel:
-        """Download the final model, check it against the committed trace, evaluate it.
+        """Download the final model, check it against the committed trace, evaluate it, and write
+        exactly the bytes ``final_model_cid`` names (so the file hashes to the committed CID).
 
         The model's parameters must hash to those of the last checkpoint, whose state hash is the
         final state hash on chain; anything else is refused before it is written.
         """
+        data, params, expected, spec = self._checked_model(job_id)
+        _write_atomically(out, data)
+        return self._fetched(out, expected, spec, params)
+
+    def export(self, job_id: int, out: Path) -> FetchedModel:
+        """Like :meth:`fetch`, but write the parameters alone as plain safetensors (no optimizer
+        state or protocol metadata beyond the job id), for loading into other tools."""
+        _, params, expected, spec = self._checked_model(job_id)
+        meta = {"format": "crucible-model", "job_id": str(job_id), "params_hash": to_hex(expected)}
+        _write_atomically(out, write_safetensors(params, meta))
+        return self._fetched(out, expected, spec, params)
+
+    def _fetched(self, out: Path, expected: bytes, spec: JobSpec, params: dict[str, torch.Tensor]) -> FetchedModel:
+        metric, value = None, None
+        if spec.eval is not None:
+            metric, value = spec.eval.metric, self.evaluate(spec, params)
+        return FetchedModel(out, expected, metric, value)
+
+    def _checked_model(self, job_id: int) -> tuple[bytes, dict[str, torch.Tensor], bytes, JobSpec]:
+        """The committed final model's bytes and parameters, its params hash and the job's spec."""
         view = self.view(job_id)
         if view.status not in (JobStatus.SUBMITTED, JobStatus.ACCEPTED, JobStatus.FINALIZED, JobStatus.DISPUTED):
             raise ConfigError(f"job {job_id} is {view.status.name.lower()}: it has no result to fetch")
@@ -229,20 +270,8 @@ class Requester:
         last = manifest.checkpoints[-1]
         final_state = self.store.fetch_checkpoint(last.cid, expected_hash=last.digest, expected_step=last.step)
         expected = params_hash(final_state)
-        params = self.store.fetch_final_model(result.final_model_cid, expected_params_hash=expected)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_bytes(
-            write_safetensors(
-                params, {"format": "crucible-model", "job_id": str(job_id), "params_hash": to_hex(expected)}
-            )
-        )
-        tmp.replace(out)
-        spec = self.store.fetch_spec(job.spec_cid_str)
-        metric, value = None, None
-        if spec.eval is not None:
-            metric, value = spec.eval.metric, self.evaluate(spec, params)
-        return FetchedModel(out, expected, metric, value)
+        data, params = self.store.fetch_final_model_file(result.final_model_cid, expected_params_hash=expected)
+        return data, params, expected, self.store.fetch_spec(job.spec_cid_str)
 
     def evaluate(self, spec: JobSpec, params: dict[str, torch.Tensor]) -> float:
         """The spec's eval metric of ``params`` on its held-out data."""
@@ -263,10 +292,31 @@ class Requester:
         return self.withdraw()
 
     def reclaim(self, job_id: int) -> int:
-        """After an expired claim: expire it (if nobody has) and withdraw what was credited."""
-        if self.market.job_status(job_id) == JobStatus.EXPIRED:
+        """After an expired claim: expire it (if nobody has) and withdraw what was credited. Any other
+        job is refused with what it is, so nobody reads "withdrew 0 ETH" as success."""
+        view = self.view(job_id)
+        if view.status == JobStatus.CLAIMED:
+            raise ConfigError(
+                f"job {job_id} is claimed and its provider's deadline has not passed "
+                f"({view.seconds_left} s left): nothing to reclaim yet"
+            )
+        if view.status == JobStatus.EXPIRED:
             self.market.expire_job(job_id)
+        elif view.status not in (JobStatus.REFUNDED, JobStatus.OPEN):
+            raise ConfigError(
+                f"job {job_id} is {view.status.name.lower()}: nothing to reclaim (reclaim is for a job "
+                "whose provider missed its deadline; `requester withdraw` collects any other credit)"
+            )
+        elif not self.market.credits(self.market.signer.address if self.market.signer else ""):
+            raise ConfigError(f"job {job_id} is {view.status.name.lower()} and this account is owed nothing")
         return self.withdraw()
 
     def withdraw(self) -> int:
         return self.market.collect_credit()
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)

@@ -236,16 +236,18 @@ def test_terms_the_market_rejects_show_the_decoded_custom_error(
         env=env,
     )
 
-    refused(result, "CrucibleMarket.postJob would revert (not sent): DurationOutOfBounds(1, 10, 2592000)")
+    refused(
+        result, "CrucibleMarket.postJob would revert (not sent): DurationOutOfBounds(duration=1, min=10, max=2592000)"
+    )
     assert jobs_on_chain(env) == 0
 
 
 @pytest.mark.parametrize(
     ("terms", "error"),
     [
-        (("--stake", "0.1"), "StakeTooLow(100000000000000000, 1000000000000000000)"),  # below the reward
-        (("--arity", "17"), "InvalidArity(17)"),
-        (("--bond", "0.0000001"), "BondTooLow(100000000000, "),
+        (("--stake", "0.1"), "StakeTooLow(stake=100000000000000000, minStake=1000000000000000000)"),  # below the reward
+        (("--arity", "17"), "InvalidArity(arity=17)"),
+        (("--bond", "0.0000001"), "BondTooLow(bond=100000000000, minBond="),
     ],
 )
 def test_v2_terms_below_the_markets_minimums_are_refused_by_name(

@@ -56,7 +56,9 @@ def test_custom_error_is_surfaced_by_name(tmp_path: Path, deployer: Signer) -> N
     guarded = ContractClient(deployer.w3, address, artifact, deployer)
 
     receipt = guarded.transact("store", 7)
-    with pytest.raises(ChainError, match=r"Guarded\.store would revert \(not sent\): TooLarge\(11, 10\)") as info:
+    with pytest.raises(
+        ChainError, match=r"Guarded\.store would revert \(not sent\): TooLarge\(value=11, limit=10\)"
+    ) as info:
         guarded.transact("store", 11)
 
     assert guarded.call("stored") == 7

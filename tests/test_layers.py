@@ -28,6 +28,8 @@ CORE_ALLOWED: dict[str, set[str]] = {
     "console": set(),
     "context": {"chain", "store", "settings"},
     "daemon": {"chain"},
+    "logs": set(),
+    "metrics": set(),
     "testing": {"engine", "protocol", "store"},
 }
 MAX_FUNCTION_LINES = 60

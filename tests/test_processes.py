@@ -98,7 +98,7 @@ def test_three_workers_five_jobs_each_finalized_exactly_once(devnet, tmp_path: P
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         metrics = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("crucible_worker_"))
         assert float(metrics["crucible_worker_jobs_finalized_total"]) == infos[name].finalized
-        assert float(metrics["crucible_worker_earnings_wei_total"]) == infos[name].finalized * 5 * 10**17
+        assert int(metrics["crucible_worker_earnings_wei_total"]) == infos[name].finalized * 5 * 10**17
         assert float(metrics["crucible_worker_steps_total"]) == infos[name].finalized * 40
 
 

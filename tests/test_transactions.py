@@ -474,7 +474,7 @@ def test_gas_estimation_failure_names_the_custom_error(chain: RunningNode, marke
 
     assert info.value.error_name == "InvalidReward"
     assert info.value.error_args == (0,)
-    assert str(info.value) == "CrucibleMarket.postJob would revert (not sent): InvalidReward(0)"
+    assert str(info.value) == "CrucibleMarket.postJob would revert (not sent): InvalidReward(reward=0)"
     assert nonce(market.w3, market.signer.address) == n, "nothing was sent"  # type: ignore[union-attr]
     assert market.job_count() == 0
 
@@ -487,7 +487,7 @@ def test_mined_revert_is_decoded_too(chain: RunningNode, market_address: str) ->
         market.transact("postJob", *POST_ARGS, value=0, gas=300_000)  # no estimate: it is mined and reverts
 
     assert info.value.error_name == "InvalidReward"
-    assert "reverted in block" in str(info.value) and "InvalidReward(0)" in str(info.value)
+    assert "reverted in block" in str(info.value) and "InvalidReward(reward=0)" in str(info.value)
     assert nonce(market.w3, market.signer.address) == n + 1, "mined (and paid gas), but changed nothing"
     assert market.job_count() == 0
 
@@ -499,7 +499,7 @@ def test_call_decodes_the_custom_error(chain: RunningNode, market_address: str) 
         market.call("claimJob", 42)  # simulated: there is no job 42 to claim
 
     assert info.value.error_name is not None and info.value.error_args[0] == 42
-    assert str(info.value).startswith(f"CrucibleMarket.claimJob reverted: {info.value.error_name}(42")
+    assert str(info.value).startswith(f"CrucibleMarket.claimJob reverted: {info.value.error_name}(jobId=42")
 
 
 def test_unknown_revert_data_is_shown_in_hex(chain: RunningNode, market_address: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from crucible.chain.events import Event
 from crucible.chain.market import DisputeKind, DisputeStatus, Dissection, JobStatus, Market
+from crucible.chain.units import eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.job import initial_state
 from crucible.engine.step import Engine, TrainState
@@ -32,6 +33,7 @@ from crucible.protocol.checkpoint import Manifest
 from crucible.protocol.spec import JobSpec
 from crucible.store.artifacts import ArtifactStore
 from verifier.audit import Audit, Finding, FindingKind, audit_result
+from verifier.metrics import VerifierMetrics
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Verifier(RoleDaemon):
         *,
         start_block: int,
         rng: random.Random | None = None,
+        metrics: VerifierMetrics | None = None,
     ) -> None:
         super().__init__(
             market, start_block=start_block, poll_interval=config.poll_interval, state_dir=config.state_dir
@@ -123,6 +126,7 @@ class Verifier(RoleDaemon):
         self.to_audit: list[int] = []
         self.cases: dict[int, Case] = {}  # this verifier's live disputes
         self.report = VerifierReport()
+        self.metrics = metrics or VerifierMetrics()
 
     def run(self, stop: threading.Event) -> VerifierReport:  # type: ignore[override]
         super().run(stop)
@@ -138,11 +142,13 @@ class Verifier(RoleDaemon):
             if job_id in self.to_audit:
                 continue  # audited once, later in this round
             challenge = self.audit(job_id)
+            self.metrics.audits.labels(outcome="wrong" if challenge is not None else "checked").inc()
             if challenge is not None:
                 self._send_challenge(challenge)
 
     def on_withdrawn(self, wei: int) -> None:
         self.report.withdrawn += wei
+        self.metrics.earnings_wei.inc(wei)
 
     def on_event(self, event: Event) -> None:
         if event.name in ("ResultSubmitted", "JobResumed"):
@@ -344,6 +350,7 @@ class Verifier(RoleDaemon):
             self.log.info("dispute %d: settled as a shared win (the job was slashed)", action.dispute_id)
         elif isinstance(action, CloseCase):
             self.report.outcomes[action.dispute_id] = action.status
+            self.metrics.disputes.labels(outcome=action.status.name.lower()).inc()
             del self.cases[action.dispute_id]
             self.log.info("dispute %d ended: %s", action.dispute_id, action.status.name.lower())
         else:
@@ -360,7 +367,8 @@ class Verifier(RoleDaemon):
         dispute_id = int(getattr(self.market, action.method)(action.job_id, *action.args, action.bond))
         self.report.disputes[dispute_id] = action.job_id
         self.cases[dispute_id] = Case(dispute_id, action.job_id, action.truth)
+        self.metrics.challenges.inc()
         kind = action.finding.kind.value
         self.log.warning(
-            "job %d: challenged (%s, dispute %d) with a bond of %d wei", action.job_id, kind, dispute_id, action.bond
+            "job %d: challenged (%s, dispute %d) with a bond of %s", action.job_id, kind, dispute_id, eth(action.bond)
         )

@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 
 from crucible.chain.events import Event
-from crucible.chain.market import DisputeKind, DisputeStatus, JobStatus, Market
-from crucible.chain.units import format_eth
+from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.units import eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.progress import publisher_for
-from crucible.engine.step import Engine, TrainState, state_bytes
+from crucible.engine.step import Engine, TrainingStopped, TrainState, state_bytes
 from crucible.errors import (
     ArtifactRejected,
     ArtifactUnavailable,
@@ -42,6 +42,7 @@ from crucible.errors import (
     StoreError,
     WouldRevert,
 )
+from crucible.logs import Progress
 from crucible.protocol.checkpoint import CheckpointEntry, decode_checkpoint, encode_checkpoint
 from crucible.protocol.hashing import to_hex
 from crucible.protocol.profiles import ensure_profile
@@ -50,6 +51,7 @@ from crucible.store.artifacts import ArtifactStore
 from crucible.store.pins import JobPins, inputs_of, provider_artifacts
 from crucible.store.retention import Keep, Retention, RetentionPolicy
 from worker.defence import InputKeeper, Move, dissection_move
+from worker.disputes import announce_dispute_event
 from worker.metrics import WorkerMetrics
 
 #: Backoff (seconds) before a job is looked at again when this provider's IPFS node did not answer.
@@ -194,12 +196,24 @@ class Worker(RoleDaemon):
         self.report = WorkerReport()
         self._claims = 0
         self._recheck: dict[int, tuple[float, float]] = {}  # job id -> (monotonic time to look again, backoff s)
+        self._waiting: dict[int, str] = {}  # job id -> why it is not claimed yet (said once per reason)
+        self._my_disputes: dict[int, int] = {}  # dispute id -> job id, of disputes against this provider
+        self._cancel = threading.Event()
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> WorkerReport:  # type: ignore[override]
         super().run(stop)
         return self.report
+
+    def shutdown(self) -> None:
+        """Stop training between two steps and wait for it: a training thread killed at interpreter
+        exit aborts the process (SIGABRT); its local checkpoints let the next start resume."""
+        self._cancel.set()
+        for held in self.held.values():
+            if held.training is not None and held.training.is_alive():
+                self.log.info("job %d: stopping training; the next start resumes from the last checkpoint", held.job_id)
+                held.training.join()
 
     def act(self) -> None:
         for held in list(self.held.values()):
@@ -217,6 +231,7 @@ class Worker(RoleDaemon):
         self.metrics.earnings_wei.inc(wei)
 
     def on_event(self, event: Event) -> None:
+        announce_dispute_event(self, event)
         job_id = int(event.args.get("jobId", 0))
         reopened = event.name in ("JobExpired", "JobReleased") and not event.args["refunded"]
         if event.name == "JobPosted" or reopened:
@@ -230,49 +245,11 @@ class Worker(RoleDaemon):
             return
         if event.name == "DisputeOpened":
             held.disputes.add(int(event.args["disputeId"]))
-            self.log.warning(
-                "job %d: dispute %d opened by %s (%s)",
-                job_id,
-                event.args["disputeId"],
-                event.args["challenger"],
-                DisputeKind(event.args["kind"]).name.lower(),
-            )
-        else:
-            self._log_money(event)
-
-    def _log_money(self, event: Event) -> None:
-        """Each dispute's end, and what it won or cost this provider, in the log."""
-        a = event.args
-        if event.name == "BondForfeited":
-            self.log.info(
-                "dispute %d won: the challenger's bond of %s ETH forfeited, %s ETH of it to this provider",
-                a["disputeId"],
-                format_eth(a["amount"]),
-                format_eth(a["toProvider"]),
-            )
-        elif event.name == "DisputeVoided":
-            self.log.info(
-                "dispute %d voided (no oracle quorum): void fee of %s ETH to this provider",
-                a["disputeId"],
-                format_eth(a["voidFee"]),
-            )
-        elif event.name == "ProviderSlashed":
-            self.log.error(
-                "job %d slashed by dispute %d: lost the stake of %s ETH (%s ETH to %d challenger(s), "
-                "%s ETH to the requester, %s ETH burned)",
-                a["jobId"],
-                a["disputeId"],
-                format_eth(a["amount"]),
-                format_eth(a["pool"]),
-                a["winners"],
-                format_eth(a["toRequester"]),
-                format_eth(a["burned"]),
-            )
         elif event.name == "JobReleased":
             self.log.error(
-                "job %d released by its requester (no progress reported): %s ETH of the stake to the requester",
-                a["jobId"],
-                format_eth(a["toRequester"]),
+                "job %d released by its requester (no progress reported): %s of the stake to the requester",
+                job_id,
+                eth(event.args["toRequester"]),
             )
 
     # ------------------------------------------------------------------ claiming
@@ -290,8 +267,13 @@ class Worker(RoleDaemon):
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
-            free = self.market.provider_info(self.address).free
-            if free < self.market.job(job_id).stake:  # not now: stake comes free again as jobs finish
+            free, stake = self.market.provider_info(self.address).free, self.market.job(job_id).stake
+            if free < stake:  # not now: stake comes free again as jobs finish, or the provider adds some
+                self._wait(
+                    job_id,
+                    f"needs {eth(stake)} of stake, this provider has {eth(free)} free "
+                    "(add some with `crucible worker stake`)",
+                )
                 continue
             try:
                 reason = self._why_not(job_id)
@@ -307,6 +289,12 @@ class Worker(RoleDaemon):
                 continue
             return Claim(job_id)
         return None
+
+    def _wait(self, job_id: int, reason: str) -> None:
+        """Say once (per reason) why an open job is not claimed yet."""
+        if self._waiting.get(job_id) != reason:
+            self._waiting[job_id] = reason
+            self.log.info("job %d not claimed yet: %s", job_id, reason)
 
     def _claim(self, action: Claim) -> bool:
         """Send the claim; False if the chain refused it (another worker was faster, the job changed)."""
@@ -332,8 +320,8 @@ class Worker(RoleDaemon):
         job = self.market.job(job_id)
         if job.reward < self.config.min_reward_per_step * job.total_steps:
             return (
-                f"pays {job.reward // max(1, job.total_steps)} wei/step, below this provider's price "
-                f"of {self.config.min_reward_per_step}"
+                f"pays {eth(job.reward // max(1, job.total_steps))} per step, below this provider's price "
+                f"of {eth(self.config.min_reward_per_step)} (--price)"
             )
         try:
             spec = self.store.fetch_spec(job.spec_cid_str)
@@ -351,7 +339,8 @@ class Worker(RoleDaemon):
             return f"cannot honour profile {spec.profile!r}: {exc}"
         size = state_bytes(spec)
         if size > self.config.max_state_bytes:
-            return f"training state of {size} bytes exceeds this provider's limit of {self.config.max_state_bytes}"
+            limit = self.config.max_state_bytes
+            return f"training state of {size:,} bytes exceeds this provider's memory limit of {limit:,} bytes"
         return None
 
     # ------------------------------------------------------------------ held jobs
@@ -437,7 +426,9 @@ class Worker(RoleDaemon):
             self.market.finalize_job(action.job_id)
             self.report.finalized.append(action.job_id)
             self.metrics.jobs_finalized.inc()
-            self.log.info("job %d finalized", action.job_id)
+            self.log.info(
+                "job %d finalized: reward %s credited", action.job_id, eth(self.market.job(action.job_id).reward)
+            )
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
@@ -491,7 +482,8 @@ class Worker(RoleDaemon):
             resume = self._resume_point(spec, held.spec_cid, local)
             if resume is not None:
                 self.log.info("job %d: resuming from local checkpoint at step %d", held.job_id, resume[0].step)
-            started, last = time.monotonic(), [resume[0].step if resume else 0]
+            first = resume[0].step if resume else 0
+            progress, last = Progress(self.log, held.job_id, spec.train.total_steps, first), [first]
 
             def on_checkpoint(step: int, digest: bytes, state: TrainState) -> None:
                 _atomic_write(
@@ -500,8 +492,9 @@ class Worker(RoleDaemon):
                 held.progress = step
                 self.metrics.steps.inc(step - last[0])
                 last[0] = step
-                self.metrics.steps_per_second.set(step / max(1e-9, time.monotonic() - started))
-                self.log.info("job %d: step %d/%d", held.job_id, step, spec.train.total_steps)
+                self.metrics.steps_per_second.set(progress.rate(step))
+                loss = engine.last_loss
+                progress.update(step, float(loss) if loss is not None and step > first else None)
                 self.progress_publisher.checkpoint(held.job_id, engine, state, digest, held.spec_cid)
 
             result = train_job(
@@ -517,6 +510,8 @@ class Worker(RoleDaemon):
             committed = provider_artifacts(spec, result.manifest_cid, result.manifest)
             self.pins.hold(held.job_id, committed - inputs_of(held.spec_cid, spec))  # inputs: see _load
             held.result = self.behaviour.after_training(result, held.spec_cid, self.store)
+        except TrainingStopped:
+            pass  # the daemon is shutting down; the local checkpoints stay for the next start
         except BaseException as exc:
             held.error = exc
 
@@ -530,6 +525,7 @@ class Worker(RoleDaemon):
             held.spec = self.store.fetch_spec(held.spec_cid)
             held.dataset = self.store.fetch_dataset(held.spec.dataset.cid)
             held.engine = self.behaviour.engine(held.spec, held.dataset)
+            held.engine.cancel = self._cancel
         if not held.inputs_pinned:
             inputs = sorted(inputs_of(held.spec_cid, held.spec))
             self._keeper(held.job_id).keep(inputs)

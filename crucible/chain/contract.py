@@ -26,6 +26,8 @@ class ContractClient:
         self.artifact = artifact
         self.contract: Contract = w3.eth.contract(address=checksum(address), abi=artifact.abi)
         self.signer = signer
+        #: Receipts of the transactions this client sent, oldest first (the CLI's ``--json`` reports them).
+        self.receipts: list[TxReceipt] = []
 
     @property
     def address(self) -> ChecksumAddress:
@@ -56,7 +58,9 @@ class ContractClient:
         tx: dict[str, Any] = {"to": self.address, "value": value, "data": self.contract.encode_abi(fn, args=list(args))}
         if gas is not None:
             tx["gas"] = gas
-        return self.signer.send(tx, abi=self.artifact.abi, what=f"{self.artifact.name}.{fn}")
+        receipt = self.signer.send(tx, abi=self.artifact.abi, what=f"{self.artifact.name}.{fn}")
+        self.receipts.append(receipt)
+        return receipt
 
     def events(self, name: str, receipt: TxReceipt) -> list[dict[str, Any]]:
         event = getattr(self.contract.events, name)()

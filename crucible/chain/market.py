@@ -14,7 +14,7 @@ from web3.types import TxReceipt
 from crucible.chain.abi import market_artifact
 from crucible.chain.contract import ContractClient
 from crucible.chain.deployment import Deployment
-from crucible.chain.rpc import connect
+from crucible.chain.rpc import RetryingHTTPProvider, connect
 from crucible.chain.signer import Signer
 from crucible.errors import ChainError
 from crucible.store.ipfs import cid_to_digest, digest_to_cid
@@ -253,9 +253,15 @@ class Market(ContractClient):
 
     @classmethod
     def from_deployment(
-        cls, deployment: Deployment, signer_account: Any = None, *, confirmations: int | None = None
+        cls,
+        deployment: Deployment,
+        signer_account: Any = None,
+        *,
+        confirmations: int | None = None,
+        retry_for: float | None = None,
     ) -> Market:
-        w3 = connect(deployment.rpc_url, expected_chain_id=deployment.chain_id)
+        """The deployment's market; ``retry_for`` seconds of RPC retries (default: the daemons' budget)."""
+        w3 = connect(deployment.rpc_url, expected_chain_id=deployment.chain_id, retry_for=retry_for)
         return cls(
             w3,
             deployment.market,
@@ -267,6 +273,11 @@ class Market(ContractClient):
     @property
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)  # answered from the connection's cache after the first time
+
+    def read_only_within(self, seconds: float) -> Market:
+        """This market, read through a provider that gives up after ``seconds`` (health checks answer fast)."""
+        uri = str(getattr(self.w3.provider, "endpoint_uri", ""))
+        return Market(Web3(RetryingHTTPProvider(uri, timeout=seconds, retry_for=seconds)), self.address)
 
     # -- views
     def job(self, job_id: int) -> Job:

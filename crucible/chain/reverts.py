@@ -4,6 +4,7 @@ decoded by name from the ABI."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -49,6 +50,37 @@ def _render_args(args: tuple[Any, ...]) -> str:
     return ", ".join(repr("0x" + a.hex() if isinstance(a, bytes) else a) for a in args)
 
 
+def _error_inputs(abi: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return next((list(i["inputs"]) for i in abi if i.get("type") == "error" and i["name"] == name), [])
+
+
+def _named_args(abi: list[dict[str, Any]], name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` of error ``name`` with every contract enum as its member (``JobStatus.FINALIZED``,
+    not ``7``), read from the ABI's ``internalType`` (``enum JobStatus``)."""
+    from crucible.chain import market  # the enums live with the bindings; imported late (market imports us)
+
+    inputs = _error_inputs(abi, name)
+    named = []
+    for param, value in zip(inputs, args, strict=False):
+        internal = str(param.get("internalType", ""))
+        enum = getattr(market, internal.split()[-1].split(".")[-1], None) if internal.startswith("enum ") else None
+        try:
+            named.append(enum(value) if isinstance(enum, type) and issubclass(enum, IntEnum) else value)
+        except ValueError:  # a member this client does not know: keep the number
+            named.append(value)
+    return tuple(named) + args[len(named) :]
+
+
+def _render_named(abi: list[dict[str, Any]], name: str, args: tuple[Any, ...]) -> str:
+    inputs = _error_inputs(abi, name)
+    parts = []
+    for i, value in enumerate(_named_args(abi, name, args)):
+        label = f"{inputs[i]['name']}=" if i < len(inputs) and inputs[i].get("name") else ""
+        shown = value.name if isinstance(value, IntEnum) else _render_args((value,))
+        parts.append(label + shown)
+    return ", ".join(parts)
+
+
 def revert_error(exc: Exception, abi: list[dict[str, Any]] | None, what: str, *, verb: str = "reverted") -> ChainError:
     """A ``ChainError`` for a revert web3 reported, the custom error decoded by name where ``abi`` has it."""
     if isinstance(exc, ContractCustomError):
@@ -61,7 +93,11 @@ def revert_error(exc: Exception, abi: list[dict[str, Any]] | None, what: str, *,
                 "(is the ABI snapshot current? `crucible contracts build --check`)"
             )
         name, args = decoded
-        return ChainError(f"{what} {verb}: {name}({_render_args(args)})", error_name=name, error_args=args)
+        return ChainError(
+            f"{what} {verb}: {name}({_render_named(abi or [], name, args)})",
+            error_name=name,
+            error_args=_named_args(abi or [], name, args),
+        )
     if isinstance(exc, ContractPanicError):
         return ChainError(f"{what} {verb} with a Solidity panic: {exc.message} (data {exc.data})", error_name="Panic")
     if isinstance(exc, ContractLogicError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -153,6 +154,10 @@ class StepHook(Protocol):
     def __call__(self, state: TrainState, honest: Callable[[TrainState], TrainState], /) -> TrainState: ...
 
 
+class TrainingStopped(Exception):
+    """:meth:`Engine.run` was cancelled between steps; the caller asked for it, so it is no error."""
+
+
 class Engine:
     """One job's step function bound to its dataset, under the job's determinism profile.
 
@@ -185,6 +190,10 @@ class Engine:
         self._own_params = [module._parameters[attr] for module, attr in self._owners]
         self._gen = torch.Generator(device="cpu")
         self._offsets = torch.arange(spec.model.block_size + 1)[None, :] if spec.is_lm else None  # type: ignore[union-attr]
+        #: Set from another thread to stop :meth:`run` between two steps (a daemon shutting down).
+        self.cancel: threading.Event | None = None
+        #: The loss of the latest honest step, kept on the device: read (and synced) only for progress.
+        self.last_loss: torch.Tensor | None = None
 
     # -- data --
 
@@ -236,6 +245,7 @@ class Engine:
         with torch.enable_grad():
             loss = self.loss(dict(zip(self._names, leaves, strict=True)), x, y)
             grads = list(torch.autograd.grad(loss, leaves))
+        self.last_loss = loss.detach()
         out: dict[str, torch.Tensor] = {STEP_KEY: torch.tensor(t + 1, dtype=torch.int64, device=s[STEP_KEY].device)}
         opt = self.spec.train.optimizer
         if isinstance(opt, Sgd):
@@ -262,6 +272,8 @@ class Engine:
         state = state.to(self.device)
         with pinned_threads(self.spec.profile):
             for _ in range(a, b):
+                if self.cancel is not None and self.cancel.is_set():
+                    raise TrainingStopped(f"stopped at step {state.step} of [{a}, {b}]")
                 state = self._next(state)
                 if on_step is not None:
                     on_step(state)

@@ -126,9 +126,14 @@ class ArtifactStore:
     def fetch_final_model(
         self, cid: str, *, expected_params_hash: bytes, max_bytes: int = ckpt.MAX_CHECKPOINT_BYTES
     ) -> dict[str, torch.Tensor]:
-        return ckpt.decode_final_model(
-            self._fetch(cid, "final model", max_bytes), expected_params_hash=expected_params_hash, max_bytes=max_bytes
-        )
+        return self.fetch_final_model_file(cid, expected_params_hash=expected_params_hash, max_bytes=max_bytes)[1]
+
+    def fetch_final_model_file(
+        self, cid: str, *, expected_params_hash: bytes, max_bytes: int = ckpt.MAX_CHECKPOINT_BYTES
+    ) -> tuple[bytes, dict[str, torch.Tensor]]:
+        """The final model's bytes exactly as committed (they hash to ``cid``) and its checked parameters."""
+        data = self._fetch(cid, "final model", max_bytes)
+        return data, ckpt.decode_final_model(data, expected_params_hash=expected_params_hash, max_bytes=max_bytes)
 
 
 class _Stop(enum.Enum):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
+from crucible.settings import CoreSettings
 from oracle.api.deps import ServiceDep
 from oracle.profiles import runnable_profiles
 
@@ -40,15 +41,16 @@ def health(service: ServiceDep, response: Response) -> Health:
     problems: list[str] = []
     chain_id = block = quorum = epoch = latest = fee = None
     registered = member_of_latest = None
-    try:
-        chain_id = int(service.market.w3.eth.chain_id)
-        block = int(service.market.w3.eth.block_number)
-        epoch = service.market.current_oracle_epoch()
-        registered = service.market.is_oracle(epoch, service.address)
-        quorum = service.market.oracle_epoch(epoch).quorum
-        latest = service.market.latest_oracle_epoch()
-        member_of_latest = service.market.is_oracle(latest, service.address)
-        fee = service.market.params()["oracle_fee"]
+    try:  # within the one-shot budget (5 s): a probe must answer, not wait out the daemon's retries
+        market = service.market.read_only_within(CoreSettings().rpc_command_timeout)
+        chain_id = int(market.w3.eth.chain_id)
+        block = int(market.w3.eth.block_number)
+        epoch = market.current_oracle_epoch()
+        registered = market.is_oracle(epoch, service.address)
+        quorum = market.oracle_epoch(epoch).quorum
+        latest = market.latest_oracle_epoch()
+        member_of_latest = market.is_oracle(latest, service.address)
+        fee = market.params()["oracle_fee"]
     except Exception as exc:  # noqa: BLE001 - any failure means the chain cannot be used
         problems.append(f"chain unreachable: {type(exc).__name__}: {exc}")
     ipfs_version = None
