@@ -91,7 +91,7 @@ def test_taken_port_is_reported_and_nothing_left_running(tmp_path: Path) -> None
         result = crucible("devnet", "up", "--home", str(tmp_path), "--ipfs-port", str(port))
 
     assert result.returncode == 1
-    assert f"port {port} on 127.0.0.1 (wanted for the IPFS API of ipfs) is already in use" in result.stderr
+    assert f"port {port} on 127.0.0.1 (wanted for the IPFS API) is already in use" in result.stderr
     assert not (tmp_path / "devnet.json").exists(), "the anvil started before the failure must be stopped"
     assert "Traceback" not in result.stderr
 

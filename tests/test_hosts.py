@@ -40,7 +40,7 @@ def verifier_node(ipfs_hosts: tuple[RunningNode, RunningNode]) -> IpfsStore:
 def test_nodes_listen_and_peer_on_loopback_only(provider_node: IpfsStore, verifier_node: IpfsStore) -> None:
     address = provider_node.peer_address()
     assert address.startswith("/ip4/127.0.0.1/tcp/")
-    info = provider_node._post("report its identity", "id").json()
+    info = json.loads(provider_node._rpc("report its identity", "id"))
     assert all(a.startswith("/ip4/127.0.0.1/") for a in info["Addresses"]), info["Addresses"]
     assert address.rsplit("/", 1)[1] in verifier_node.peers()
 
