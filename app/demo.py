@@ -75,7 +75,7 @@ class Demo:
             timeout=300,
         )
         if out.returncode != 0:
-            raise CrucibleError(f"`crucible {' '.join(args)}` failed:\n{out.stderr}")
+            raise CrucibleError(f"`crucible {' '.join(args)}` failed:\n{out.stderr}{out.stdout}")
         return out.stdout
 
     def start(self, name: str, *args: str) -> None:

@@ -61,7 +61,7 @@ def test_keep_final_keeps_the_final_model_pinned_and_the_last_checkpoint(tmp_pat
     pins.hold(7, ["QmData", "QmCkpt", "QmFinal"])
     pins.hold(8, ["QmData"])  # another job trained from the same dataset, not settled
 
-    released = Retention(node, pins, kept, tmp_path / "jobs", RetentionPolicy(Keep.FINAL)).settle(7, "QmFinal")
+    released = Retention(node, pins, kept, tmp_path / "jobs", RetentionPolicy(Keep.FINAL)).settle(7, ["QmFinal"])
 
     assert sorted(p.name for p in folder.rglob("*")) == ["ckpt-000000000008.safetensors"]
     assert released.unpinned == ["QmCkpt"] and released.bytes_deleted == 25
@@ -155,9 +155,10 @@ def test_settled_job_keeps_what_it_is_configured_to(arena_for, keep: Keep) -> No
         assert all(node.pinned(cid) for cid in before.pins), "every pin kept"
     else:
         assert [p for p in before.files if p.exists()] == checkpoints[-1:], "only the final checkpoint kept"
-        assert node.pinned(result.final_model_cid), "the final model stays pinned"
-        assert worker.retention.kept.held(arena.job_id) == {result.final_model_cid}
-        released = before.pins - {result.final_model_cid}
+        final = {result.final_model_cid, result.manifest_cid}
+        assert all(node.pinned(cid) for cid in final), "the final model and its manifest stay pinned"
+        assert final <= worker.retention.kept.held(arena.job_id), "recorded as kept (with the job's inputs)"
+        released = before.pins - final
         assert released and not any(node.pinned(cid) for cid in released), "the rest is released"
 
 

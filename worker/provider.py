@@ -447,11 +447,11 @@ class Worker(RoleDaemon):
 
     def _settle(self, held: Held, status: JobStatus) -> None:
         """Drop what the settled job held, as the retention policy says (docs/retention.md)."""
-        final_model = None
+        final: list[str] = []
         if self.retention.policy.keep == Keep.FINAL:
             submitted = held.result or self.market.result(held.job_id)
-            final_model = submitted.final_model_cid if submitted is not None else None
-        released = self.retention.settle(held.job_id, final_model)
+            final = [submitted.final_model_cid, submitted.manifest_cid] if submitted is not None else []
+        released = self.retention.settle(held.job_id, final)
         self.log.info(
             "job %d settled (%s): %d pin(s) released, %d bytes of local files deleted (keep=%s)",
             held.job_id,

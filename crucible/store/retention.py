@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -87,9 +88,10 @@ class Retention:
         self.policy = policy
         self.collector = RepoCollector(node, policy.gc_interval)
 
-    def settle(self, job_id: int, final_model_cid: str | None) -> Released:
+    def settle(self, job_id: int, final: Iterable[str] = ()) -> Released:
         """Drop what ``job_id`` held, as the policy says. Call it only once the job is settled and no
-        dispute on it is live: nothing a dispute could need may go before then."""
+        dispute on it is live: nothing a dispute could need may go before then. ``final``: what
+        ``keep=final`` holds on to (the final model and the manifest a requester checks it with)."""
         if self.policy.keep == Keep.EVERYTHING:
             return Released(job_id, [], 0)
         folder = self.jobs_dir / str(job_id)
@@ -99,9 +101,10 @@ class Retention:
             kept_files = set(checkpoints[-1:])
         deleted = _delete_except(folder, kept_files)
         unpinned = self.pins.release(job_id)
-        if self.policy.keep == Keep.FINAL and final_model_cid:
-            self.kept.hold(job_id, [final_model_cid])  # pinned again before any gc can run
-            unpinned = [c for c in unpinned if c != final_model_cid]
+        kept = set(final) if self.policy.keep == Keep.FINAL else set()
+        if kept:
+            self.kept.hold(job_id, kept)  # pinned again before any gc can run
+            unpinned = [c for c in unpinned if c not in kept]
         if unpinned:
             self.collector.request()
         return Released(job_id, unpinned, deleted)
