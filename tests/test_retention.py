@@ -155,8 +155,9 @@ def test_settled_job_keeps_what_it_is_configured_to(arena_for, keep: Keep) -> No
         assert all(node.pinned(cid) for cid in before.pins), "every pin kept"
     else:
         assert [p for p in before.files if p.exists()] == checkpoints[-1:], "only the final checkpoint kept"
-        final = {result.final_model_cid, result.manifest_cid}
-        assert all(node.pinned(cid) for cid in final), "the final model and its manifest stay pinned"
+        last = arena.store.fetch_manifest(result.manifest_cid).checkpoints[-1].cid
+        final = {result.final_model_cid, result.manifest_cid, last}
+        assert all(node.pinned(cid) for cid in final), "the final model, its manifest and C_n stay pinned"
         assert final <= worker.retention.kept.held(arena.job_id), "recorded as kept (with the job's inputs)"
         released = before.pins - final
         assert released and not any(node.pinned(cid) for cid in released), "the rest is released"

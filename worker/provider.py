@@ -450,7 +450,9 @@ class Worker(RoleDaemon):
         final: list[str] = []
         if self.retention.policy.keep == Keep.FINAL:
             submitted = held.result or self.market.result(held.job_id)
-            final = [submitted.final_model_cid, submitted.manifest_cid] if submitted is not None else []
+            if submitted is not None:  # what `requester fetch` reads: manifest, final model, C_n
+                manifest = self.store.fetch_manifest(submitted.manifest_cid)
+                final = [submitted.final_model_cid, submitted.manifest_cid, manifest.checkpoints[-1].cid]
         released = self.retention.settle(held.job_id, final)
         self.log.info(
             "job %d settled (%s): %d pin(s) released, %d bytes of local files deleted (keep=%s)",
