@@ -84,7 +84,7 @@ def test_client_computes_the_same_cid_as_the_node(provider_node: IpfsStore) -> N
 
 def test_bytes_that_do_not_match_the_cid_are_refused(provider_node: IpfsStore, monkeypatch: pytest.MonkeyPatch) -> None:
     cid = provider_node.add_bytes(b"the real artifact")
-    monkeypatch.setattr(provider_node._client, "cat", lambda *a, **k: b"a node that lies")
+    monkeypatch.setattr(provider_node, "_post", lambda *a, **k: b"a node that lies")
     with pytest.raises(ArtifactRejected, match=f"returned bytes for {cid} that hash to"):
         provider_node.cat(cid)
 
