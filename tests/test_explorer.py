@@ -229,7 +229,7 @@ def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-d
     assert ticks[:3] == [425, 450, 475], "the provider's three interior points of the first round"
     assert "437" in text(b, "#dispute-1"), "the oracle replays step 437"
     wait_for("the oracle's evidence", lambda: text(b, "#dispute-1 .replayed").startswith("0x"), timeout=60)
-    assert "PROVIDER_WRONG" in text(b, "#dispute-1 .verdict")
+    wait_for("the verdict", lambda: "PROVIDER_WRONG" in text(b, "#dispute-1 .verdict"), timeout=60)
     wait_for("SLASHED", lambda: "SLASHED" in text(b, "#job-status"), timeout=60)
     opened = market.disputes_of(disputed)
     assert 1 <= len(opened) <= len(verifiers)
