@@ -448,11 +448,8 @@ class Worker(RoleDaemon):
     def _settle(self, held: Held, status: JobStatus) -> None:
         """Drop what the settled job held, as the retention policy says (docs/retention.md)."""
         final: list[str] = []
-        if self.retention.policy.keep == Keep.FINAL:
-            submitted = held.result or self.market.result(held.job_id)
-            if submitted is not None:  # what `requester fetch` reads: manifest, final model, C_n
-                manifest = self.store.fetch_manifest(submitted.manifest_cid)
-                final = [submitted.final_model_cid, submitted.manifest_cid, manifest.checkpoints[-1].cid]
+        if self.retention.policy.keep == Keep.FINAL and status == JobStatus.FINALIZED:
+            final = self._final_artifacts(held)
         released = self.retention.settle(held.job_id, final)
         self.log.info(
             "job %d settled (%s): %d pin(s) released, %d bytes of local files deleted (keep=%s)",
@@ -462,6 +459,26 @@ class Worker(RoleDaemon):
             released.bytes_deleted,
             self.retention.policy.keep,
         )
+
+    def _final_artifacts(self, held: Held) -> list[str]:
+        """What `requester fetch` reads of a finalized job: the final model, the manifest and C_n.
+
+        Only a paid-for result is worth keeping; a slashed one (whose manifest may never have been
+        uploaded) is released whole."""
+        if held.result is not None:
+            result = held.result
+            return [result.final_model_cid, result.manifest_cid, result.manifest.checkpoints[-1].cid]
+        submitted = self.market.result(held.job_id)  # after a restart: the chain says what was committed
+        if submitted is None:
+            return []
+        try:
+            last = self.store.fetch_manifest(submitted.manifest_cid).checkpoints[-1].cid
+        except ArtifactUnavailable:
+            self.log.warning(
+                "job %d: manifest %s unavailable; keeping only the final model", held.job_id, submitted.manifest_cid
+            )
+            return [submitted.final_model_cid]
+        return [submitted.final_model_cid, submitted.manifest_cid, last]
 
     def _submit(self, action: Submit) -> None:
         result = action.result
