@@ -189,7 +189,8 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
 
         wait_for("result submitted", lambda: market.job_status(job) == JobStatus.SUBMITTED)
         manifest_cid = _manifest_cid(market, job)
-        checkpoint = Manifest.from_bytes(nodes["provider"].cat(manifest_cid)).checkpoints[-1].cid
+        trace = Manifest.from_bytes(nodes["provider"].cat(manifest_cid)).checkpoints
+        checkpoint, earlier = trace[-1].cid, trace[-2].cid
         held = set(json.loads((tmp_path / "worker" / "pins.json").read_text())[str(job)])
         assert {manifest_cid, checkpoint} <= held, "the provider pins what it committed until settled"
         inputs = set(json.loads((tmp_path / "worker" / "kept.json").read_text())[str(job)])
@@ -206,7 +207,8 @@ def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
         assert not nodes["requester"].has_local(checkpoint), "and the requester's node never held it"
         assert nodes["provider"].has_local(spec_cid), "the provider fetched the spec from the requester's node"
         wait_for("provider released its pins", lambda: not json.loads((tmp_path / "worker" / "pins.json").read_text()))
-        assert not nodes["provider"].pinned(checkpoint), "unpinned once the job was settled"
+        assert not nodes["provider"].pinned(earlier), "the trace is unpinned once the job was settled"
+        assert nodes["provider"].pinned(checkpoint), "but the last checkpoint stays for the requester (--keep final)"
         time.sleep(2)  # js-ipfs updates its bitswap counters about once a second
         moved = {
             role: node.bitswap_stats()["DataReceived"] - before[role]["DataReceived"] for role, node in nodes.items()
