@@ -28,12 +28,13 @@ from web3.exceptions import TransactionNotFound
 from crucible.chain.abi import Artifact, market_artifact
 from crucible.chain.contract import ContractClient
 from crucible.chain.keys import dev_account
-from crucible.chain.market import Market
+from crucible.chain.market import JobStatus, JobTerms, Market
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.nodes import RunningNode, rpc_call
 from crucible.errors import ChainError, ChainUnavailable
+from crucible.store.ipfs import digest_to_cid
 
 pytestmark = pytest.mark.integration
 
@@ -480,16 +481,39 @@ def test_gas_estimation_failure_names_the_custom_error(chain: RunningNode, marke
 
 
 def test_mined_revert_is_decoded_too(chain: RunningNode, market_address: str) -> None:
-    market = Market(connect(chain.url), market_address, signer(chain.url))
-    n = nonce(market.w3, market.signer.address)  # type: ignore[union-attr]
+    """Simulated fine, then beaten to the block: the requester cancels the job with a higher tip while the
+    provider's claim waits in the mempool, so the claim is mined and reverts. The provider sees the
+    custom error and the block, paid gas for it, and its stake is untouched."""
+    requester = Market(connect(chain.url), market_address, signer(chain.url))
+    provider = Market(connect(chain.url), market_address, signer(chain.url, "provider"))
+    provider.deposit_stake(parse_eth("1"))
+    job_id = requester.post_job(JobTerms(digest_to_cid(POST_ARGS[0][0]), *POST_ARGS[0][1:]), reward=parse_eth("0.1"))
+    n = nonce(provider.w3, provider.signer.address)  # type: ignore[union-attr]
 
-    with pytest.raises(ChainError) as info:
-        market.transact("postJob", *POST_ARGS, value=0, gas=300_000)  # no estimate: it is mined and reverts
+    with manual_mining(chain):
+        claim = Background(lambda: provider.claim_job(job_id))
+        wait_until(lambda: n in pool(chain.url, provider.signer.address), "the claim in the mempool")  # type: ignore[union-attr]
+        cancel = requester.contract.encode_abi("cancelJob", args=[job_id])
+        requester.w3.eth.send_transaction(
+            {
+                "from": requester.signer.address,
+                "to": market_address,
+                "data": cancel,
+                "gas": 200_000,  # type: ignore[union-attr]
+                "maxPriorityFeePerGas": 50 * GWEI,
+                "maxFeePerGas": 100 * GWEI,
+            }
+        )
+        rpc_call(chain.url, "evm_mine")
+        with pytest.raises(ChainError) as info:
+            claim.join()
 
-    assert info.value.error_name == "InvalidReward"
-    assert "reverted in block" in str(info.value) and "InvalidReward(reward=0)" in str(info.value)
-    assert nonce(market.w3, market.signer.address) == n + 1, "mined (and paid gas), but changed nothing"
-    assert market.job_count() == 0
+    assert info.value.error_name == "JobNotInStatus"
+    assert "reverted in block" in str(info.value) and f"JobNotInStatus(jobId={job_id}" in str(info.value)
+    assert nonce(provider.w3, provider.signer.address) == n + 1, "mined (and paid gas), but changed nothing"  # type: ignore[union-attr]
+    assert requester.job_status(job_id) == JobStatus.CANCELLED
+    info = provider.provider_info(provider.signer.address)  # type: ignore[union-attr]
+    assert (info.free, info.locked) == (parse_eth("1"), 0), "the stake was never locked"
 
 
 def test_call_decodes_the_custom_error(chain: RunningNode, market_address: str) -> None:

@@ -277,16 +277,20 @@ class Signer:
     def _reverted(
         self, attempt: _Attempt, receipt: TxReceipt, abi: list[dict[str, Any]] | None, what: str
     ) -> ChainError:
-        """Why a mined transaction reverted: replay it as a call on the state before its block."""
-        where = f"in block {receipt['blockNumber']} (tx {receipt['transactionHash'].hex()})"
+        """Why a mined transaction reverted: replay it as a call on the state before its block, then
+        (where it passes there: a transaction ahead of it in the block changed the state) on the
+        state after its block."""
+        block = int(receipt["blockNumber"])
+        where = f"in block {block} (tx {receipt['transactionHash'].hex()})"
         call = {k: attempt.tx[k] for k in ("from", "to", "data", "value", "gas") if k in attempt.tx}
-        try:
-            self.w3.eth.call(call, block_identifier=max(0, int(receipt["blockNumber"]) - 1))  # type: ignore[arg-type]
-        except REVERTS as exc:
-            err = revert_error(exc, abi, what, verb=f"reverted {where}")
-            return ChainError(str(err), error_name=err.error_name, error_args=err.error_args)
-        except Web3RPCError:
-            pass
+        for state in (max(0, block - 1), block):
+            try:
+                self.w3.eth.call(call, block_identifier=state)  # type: ignore[arg-type]
+            except REVERTS as exc:
+                err = revert_error(exc, abi, what, verb=f"reverted {where}")
+                return ChainError(str(err), error_name=err.error_name, error_args=err.error_args)
+            except Web3RPCError:
+                break
         return ChainError(f"{what} reverted {where} (out of gas, or the state changed between blocks)")
 
 
