@@ -132,7 +132,8 @@ def test_settled_job_releases_local_checkpoints_and_pins_and_collects_the_node(a
     assert still == [], f"pin ls still lists {still}"
     assert worker.pins.held(arena.job_id) == set()
     assert worker.retention.collector.runs >= 1, "the node was garbage-collected after the release"
-    assert not any(node.has_local(cid) for cid in [*trace, result.manifest_cid]), "the trace's blocks are gone"
+    left = [cid for cid in [*trace, result.manifest_cid] if node.has_local(cid)]
+    assert left == [], f"the trace's blocks are gone, but the node still holds {left} (of {trace})"
     assert arena.provider.provider_info(arena.provider.signer.address).finalized == 1  # type: ignore[union-attr]
 
 
