@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from crucible.protocol.progress import ProgressRecord
+from crucible.protocol.progress import ProgressRecord, eta_seconds
 from crucible.store.pubsub import ProgressFeed
 from explorer.indexer import Indexer
 
@@ -133,12 +133,7 @@ class Explorer:
     def progress_of(self, job: dict[str, Any]) -> dict[str, Any]:
         records = self.progress.records(int(job["id"])) if self.progress is not None else []
         points = [_record_json(r) for r in records]
-        eta = None
-        if len(records) >= 2 and records[-1].step < records[-1].total_steps:
-            first, last = records[0], records[-1]
-            rate = (last.step - first.step) / max(1e-6, last.time - first.time)
-            eta = (last.total_steps - last.step) / rate if rate > 0 else None
-        return {"points": points, "eta_seconds": eta, "total_steps": job["total_steps"]}
+        return {"points": points, "eta_seconds": eta_seconds(records), "total_steps": job["total_steps"]}
 
 
 def _record_json(r: ProgressRecord) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -99,3 +100,13 @@ def sign_record(account: LocalAccount, **fields: Any) -> ProgressRecord:
     unsigned = ProgressRecord(**fields, signer=account.address)
     signed = account.sign_message(encode_defunct(text=unsigned.payload()))
     return ProgressRecord(**{**asdict(unsigned), "signature": "0x" + bytes(signed.signature).hex()})
+
+
+def eta_seconds(records: Sequence[ProgressRecord]) -> float | None:
+    """Seconds left to train at the pace between the first and last record (by the provider's clock);
+    None with fewer than two records, once trained, or when the pace is unknown."""
+    if len(records) < 2 or records[-1].step >= records[-1].total_steps:
+        return None
+    first, last = records[0], records[-1]
+    rate = (last.step - first.step) / max(1e-6, last.time - first.time)
+    return (last.total_steps - last.step) / rate if rate > 0 else None

@@ -124,10 +124,13 @@ class IpfsPubsubTransport:
 
 
 class ProgressFeed:
-    """The reader's side: subscribes in a thread, keeps verified records per job, and reconnects.
+    """The reader's side (the explorer's and ``requester watch``'s): subscribes in a thread, keeps
+    verified records per job, and reconnects.
 
     ``provider_of(job_id)`` names the provider the chain records for the job (None: unknown yet;
-    such records are held back and checked again when asked for)."""
+    such records are held back and checked again when asked for). ``job_id`` follows one job only.
+    Kept are records signed by the job's provider whose step is past the last one kept (a replayed
+    older or equal step says nothing new); every record dropped is logged at debug level, with why."""
 
     def __init__(
         self,
@@ -137,12 +140,14 @@ class ProgressFeed:
         market: str,
         provider_of: Callable[[int], str | None],
         on_record: Callable[[ProgressRecord], None] | None = None,
+        job_id: int | None = None,
     ) -> None:
         self.transport = transport
         self.chain_id = chain_id
         self.market = market
         self.provider_of = provider_of
         self.on_record = on_record
+        self.job_id = job_id
         self.topic = topic_for(chain_id, market)
         self.rejected = 0
         self.error: str | None = None
@@ -155,10 +160,16 @@ class ProgressFeed:
         try:
             record = ProgressRecord.from_bytes(data)
         except InvalidRecord as exc:
-            self.rejected += 1
-            log.info("dropped a progress record: %s", exc)
+            self._drop(exc)
+            return
+        if self.job_id is not None and record.job_id != self.job_id:
+            self._drop(f"record is for job {record.job_id}, not the followed job {self.job_id}")
             return
         self._accept(record)
+
+    def _drop(self, why: object) -> None:
+        self.rejected += 1
+        log.debug("dropped a progress record: %s", why)
 
     def _accept(self, record: ProgressRecord) -> None:
         provider = self.provider_of(record.job_id)
@@ -169,11 +180,21 @@ class ProgressFeed:
         try:
             record.verify_for(self.chain_id, self.market, record.job_id, provider)
         except InvalidRecord as exc:
-            self.rejected += 1
-            log.info("dropped a progress record: %s", exc)
+            self._drop(exc)
             return
         with self._lock:
-            self._records.setdefault(record.job_id, {})[record.step] = record
+            kept = self._records.setdefault(record.job_id, {})
+            if kept and next(iter(kept.values())).signer.lower() != record.signer.lower():
+                kept.clear()  # the job has a new provider (released and claimed again): start over
+            newest = max(kept, default=-1)
+            if record.step <= newest:
+                replay = f"job {record.job_id} step {record.step} is not past step {newest} already kept (a replay)"
+            else:
+                replay = None
+                kept[record.step] = record
+        if replay is not None:
+            self._drop(replay)
+            return
         if self.on_record is not None:
             self.on_record(record)
 
