@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
@@ -16,7 +17,7 @@ from crucible.console import JsonOut, console, err_console, print_json, reports_
 
 if TYPE_CHECKING:
     from crucible.chain.market import JobTerms
-    from requester.client import JobView, Requester
+    from requester.client import JobView, ProgressSeen, Requester
 
 app = typer.Typer(no_args_is_help=True, help="Post training jobs, watch them, fetch and check the models.")
 
@@ -172,45 +173,95 @@ def jobs(
         err_console.print(note, style="yellow")
 
 
-@app.command()
+WATCH_HELP = """Follow a job live: status, provider, countdowns, disputes, and the provider's signed training
+progress (step, loss, checkpoint CID, ETA) as each checkpoint is reached.
+
+Progress comes over IPFS pubsub from your own IPFS node (--pubsub-api, else CRUCIBLE_PUBSUB_API, else
+the deployment's IPFS API), so it works with the provider on another host; only records signed by the
+provider the chain names for the job, about this job, and past the last step shown are kept (see
+--log-level debug for what is dropped and why). Without pubsub, the status is still shown.
+
+--json prints one JSON object per line per event, each with a "type": "status" (the job as
+`status --json` shows it, on each change), "progress" (job_id, step, total_steps, loss, cid,
+state_hash, provider, time: the provider's clock at the checkpoint, received: this host's clock,
+eta_s: seconds left or null) or "progress_unavailable" (job_id, reason). With --until-final (the
+default) the last line is the final status and the exit code is 0."""
+
+
+@app.command(help=WATCH_HELP)
 @reports_errors
 def watch(
     job_id: int,
     dev_account: Account = None,
     until_final: Annotated[bool, typer.Option(help="Exit once the job reaches a final state.")] = True,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object per line whenever the job changes.")
+        bool, typer.Option("--json", help="Print one JSON object per line per event (see above).")
     ] = False,
+    pubsub_api: Annotated[
+        str | None,
+        typer.Option(
+            help="IPFS node whose pubsub carries training progress (default: CRUCIBLE_PUBSUB_API or the "
+            "deployment's IPFS API)."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="debug shows each progress record dropped and why; info, warning, error.")
+    ] = "error",
 ) -> None:
-    """Follow a job live: status, provider, countdowns, disputes."""
-    from crucible.chain.market import JobStatus
+    from crucible.store.ipfs import IpfsStore
+    from crucible.store.pubsub import IpfsPubsubTransport
+    from crucible.store.pubsub import pubsub_api as default_pubsub
+    from requester.client import ProgressSeen, ProgressUnavailable, StatusSeen
 
-    final = {JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED}
+    _log_to_stderr(log_level)
     req = _requester(dev_account, read_only=True)
-    if json_out or not console.is_terminal:  # piped: one line per change, never a redrawn table
-        last = None
-        while True:
-            view = req.view(job_id)
-            data = view.to_json()
-            key = {k: v for k, v in data.items() if k not in ("seconds_left", "last_block_age_s")}
-            if key != last:
-                print(json.dumps(data) if json_out else _plain(view), flush=True)
-                last = key
-            if until_final and view.status in final:
-                return
-            time.sleep(1)
-    with Live(_table([req.view(job_id)]), console=console, refresh_per_second=2) as live:
-        while True:
-            view = req.view(job_id)
-            live.update(_table([view]))
-            if until_final and view.status in final:
-                break
-            time.sleep(1)
+    if pubsub_api is None and isinstance(req.store.blobs, IpfsStore):
+        pubsub_api = default_pubsub(req.store.blobs.api)
+    events = req.watch(job_id, IpfsPubsubTransport(pubsub_api) if pubsub_api else None, until_final=until_final)
+    if json_out or not console.is_terminal:  # piped: one line per event, never a redrawn table
+        for event in events:
+            if isinstance(event, StatusSeen) and not event.changed:
+                continue
+            if json_out:
+                print(json.dumps(event.to_json()), flush=True)
+            elif isinstance(event, ProgressUnavailable):
+                err_console.print(f"progress unavailable ({event.reason}); showing the status only", highlight=False)
+            else:
+                print(_plain(event.view) if isinstance(event, StatusSeen) else _progress_line(event), flush=True)
+        return
+    shown: list[Any] = [_table([req.view(job_id)]), ""]
+    with Live(Group(*shown), console=console, refresh_per_second=4) as live:
+        for event in events:
+            if isinstance(event, StatusSeen):
+                shown[0] = _table([event.view])
+            elif isinstance(event, ProgressSeen):
+                shown[1] = _progress_line(event)
+            else:
+                shown[1] = f"progress unavailable ({event.reason}); showing the status only"
+            live.update(Group(*shown))
+
+
+def _log_to_stderr(level: str) -> None:
+    """Crucible's own log lines (dropped progress records at debug) on stderr, at ``level``."""
+    import logging
+
+    from crucible.errors import ConfigError
+
+    if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"--log-level must be debug, info, warning or error (got {level!r})")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("crucible").setLevel(level.upper())
 
 
 def _plain(view: JobView) -> str:
     left = "" if view.seconds_left is None else f", {view.seconds_left} s left"
     return f"job {view.job_id}: {view.status.name.lower()}{left}"
+
+
+def _progress_line(event: ProgressSeen) -> str:
+    r = event.record
+    eta = "" if event.eta is None else f", about {event.eta:.0f} s to go"
+    return f"job {r.job_id}: step {r.step}/{r.total_steps}, loss {r.loss:.4f}, checkpoint {r.cid}{eta}"
 
 
 def _model_json(result: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ The `crucible requester` CLI is a thin layer over :class:`Requester`.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,13 @@ from crucible.protocol import dissection
 from crucible.protocol.checkpoint import write_safetensors
 from crucible.protocol.data import load_dataset_bytes, validate_dataset
 from crucible.protocol.hashing import params_hash, to_hex
+from crucible.protocol.progress import ProgressRecord, eta_seconds
 from crucible.protocol.spec import JobSpec, WeightsInit, parse_document, validate_spec
 from crucible.store.artifacts import ArtifactStore
+from crucible.store.pubsub import IpfsPubsubTransport, ProgressFeed
+
+#: Statuses a job never leaves: `watch` stops there.
+FINAL_STATUSES = frozenset({JobStatus.FINALIZED, JobStatus.SLASHED, JobStatus.CANCELLED, JobStatus.REFUNDED})
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,17 @@ class JobView:
     #: Whether that is longer than the warning threshold: deadlines then pass only with the next block.
     chain_stalled: bool = False
 
+    @property
+    def provider(self) -> str | None:
+        return self.job.provider if int(self.job.provider, 16) else None
+
     def to_json(self) -> dict[str, Any]:
         j = self.job
         return {
             "job_id": self.job_id,
             "status": self.status.name.lower(),
             "requester": j.requester,
-            "provider": j.provider if int(j.provider, 16) else None,
+            "provider": self.provider,
             "reward_wei": j.reward,
             "stake_wei": j.stake,
             "bond_wei": j.bond,
@@ -82,6 +93,56 @@ class JobView:
             "payout_bound": self.payout_bound,
             "delay_cost_per_hour_wei": self.delay_cost_per_hour,
         }
+
+
+@dataclass(frozen=True)
+class StatusSeen:
+    """One read of the job from the chain; ``changed``: more than its countdowns moved since the last."""
+
+    view: JobView
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "status", **self.view.to_json()}
+
+
+@dataclass(frozen=True)
+class ProgressSeen:
+    """A checkpoint the job's provider reported and signed; ``received`` is this host's clock."""
+
+    record: ProgressRecord
+    eta: float | None
+    received: float
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "type": "progress",
+            "job_id": r.job_id,
+            "step": r.step,
+            "total_steps": r.total_steps,
+            "loss": r.loss,
+            "cid": r.cid,
+            "state_hash": r.state_hash,
+            "provider": r.signer,
+            "time": r.time,
+            "received": self.received,
+            "eta_s": self.eta,
+        }
+
+
+@dataclass(frozen=True)
+class ProgressUnavailable:
+    """Progress cannot be followed (no node, or no pubsub on it): only the chain's status is shown."""
+
+    job_id: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "progress_unavailable", "job_id": self.job_id, "reason": self.reason}
+
+
+WatchEvent = StatusSeen | ProgressSeen | ProgressUnavailable
 
 
 @dataclass(frozen=True)
@@ -212,6 +273,85 @@ class Requester:
             age > self.stall_warning,
         )
 
+    def watch(
+        self,
+        job_id: int,
+        progress: IpfsPubsubTransport | None = None,
+        *,
+        until_final: bool = True,
+        poll: float = 1.0,
+    ) -> Iterator[WatchEvent]:
+        """The job's status read every ``poll`` seconds and, as they arrive over ``progress`` (IPFS
+        pubsub), its provider's signed checkpoints, checked by :class:`ProgressFeed` against the
+        provider the chain names (records held back until the job has one). The chain is read on a
+        thread of its own so a slow read never holds a checkpoint back; events come out in the order
+        they happened, the final status last."""
+        view = self.view(job_id)  # an unknown job fails here, before anything subscribes
+        yield StatusSeen(view, True)
+        if until_final and view.status in FINAL_STATUSES:
+            return
+        provider = view.provider
+        happened: queue.Queue[WatchEvent | ProgressRecord | Exception] = queue.Queue()
+        stop = threading.Event()
+        feed = None
+        reported: str | None = None
+        if progress is not None:
+            feed = ProgressFeed(
+                progress,
+                chain_id=self.market.chain_id,
+                market=self.market.address,
+                provider_of=lambda _: provider,
+                on_record=happened.put,
+                job_id=job_id,
+            )
+            try:
+                progress.check()
+            except CrucibleError as exc:
+                reported = str(exc)
+                yield ProgressUnavailable(job_id, reported)
+            threading.Thread(target=feed.run, args=(stop,), name="crucible-watch-progress", daemon=True).start()
+
+        def read_chain(last: dict[str, Any], reported: str | None) -> None:
+            nonlocal provider
+            try:
+                while not stop.wait(poll):
+                    view = self.view(job_id)
+                    provider = view.provider
+                    if feed is not None:
+                        feed.records(job_id)  # records held back for want of a provider are checked now
+                        if feed.error is not None and feed.error != reported:
+                            reported = feed.error
+                            happened.put(ProgressUnavailable(job_id, reported))
+                    key = _status_key(view)
+                    happened.put(StatusSeen(view, key != last))
+                    last = key
+                    if until_final and view.status in FINAL_STATUSES:
+                        return
+            except Exception as exc:  # the reader's generator raises it where the caller is
+                happened.put(exc)
+
+        reader = threading.Thread(
+            target=read_chain, args=(_status_key(view), reported), name="crucible-watch-chain", daemon=True
+        )
+        reader.start()
+        seen: list[ProgressRecord] = []
+        try:
+            while True:
+                try:
+                    event = happened.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
+                except queue.Empty:
+                    continue
+                if isinstance(event, Exception):
+                    raise event
+                if isinstance(event, ProgressRecord):
+                    seen.append(event)
+                    event = ProgressSeen(event, eta_seconds(seen), time.time())
+                yield event
+                if isinstance(event, StatusSeen) and until_final and event.view.status in FINAL_STATUSES:
+                    return
+        finally:
+            stop.set()
+
     def jobs(self, *, mine_only: bool = True) -> list[JobView]:
         views = [self.view(i) for i in range(1, self.market.job_count() + 1)]
         me = self.market.signer.address if self.market.signer else None
@@ -313,6 +453,11 @@ class Requester:
 
     def withdraw(self) -> int:
         return self.market.collect_credit()
+
+
+def _status_key(view: JobView) -> dict[str, Any]:
+    """What a status change is: anything but the countdowns, which move every second."""
+    return {k: v for k, v in view.to_json().items() if k not in ("seconds_left", "last_block_age_s")}
 
 
 def _write_atomically(out: Path, data: bytes) -> None:
