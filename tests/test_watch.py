@@ -9,6 +9,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,8 @@ from test_processes import post, small_spec, wait_for
 
 from crucible.chain.keys import dev_account
 from crucible.devnet.nodes import RunningNode
-from crucible.protocol.progress import topic_for
+from crucible.protocol.progress import sign_record, topic_for
+from crucible.store.pubsub import IpfsPubsubTransport
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +50,8 @@ def test_watch_json_streams_signed_progress_then_the_final_status(  # type: igno
     watches = {}
     for name, api in {"devnet": None, "nowhere": nowhere, "no-pubsub": ipfs_without_pubsub.url}.items():
         watches[name] = (tmp_path / f"{name}.jsonl", tmp_path / f"{name}.err")
-        command = ["requester", "watch", str(job), "--json", *(["--pubsub-api", api] if api else [])]
+        command = ["requester", "watch", str(job), "--json", "--log-level", "debug"]
+        command += ["--pubsub-api", api] if api else []
         cli.daemons.append(
             subprocess.Popen(
                 [sys.executable, "-m", "app.cli", *command],
@@ -59,6 +62,12 @@ def test_watch_json_streams_signed_progress_then_the_final_status(  # type: igno
         )
     topic = topic_for(deployment.chain_id, deployment.market)
     wait_for("watch to subscribe", lambda: subscribed(deployment.ipfs_api, topic), timeout=60)
+    # Forged progress on the same topic: another key claiming this job, and the provider's key for another job.
+    forged = dict(chain_id=deployment.chain_id, market=deployment.market, total_steps=600, loss=0.001)
+    forged |= dict(cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", state_hash="0x" + "ab" * 32, time=time.time())
+    channel = IpfsPubsubTransport(deployment.ipfs_api)
+    channel.publish(topic, sign_record(dev_account("cheater"), job_id=job, step=550, **forged).to_bytes())
+    channel.publish(topic, sign_record(dev_account("provider"), job_id=job + 1, step=550, **forged).to_bytes())
     cli.start(tmp_path / "worker.log", "worker", "run", "--state-dir", str(tmp_path / "worker"))
 
     for (name, (out, err)), proc in zip(watches.items(), cli.daemons, strict=False):
@@ -80,7 +89,10 @@ def test_watch_json_streams_signed_progress_then_the_final_status(  # type: igno
     provider = dev_account("provider").address
     assert market.job(job).provider == provider
     assert all(p["provider"] == provider and p["job_id"] == job and p["total_steps"] == 600 for p in progress)
-    assert all(p["cid"].startswith("Qm") and p["loss"] > 0 for p in progress)
+    assert all(p["cid"].startswith("Qm") and p["loss"] > 0.001 for p in progress), "no forged point shown"
+    dropped = watches["devnet"][1].read_text()
+    assert f"dropped a progress record: job {job}'s provider is {provider}; record signed by " in dropped
+    assert f"dropped a progress record: record is for job {job + 1}, not the followed job {job}" in dropped
     assert {e["type"] for e in events["devnet"]} == {"status", "progress"}, "nothing said unavailable"
     for name, api in (("nowhere", nowhere), ("no-pubsub", ipfs_without_pubsub.url)):
         said = [e for e in events[name] if e["type"] != "status"]
