@@ -9,19 +9,118 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from test_processes import post, small_spec, wait_for
 
 from crucible.chain.keys import dev_account
+from crucible.chain.market import Job, JobStatus
 from crucible.devnet.nodes import RunningNode
+from crucible.errors import StoreError
 from crucible.protocol.progress import sign_record, topic_for
 from crucible.store.pubsub import IpfsPubsubTransport
+from requester.client import JobView, ProgressSeen, ProgressUnavailable, Requester, StatusSeen, WatchEvent
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+PROVIDER = dev_account("provider")
+
+
+class ScriptedChain(Requester):
+    """A requester whose chain reads follow a script (the last status repeats); a unit test of how
+    watch orders what it sees, with the chain faked (the integration test below has the real one)."""
+
+    def __init__(self, statuses: list[JobStatus], claimed_when: threading.Event | None = None) -> None:
+        self.market = SimpleNamespace(chain_id=31337, address=MARKET)  # type: ignore[assignment]
+        self.statuses = statuses
+        self.claimed_when = claimed_when or threading.Event()
+        if claimed_when is None:
+            self.claimed_when.set()
+
+    def view(self, job_id: int) -> JobView:
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        if status != JobStatus.OPEN:
+            self.claimed_when.wait(10)  # the progress came while the job was open
+        provider = PROVIDER.address if status != JobStatus.OPEN else "0x" + "00" * 20
+        zero = {f.name: 0 for f in fields(Job)}
+        job = Job(**{**zero, "provider": provider, "status": status, "requester": MARKET, "spec_cid": bytes(32),
+                     "trace_root": bytes(32), "final_state_hash": bytes(32), "refund_on_expiry": True})  # fmt: skip
+        return JobView(job_id, status, job, None, None, [], None, None)
+
+
+class Channel:
+    """Pubsub faked: ``messages`` are delivered at once on subscribing; or the node is unreachable."""
+
+    def __init__(self, messages: list[bytes], *, down: str | None = None) -> None:
+        self.messages, self.down, self.delivered = messages, down, threading.Event()
+
+    def check(self) -> None:
+        if self.down:
+            raise StoreError(self.down)
+
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None], stop: threading.Event) -> None:
+        self.check()
+        for data in self.messages:
+            on_message(data)
+        self.delivered.set()
+        stop.wait()
+
+
+def signed(step: int, account=PROVIDER) -> bytes:  # type: ignore[no-untyped-def]
+    return sign_record(
+        account, chain_id=31337, market=MARKET, job_id=1, step=step, total_steps=20, loss=1.0 / (step + 1),
+        cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", state_hash="0x" + "ab" * 32, time=100.0 + step,
+    ).to_bytes()  # fmt: skip
+
+
+def shown(events: Iterator[WatchEvent]) -> list[str]:
+    out = []
+    for e in events:
+        if isinstance(e, StatusSeen) and e.changed:
+            out.append(e.view.status.name.lower())
+        elif isinstance(e, ProgressSeen):
+            out.append(f"step {e.record.step} eta {e.eta}")
+        elif isinstance(e, ProgressUnavailable):
+            out.append(f"unavailable: {e.reason}")
+    return out
+
+
+def test_progress_sent_before_the_claim_is_shown_once_the_chain_names_the_provider() -> None:
+    channel = Channel([signed(0), signed(10), signed(5, dev_account("cheater")), signed(5)])
+    requester = ScriptedChain(
+        [JobStatus.OPEN, JobStatus.OPEN, JobStatus.CLAIMED, JobStatus.FINALIZED], channel.delivered
+    )
+
+    events = shown(requester.watch(1, channel, poll=0.01))  # type: ignore[arg-type]
+
+    assert events == ["open", "step 0 eta None", "step 10 eta 10.0", "claimed", "finalized"]
+
+
+def test_without_pubsub_watch_says_so_once_and_follows_the_status() -> None:
+    channel = Channel([], down="IPFS pubsub at http://127.0.0.1:9 did not answer")
+    requester = ScriptedChain([JobStatus.OPEN, JobStatus.CLAIMED, JobStatus.SUBMITTED, JobStatus.FINALIZED])
+
+    events = shown(requester.watch(1, channel, poll=0.01))  # type: ignore[arg-type]
+
+    assert events == [
+        "open",
+        "unavailable: IPFS pubsub at http://127.0.0.1:9 did not answer",
+        "claimed",
+        "submitted",
+        "finalized",
+    ]
+
+
+def test_a_job_already_final_is_shown_once_and_nothing_subscribes() -> None:
+    channel = Channel([], down="must not be asked")
+
+    assert shown(ScriptedChain([JobStatus.CANCELLED]).watch(1, channel)) == ["cancelled"]  # type: ignore[arg-type]
 
 
 def subscribed(ipfs_api: str, topic: str) -> bool:
@@ -31,6 +130,8 @@ def subscribed(ipfs_api: str, topic: str) -> bool:
     return encoded in (reply.json().get("Strings") or [])
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_watch_json_streams_signed_progress_then_the_final_status(  # type: ignore[no-untyped-def]
     devnet, ipfs_without_pubsub: RunningNode, tmp_path: Path
 ) -> None:
