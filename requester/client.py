@@ -282,75 +282,12 @@ class Requester:
         poll: float = 1.0,
     ) -> Iterator[WatchEvent]:
         """The job's status read every ``poll`` seconds and, as they arrive over ``progress`` (IPFS
-        pubsub), its provider's signed checkpoints, checked by :class:`ProgressFeed` against the
-        provider the chain names (records held back until the job has one). The chain is read on a
-        thread of its own so a slow read never holds a checkpoint back; events come out in the order
-        they happened, the final status last."""
+        pubsub), its provider's signed checkpoints (see :class:`_JobWatch`); the final status last."""
         view = self.view(job_id)  # an unknown job fails here, before anything subscribes
         yield StatusSeen(view, True)
         if until_final and view.status in FINAL_STATUSES:
             return
-        provider = view.provider
-        happened: queue.Queue[WatchEvent | ProgressRecord | Exception] = queue.Queue()
-        stop = threading.Event()
-        feed = None
-        reported: str | None = None
-        if progress is not None:
-            feed = ProgressFeed(
-                progress,
-                chain_id=self.market.chain_id,
-                market=self.market.address,
-                provider_of=lambda _: provider,
-                on_record=happened.put,
-                job_id=job_id,
-            )
-            try:
-                progress.check()
-            except CrucibleError as exc:
-                reported = str(exc)
-                yield ProgressUnavailable(job_id, reported)
-            threading.Thread(target=feed.run, args=(stop,), name="crucible-watch-progress", daemon=True).start()
-
-        def read_chain(last: dict[str, Any], reported: str | None) -> None:
-            nonlocal provider
-            try:
-                while not stop.wait(poll):
-                    view = self.view(job_id)
-                    provider = view.provider
-                    if feed is not None:
-                        feed.records(job_id)  # records held back for want of a provider are checked now
-                        if feed.error is not None and feed.error != reported:
-                            reported = feed.error
-                            happened.put(ProgressUnavailable(job_id, reported))
-                    key = _status_key(view)
-                    happened.put(StatusSeen(view, key != last))
-                    last = key
-                    if until_final and view.status in FINAL_STATUSES:
-                        return
-            except Exception as exc:  # the reader's generator raises it where the caller is
-                happened.put(exc)
-
-        reader = threading.Thread(
-            target=read_chain, args=(_status_key(view), reported), name="crucible-watch-chain", daemon=True
-        )
-        reader.start()
-        seen: list[ProgressRecord] = []
-        try:
-            while True:
-                try:
-                    event = happened.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
-                except queue.Empty:
-                    continue
-                if isinstance(event, Exception):
-                    raise event
-                if isinstance(event, ProgressRecord):
-                    seen.append(event)
-                    event = ProgressSeen(event, eta_seconds(seen), time.time())
-                yield event
-                if isinstance(event, StatusSeen) and until_final and event.view.status in FINAL_STATUSES:
-                    return
-        finally:
-            stop.set()
+        yield from _JobWatch(self, view, until_final=until_final, poll=poll).events(progress)
 
     def jobs(self, *, mine_only: bool = True) -> list[JobView]:
         views = [self.view(i) for i in range(1, self.market.job_count() + 1)]
@@ -465,3 +402,82 @@ def _write_atomically(out: Path, data: bytes) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(out)
+
+
+class _JobWatch:
+    """One `watch` after its first read: the provider's records checked by :class:`ProgressFeed`
+    against the provider the chain names (records held back until the job has one), and the chain
+    read on a thread of its own so a slow read never holds a checkpoint back; events come out in the
+    order they happened."""
+
+    def __init__(self, requester: Requester, view: JobView, *, until_final: bool, poll: float) -> None:
+        self.requester, self.job_id, self.until_final, self.poll = requester, view.job_id, until_final, poll
+        self.first = view
+        self.provider = view.provider
+        self.happened: queue.Queue[WatchEvent | ProgressRecord | Exception] = queue.Queue()
+        self.stop = threading.Event()
+        self.feed: ProgressFeed | None = None
+        self.reported: str | None = None
+
+    def _final(self, view: JobView) -> bool:
+        return self.until_final and view.status in FINAL_STATUSES
+
+    def _subscribe(self, progress: IpfsPubsubTransport) -> ProgressUnavailable | None:
+        market = self.requester.market
+        self.feed = ProgressFeed(
+            progress,
+            chain_id=market.chain_id,
+            market=market.address,
+            provider_of=lambda _: self.provider,
+            on_record=self.happened.put,
+            job_id=self.job_id,
+        )
+        unavailable = None
+        try:
+            progress.check()
+        except CrucibleError as exc:
+            self.reported = str(exc)
+            unavailable = ProgressUnavailable(self.job_id, self.reported)
+        threading.Thread(target=self.feed.run, args=(self.stop,), name="crucible-watch-progress", daemon=True).start()
+        return unavailable
+
+    def _read_chain(self) -> None:
+        last = _status_key(self.first)
+        try:
+            while not self.stop.wait(self.poll):
+                view = self.requester.view(self.job_id)
+                self.provider = view.provider
+                if self.feed is not None:
+                    self.feed.records(self.job_id)  # records held back for want of a provider are checked now
+                    if self.feed.error is not None and self.feed.error != self.reported:
+                        self.reported = self.feed.error
+                        self.happened.put(ProgressUnavailable(self.job_id, self.reported))
+                key = _status_key(view)
+                self.happened.put(StatusSeen(view, key != last))
+                last = key
+                if self._final(view):
+                    return
+        except Exception as exc:  # the reader's generator raises it where the caller is
+            self.happened.put(exc)
+
+    def events(self, progress: IpfsPubsubTransport | None) -> Iterator[WatchEvent]:
+        if progress is not None and (unavailable := self._subscribe(progress)) is not None:
+            yield unavailable
+        threading.Thread(target=self._read_chain, name="crucible-watch-chain", daemon=True).start()
+        seen: list[ProgressRecord] = []
+        try:
+            while True:
+                try:
+                    event = self.happened.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
+                except queue.Empty:
+                    continue
+                if isinstance(event, Exception):
+                    raise event
+                if isinstance(event, ProgressRecord):
+                    seen.append(event)
+                    event = ProgressSeen(event, eta_seconds(seen), time.time())
+                yield event
+                if isinstance(event, StatusSeen) and self._final(event.view):
+                    return
+        finally:
+            self.stop.set()
