@@ -22,6 +22,7 @@ from crucible.chain.keys import dev_account
 from crucible.chain.market import Market
 from crucible.chain.rpc import connect
 from crucible.chain.signer import Signer
+from crucible.devnet.deploy import deploy_market, market_settings
 from crucible.devnet.manage import Devnet
 from crucible.devnet.nodes import RunningNode, connect_ipfs_nodes, rpc_call, start_anvil, start_ipfs
 from crucible.store.ipfs import IpfsStore
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Fixtures that start real processes: a test using any of them (directly or through another
 #: fixture) is an integration test, marked so without anyone having to remember to.
-PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "ipfs_hosts", "devnet"})
+PROCESS_FIXTURES = frozenset({"anvil", "ipfs_node", "ipfs_hosts", "shared_devnet", "own_devnet"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,9 +44,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark integration tests, and run the longest first: `scripts/test.sh` spreads the tests over
+    workers one at a time (pytest-xdist), so a long test started last would leave the others idle."""
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda it: (it.get_closest_marker("slow") is None, it.get_closest_marker("integration") is None))
 
 
 @pytest.fixture(scope="session")
@@ -188,9 +192,46 @@ class Cli:
                 proc.wait()
 
 
+@pytest.fixture(scope="session")
+def shared_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One `crucible devnet up` (anvil + IPFS) and the digits dataset for the whole session: starting
+    a devnet costs seconds, so tests that do not stop its processes share it (see :func:`devnet`)."""
+    home = tmp_path_factory.mktemp("shared-devnet")
+    Devnet(home).up()
+    try:
+        Cli(home)("data", "digits", str(home / "data"))
+        yield home
+    finally:
+        Devnet(home).down()
+
+
 @pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
-    """A fresh devnet from `crucible devnet up` (anvil + IPFS + market) and a Cli bound to it."""
+def devnet(shared_devnet: Path, tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
+    """A market of its own, deployed as `devnet up` deploys one, on the session's devnet chain and IPFS
+    node, and a Cli bound to it (its own home and deployment file): no job, stake or credit of another
+    test is visible, and the daemons' cursors and journals are kept per market. A test that stops the
+    chain or the node uses :func:`own_devnet`."""
+    base = Deployment.load(shared_devnet / "deployment.json")
+    w3 = connect(base.rpc_url)
+    address, receipt = deploy_market(
+        Signer(w3, dev_account("deployer")), market_settings("devnet"), [dev_account("oracle").address], quorum=1
+    )
+    deployment = base.model_copy(update={"market": address, "deploy_block": int(receipt["blockNumber"])})
+    home = tmp_path / "devnet"
+    home.mkdir()
+    deployment.save(home / "deployment.json")
+    (home / "data").symlink_to(shared_devnet / "data")
+    cli = Cli(home)
+    try:
+        yield cli, deployment, Market(w3, deployment.market)
+    finally:
+        cli.stop_all()
+
+
+@pytest.fixture
+def own_devnet(tmp_path: Path) -> Iterator[tuple[Cli, Deployment, Market]]:
+    """A devnet of this test's own from `crucible devnet up` (anvil + IPFS + market), for a test that
+    stops or kills the chain or the node, and a Cli bound to it."""
     home = tmp_path / "devnet"
     deployment = Devnet(home).up()
     cli = Cli(home)

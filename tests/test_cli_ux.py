@@ -108,6 +108,7 @@ def test_1_worker_says_once_why_it_leaves_each_job_alone(devnet, tmp_path: Path)
 # ------------------------------------------------------------------------------- 2. a slashed provider
 
 
+@pytest.mark.slow
 def test_2_slashed_provider_is_told_each_move_and_the_amounts(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, _, market = devnet
     cli("worker", "stake", "1", "--dev-account", "cheater")
@@ -141,6 +142,7 @@ def test_2_slashed_provider_is_told_each_move_and_the_amounts(devnet, tmp_path: 
 # ------------------------------------------------------------------------------- 3. Ctrl-C
 
 
+@pytest.mark.slow
 def test_3_ctrl_c_during_training_exits_130_and_the_next_start_resumes(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, _, market = devnet
     cli("worker", "stake", "1")
@@ -194,10 +196,10 @@ def test_4_one_shot_commands_give_up_on_a_dead_rpc_within_5_s(tmp_path: Path) ->
         assert "Traceback" not in out.stderr
 
 
-def test_4_oracle_health_answers_503_within_5_s_when_the_chain_is_down(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_4_oracle_health_answers_503_within_5_s_when_the_chain_is_down(own_devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from crucible.devnet.manage import Devnet
 
-    cli, _, _ = devnet
+    cli, _, _ = own_devnet
     port = free_port()
     log = tmp_path / "oracle.log"
     cli.start(log, "oracle", "serve", "--port", str(port), "--state-dir", str(tmp_path / "oracle"))
@@ -249,6 +251,7 @@ def test_5_countdowns_run_on_the_wall_clock_and_an_idle_chain_is_named(devnet, t
 # ------------------------------------------------------------------------------- 6. fetch, export
 
 
+@pytest.mark.slow
 def test_6_fetch_writes_the_bytes_the_cid_names_and_export_the_parameters(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, deployment, market = devnet
     cli("worker", "stake", "1")
@@ -272,6 +275,7 @@ def test_6_fetch_writes_the_bytes_the_cid_names_and_export_the_parameters(devnet
 # ------------------------------------------------------------------------------- 7. errors
 
 
+@pytest.mark.slow
 def test_7_errors_say_what_was_wrong(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, _, market = devnet
     zero = cli("requester", "post", str(small_spec(tmp_path)), "--reward", "0",
@@ -302,6 +306,7 @@ def test_7_errors_say_what_was_wrong(devnet, tmp_path: Path) -> None:  # type: i
 # ------------------------------------------------------------------------------- 8. output
 
 
+@pytest.mark.slow
 def test_8_json_on_writes_amount_units_and_version(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, deployment, market = devnet
     version = cli("--version")
@@ -333,6 +338,7 @@ def test_8_json_on_writes_amount_units_and_version(devnet, tmp_path: Path) -> No
 # ------------------------------------------------------------------------------- 9. metrics
 
 
+@pytest.mark.slow
 def test_9_metrics_one_format_exact_earnings_configurable_host(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli, _, market = devnet
     cli("worker", "stake", "1")

@@ -130,9 +130,9 @@ def post_job(cli: Cli, tmp: Path, *, steps: int, interval: int, seed: int, windo
 
 
 def test_a_person_watches_a_job_and_a_dispute_live(  # type: ignore[no-untyped-def]
-    devnet, browser: Any, tmp_path: Path
+    own_devnet, browser: Any, tmp_path: Path
 ) -> None:
-    cli, deployment, market = devnet
+    cli, deployment, market = own_devnet  # its own: the test pauses the chain
     OUT.mkdir(parents=True, exist_ok=True)
     oracle_port, port = free_port(), free_port()
     cli.start(tmp_path / "oracle.log", "oracle", "serve", "--port", str(oracle_port), "--state-dir", str(tmp_path))

@@ -315,10 +315,10 @@ def test_cheater_verifier_and_an_oracle_killed_mid_dispute_the_cheater_still_los
 # ---------------------------------------------------------------------------------------------- 5. IPFS
 
 
-def test_ipfs_down_post_fails_cleanly_worker_waits_and_recovers(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ipfs_down_post_fails_cleanly_worker_waits_and_recovers(own_devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from requester.client import Offer, Requester
 
-    cli, deployment, market = devnet
+    cli, deployment, market = own_devnet
     w3 = market.w3
     cli("worker", "stake", "1")
     spec_file = small_spec(tmp_path, seed=23)
