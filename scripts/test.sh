@@ -18,8 +18,16 @@ echo "== forge test (contracts/test)"
 forge test --root "$root"
 
 echo "== pytest"
+# Most of the suite's time is spent waiting on real processes (chain windows, daemons, IPFS), so the
+# tests run on several workers (pytest-xdist), handed out one at a time, the longest first (see
+# tests/conftest.py). CRUCIBLE_TEST_WORKERS=0 runs them in this process, one after the other.
+workers="${CRUCIBLE_TEST_WORKERS:-3}"
+parallel=()
+if [ "$workers" != 0 ]; then
+  parallel=(-n "$workers" --dist load --maxschedchunk 1)
+fi
 set +e
-python -m pytest "$@"
+python -m pytest "${parallel[@]}" "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected no tests: that is a failure of the suite, said plainly.

@@ -240,6 +240,7 @@ def test_restarted_worker_resumes_from_its_cursor(
 OTHER_CHAIN = 4242
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("own_anvil", [{"chain_id": OTHER_CHAIN}], indirect=True)
 def test_deploy_to_another_chain_and_run_a_job_with_keystores(
     own_anvil: RunningNode, ipfs_node: RunningNode, tmp_path: Path
