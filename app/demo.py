@@ -1,11 +1,13 @@
-"""`crucible demo`: the whole marketplace on a local devnet, each role a separate process.
+"""`crucible demo`: the whole marketplace on a local devnet, each role a separate process with its
+own IPFS node (artifacts move between the nodes by bitswap, as between hosts), on a chain that mines
+a block every second (transactions wait for inclusion and events for confirmations).
 
 Act 1: a requester posts a classification job on the handwritten digits, an honest worker trains
 it, the challenge window passes, the worker is paid and the requester fetches the model and
 measures its accuracy. Act 2: a cheating worker forges one training step of a second job; two
 independent verifiers catch it and both challenge (any number of disputes may be live on a job),
-each dispute is narrowed by k-ary dissection to that step, the oracle replays it, the cheater is
-slashed once and both challengers share the reward (docs/dispute-game.md).
+the disputes are narrowed by k-ary dissection until the first reaches that step, the oracle replays
+it, the cheater is slashed once and both challengers share the reward (docs/dispute-game.md).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from crucible.protocol import dissection
 ROLES = ("requester", "provider", "cheater", "verifier", "verifier-2", "oracle")
 SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
 POISONED_STEP = 237  # the step the cheater forges in act 2 (segment 11 of 20)
-WINDOW = 20  # seconds of challenge window on the devnet: two verifiers audit 400 steps each in it
+WINDOW = 30  # seconds of challenge window: two verifiers see the submission 2 blocks late, audit 400 steps each
+BLOCK_TIME = 1.0  # seconds between blocks: interval mining, as on a public chain (not one block per transaction)
 
 
 @dataclass
@@ -120,15 +123,16 @@ class Demo:
 
     def run(self) -> None:
         self.console.rule("[bold]Crucible demo")
-        deployment = Devnet(self.home).up()
+        deployment = Devnet(self.home).up(block_time=BLOCK_TIME, hosts=ROLES)
         (self.home / "logs").mkdir(exist_ok=True)
         w3 = connect(deployment.rpc_url)
         market = Market(w3, deployment.market)
         accounts = {r: dev_account(r).address for r in ROLES}
         balances_before = {r: w3.eth.get_balance(a) for r, a in accounts.items()}
         self.console.print(
-            f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url}, IPFS at {deployment.ipfs_api}, "
-            f"market {deployment.market}"
+            f"devnet up: chain {deployment.chain_id} at {deployment.rpc_url} ({BLOCK_TIME:g} s blocks, "
+            f"{deployment.confirmations} confirmations), one IPFS node per role "
+            f"({', '.join(f'{r} {u}' for r, u in deployment.ipfs_nodes.items())}), market {deployment.market}"
         )
         self.phases.mark("devnet up")
         self._start_roles()

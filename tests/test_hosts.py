@@ -1,24 +1,30 @@
 """Every role on its own host (issue 13, the IPFS half): online js-ipfs nodes on loopback that
 exchange artifacts by bitswap, a provider's pins held per job until settlement, fetches checked
-against their CIDs whichever node served them, and a whole job with one node per role."""
+against their CIDs whichever node served them, and whole jobs (honest, forged, unserved) with one node
+per role on a chain with 1 s blocks."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from conftest import Cli
 from test_processes import events, post, small_spec, wait_for
+from web3 import Web3
 
 from crucible.chain.deployment import Deployment
 from crucible.chain.keys import dev_account
-from crucible.chain.market import JobStatus, Market
+from crucible.chain.market import JobStatus, Market, Verdict
 from crucible.chain.rpc import connect
+from crucible.chain.units import parse_eth
 from crucible.devnet.manage import Devnet, host_roles
-from crucible.devnet.nodes import RunningNode, connect_ipfs_nodes, start_ipfs
+from crucible.devnet.nodes import RunningNode
+from crucible.devnet.processes import free_port
 from crucible.errors import ArtifactRejected, ArtifactUnavailable
 from crucible.protocol.checkpoint import Manifest
 from crucible.settings import RoleSettings
@@ -121,24 +127,6 @@ def test_each_role_uses_its_own_node_unless_told_otherwise(tmp_path: Path, monke
     assert own_kubo.load_deployment("provider").ipfs_api == "http://127.0.0.1:5001", "CRUCIBLE_IPFS_API wins"
 
 
-@pytest.mark.integration
-@pytest.mark.slow  # starts a node of its own, to stop it
-def test_providers_node_stopped_after_submission_fetch_fails_as_unavailable(
-    verifier_node: IpfsStore, tmp_path: Path
-) -> None:
-    gone = start_ipfs(tmp_path, name="ipfs-provider-2", online=True)
-    try:
-        connect_ipfs_nodes([gone.url, verifier_node.api])
-        cid = IpfsStore(gone.url).add_bytes(os.urandom(50_000))
-    finally:
-        gone.daemon.stop()
-    impatient = IpfsStore(verifier_node.api, fetch_timeout=3)
-    started = time.monotonic()
-    with pytest.raises(ArtifactUnavailable, match=f"{cid} could not be fetched .* within 3s: nobody serves it"):
-        impatient.cat(cid)
-    assert time.monotonic() - started < 30, "bounded by the fetch timeout, not hanging"
-
-
 def test_job_pins_keep_artifacts_until_released_then_gc_drops_them(provider_node: IpfsStore, tmp_path: Path) -> None:
     only_job_1, shared = (provider_node.add_bytes(os.urandom(1000), pin=False) for _ in range(2))
     pins = JobPins(provider_node, tmp_path / "pins.json")
@@ -160,71 +148,160 @@ def test_job_pins_keep_artifacts_until_released_then_gc_drops_them(provider_node
     provider_node.unpin(shared)  # unpinning what is not pinned is harmless too
 
 
+REWARD, STAKE, BOND = parse_eth("0.5"), parse_eth("0.5"), parse_eth("0.01")  # what `post` offers
+
+
 @pytest.mark.integration
 @pytest.mark.slow
-def test_honest_job_with_every_role_on_its_own_node(tmp_path: Path) -> None:
+def test_every_role_on_its_own_node_honest_paid_forged_and_unserved_slashed(tmp_path: Path) -> None:
+    """Requester, two providers, a verifier and an oracle, each its own process with its own state folder,
+    key and IPFS node, on a chain that mines a block a second. Job 1 (honest) is paid; job 2, forged by
+    provider-2, is slashed; job 3's provider stops its node after submitting: the verifier challenges,
+    the oracle rules the data unavailable and the provider is slashed. One devnet start for all three."""
     home = tmp_path / "devnet"
     cli = Cli(home)
+    cli.env["CRUCIBLE_ORACLE_IPFS_FETCH_TIMEOUT"] = "10"  # the oracle gives up on an unserved artifact sooner
+    roles = host_roles(providers=2)
     started = time.monotonic()
-    up = cli("devnet", "up", "--hosts", "--home", str(home), "--json")
-    print(f"\n[measure] devnet up --hosts (anvil + 4 IPFS nodes, parallel): {time.monotonic() - started:.1f}s")
+    up = cli("devnet", "up", "--hosts", "--providers", "2", "--block-time", "1", "--home", str(home), "--json")
+    print(f"\n[measure] devnet up --hosts --providers 2 (anvil + 5 IPFS nodes): {time.monotonic() - started:.1f}s")
     deployment = Deployment.model_validate_json(up.stdout)
     daemons = [daemon for daemon, _ in Devnet(home).status().daemons.values()]
-    assert sorted(d.name for d in daemons) == ["anvil", *sorted(f"ipfs-{r}" for r in host_roles())]
+    assert sorted(d.name for d in daemons) == ["anvil", *sorted(f"ipfs-{r}" for r in roles)]
     status = json.loads(cli("devnet", "status", "--home", str(home), "--json").stdout)
-    assert status["healthy"] and status["ipfs_peers"] == dict.fromkeys(host_roles(), 3), "every node peers the other 3"
+    assert status["healthy"] and status["ipfs_peers"] == dict.fromkeys(roles, 4), "every node peers the other 4"
+    assert deployment.confirmations == 2, "a chain on a clock: daemons wait 2 blocks on top of an event"
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str, *args: str) -> None:
+        processes[name] = cli.start(tmp_path / f"{name}.log", *args)
+
+    def stop(name: str) -> None:
+        proc = processes.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
     try:
         nodes = {role: IpfsStore(url, fetch_timeout=20) for role, url in deployment.ipfs_nodes.items()}
-        assert set(nodes) == {"requester", "provider", "verifier", "oracle"}
-        assert len(set(deployment.ipfs_nodes.values())) == 4, "one node per role"
+        assert set(nodes) == set(roles) and len(set(deployment.ipfs_nodes.values())) == 5, "one node per role"
         before = {role: node.bitswap_stats() for role, node in nodes.items()}
-        market = Market(connect(deployment.rpc_url), deployment.market)
+        w3 = connect(deployment.rpc_url)
+        market = Market(w3, deployment.market)
+        provider, cheater = dev_account("provider").address, dev_account("provider-2").address
         cli("data", "digits", str(home / "data"))
-        cli("worker", "stake", "1")
-        cli.start(tmp_path / "worker.log", "worker", "run", "--state-dir", str(tmp_path / "worker"))
-        cli.start(tmp_path / "verifier.log", "verifier", "run", "--state-dir", str(tmp_path / "verifier"))
-        job = post(cli, small_spec(tmp_path, seed=5), window=20)
-        spec_cid = market.job(job).spec_cid_str
+        for account in ("provider", "provider-2"):
+            cli("worker", "stake", "1", "--dev-account", account)
+        oracle_port = free_port()
+        start("oracle", "oracle", "serve", "--port", str(oracle_port), "--state-dir", str(tmp_path / "oracle"))
+        worker = ("worker", "run", "--dev-account", "provider", "--max-jobs", "1")
+        worker = (*worker, "--state-dir", str(tmp_path / "worker"))
+        start("worker", *worker)
+        job1 = post(cli, small_spec(tmp_path, seed=5), window=60)
+        wait_for("the provider's claim of job 1", lambda: market.job_status(job1) != JobStatus.OPEN)
+        # Step 23 forged: segment [20, 30] is disputed, narrowed to [23, 24], replayed by the oracle.
+        start(
+            "cheater", "worker", "run", "--dev-account", "provider-2", "--max-jobs", "1",
+            "--behaviour", "poison-step:23", "--state-dir", str(tmp_path / "cheater"),
+        )  # fmt: skip
+        job2 = post(cli, small_spec(tmp_path, seed=22), window=40)
+        spec_cid = market.job(job1).spec_cid_str
         assert nodes["requester"].pinned(spec_cid), "the requester's node pins its spec"
 
-        wait_for("result submitted", lambda: market.job_status(job) == JobStatus.SUBMITTED)
-        manifest_cid = _manifest_cid(market, job)
-        trace = Manifest.from_bytes(nodes["provider"].cat(manifest_cid)).checkpoints
-        checkpoint, earlier = trace[-1].cid, trace[-2].cid
-        held = set(json.loads((tmp_path / "worker" / "pins.json").read_text())[str(job)])
-        assert {manifest_cid, checkpoint} <= held, "the provider pins what it committed until settled"
-        inputs = set(json.loads((tmp_path / "worker" / "kept.json").read_text())[str(job)])
+        # Read on the chain's latest block (the status view reads pending state, ahead of the block).
+        wait_for("job 2's result mined", lambda: market.result(job2) is not None)
+        wait_for("job 1's result mined", lambda: market.result(job1) is not None)
+        assert market.job_status(job1) == JobStatus.SUBMITTED, "still in its challenge window"
+        assert market.job(job1).provider == provider and market.job(job2).provider == cheater
+        traces = {
+            job1: Manifest.from_bytes(nodes["provider"].cat(_manifest_cid(market, job1))).checkpoints,
+            job2: Manifest.from_bytes(nodes["provider-2"].cat(_manifest_cid(market, job2))).checkpoints,
+        }
+        checkpoint, earlier = traces[job1][-1].cid, traces[job1][-2].cid
+        forged_from = next(c.cid for c in traces[job2] if c.step == 20)  # S_a of the disputed segment
+        checked = [*(c.cid for c in traces[job1]), forged_from]
+        # The verifier starts only now, so nothing but its own audit can bring these into its node.
+        assert not any(nodes["verifier"].has_local(cid) for cid in checked), "the verifier's node held none before"
+        start("verifier", "verifier", "run", "--state-dir", str(tmp_path / "verifier"))
+
+        held = set(json.loads((tmp_path / "worker" / "pins.json").read_text())[str(job1)])
+        assert {_manifest_cid(market, job1), checkpoint} <= held, "the provider pins what it committed until settled"
+        inputs = set(json.loads((tmp_path / "worker" / "kept.json").read_text())[str(job1)])
         assert spec_cid in inputs, "and its inputs, which it never unpins (they may be shared)"
         assert nodes["provider"].pinned(checkpoint)
-        wait_for("job finalized", lambda: market.job_status(job) == JobStatus.FINALIZED)
-        assert len(events(market, "JobFinalized")) == 1
-        info = market.provider_info(dev_account("provider").address)
-        assert (info.finalized, info.locked, info.slashed) == (1, 0, 0), "paid, stake free, nothing lost"
-        wait_for("reward withdrawn", lambda: market.credits(dev_account("provider").address) == 0)
-        assert connect(deployment.rpc_url).eth.get_balance(deployment.market) == 10**18, "only the stake remains"
-
-        assert nodes["verifier"].has_local(checkpoint), "the verifier fetched the checkpoint from the provider"
+        wait_for("job 2 slashed", lambda: market.job_status(job2) == JobStatus.SLASHED, timeout=240)
+        wait_for("job 1 finalized", lambda: market.job_status(job1) == JobStatus.FINALIZED, timeout=120)
+        assert all(nodes["verifier"].has_local(cid) for cid in checked), "fetched from the providers' nodes"
         assert not nodes["requester"].has_local(checkpoint), "and the requester's node never held it"
         assert nodes["provider"].has_local(spec_cid), "the provider fetched the spec from the requester's node"
         wait_for("provider released its pins", lambda: not json.loads((tmp_path / "worker" / "pins.json").read_text()))
+        wait_for("the provider's reward withdrawn", lambda: market.credits(provider) == 0)
         assert not nodes["provider"].pinned(earlier), "the trace is unpinned once the job was settled"
         assert nodes["provider"].pinned(checkpoint), "but the last checkpoint stays for the requester (--keep final)"
         time.sleep(2)  # js-ipfs updates its bitswap counters about once a second
-        moved = {
-            role: node.bitswap_stats()["DataReceived"] - before[role]["DataReceived"] for role, node in nodes.items()
-        }
-        print(f"[measure] bytes received by bitswap per node for one job: {moved}")
-        assert moved["provider"] > 0 and moved["verifier"] > 0
-        # The oracle's node never needed the checkpoint (no dispute): time one reaching another node.
-        assert not nodes["oracle"].has_local(checkpoint)
-        started = time.monotonic()
-        size = len(nodes["oracle"].cat(checkpoint))
-        print(f"\n[measure] a {size}-byte checkpoint reached the oracle's node in {time.monotonic() - started:.2f}s")
-        assert nodes["oracle"].has_local(checkpoint)
+        moved = {r: n.bitswap_stats()["DataReceived"] - before[r]["DataReceived"] for r, n in nodes.items()}
+        print(f"[measure] bytes received by bitswap per node for an honest and a forged job: {moved}")
+        assert moved["provider"] > 0 and moved["provider-2"] > 0 and moved["verifier"] > 0
+
+        # Job 3: the provider's node stops right after it submitted. The verifier is stopped meanwhile
+        # so that it cannot fetch anything before the node goes; a new worker process claims the job.
+        stop("verifier")
+        stop("worker")
+        start("worker-again", *worker)
+        job3 = post(cli, small_spec(tmp_path, seed=7), window=90)
+        wait_for("job 3's result mined", lambda: market.result(job3) is not None)
+        assert market.job(job3).provider == provider
+        manifest3 = _manifest_cid(market, job3)
+        Devnet(home).status().daemons["ipfs-provider"][0].stop()
+        impatient = IpfsStore(nodes["verifier"].api, fetch_timeout=3)
+        fetching = time.monotonic()
+        with pytest.raises(
+            ArtifactUnavailable, match=f"{manifest3} could not be fetched .* within 3s: nobody serves it"
+        ):
+            impatient.cat(manifest3)
+        assert time.monotonic() - fetching < 30, "bounded by the fetch timeout, not hanging"
+        start("verifier-again", "verifier", "run", "--state-dir", str(tmp_path / "verifier"))
+        wait_for("job 3 slashed", lambda: market.job_status(job3) == JobStatus.SLASHED, timeout=240)
+        mined(w3)
+        (dispute3,) = market.disputes_of(job3)
+        verdicts = [e["verdict"] for e in events(market, "VerdictSubmitted") if e["disputeId"] == dispute3]
+        assert verdicts == [Verdict.PROVIDER_DATA_UNAVAILABLE], "the oracle could not fetch it either"
+
+        # Money: who was paid, who lost what, and the market holds exactly what it owes.
+        wait_for("the verifier's winnings withdrawn", lambda: market.credits(dev_account("verifier").address) == 0)
+        mined(w3)
+        cli("requester", "withdraw")
+        slashes = {int(e["jobId"]): e for e in events(market, "ProviderSlashed")}
+        assert set(slashes) == {job2, job3}
+        assert (slashes[job2]["provider"], slashes[job3]["provider"]) == (cheater, provider)
+        assert all((e["amount"], e["winners"]) == (STAKE, 1) for e in slashes.values()), slashes
+        assert withdrawn(market, "provider") == REWARD, "paid for job 1 only"
+        assert withdrawn(market, "verifier") == sum(BOND + int(e["pool"]) for e in slashes.values())
+        assert withdrawn(market, "requester") == 2 * REWARD + sum(int(e["toRequester"]) for e in slashes.values())
+        for account, finalized in ((provider, 1), (cheater, 0)):
+            info = market.provider_info(account)
+            assert (info.finalized, info.slashed, info.locked, info.free) == (finalized, 1, 0, STAKE), info
+        oracle = dev_account("oracle").address
+        fees = sum(int(e["oracleFee"]) for e in slashes.values())
+        wait_for("the oracle's fees paid", lambda: withdrawn(market, "oracle") + market.credits(oracle) == fees)
+        mined(w3)
+        owed = 2 * STAKE + market.credits(oracle)  # the two providers' free stakes, the oracle's unpaid fees
+        assert market.balance() == market.total_liabilities() == owed, "the market holds exactly what it owes"
     finally:
         cli.stop_all()
         down = cli("devnet", "down", "--home", str(home))
     assert not any(d.alive() for d in daemons), f"down stopped exactly what up started: {down.stdout}"
+
+
+def mined(w3: Web3) -> None:
+    """Wait for the next block: views read the pending state, events only what is mined."""
+    head = w3.eth.block_number
+    wait_for("the next block", lambda: w3.eth.block_number > head, timeout=30)
+
+
+def withdrawn(market: Market, who: str) -> int:
+    """Everything ``who`` withdrew from the market."""
+    address = dev_account(who).address
+    return sum(int(e["amount"]) for e in events(market, "CreditWithdrawn") if e["account"] == address)
 
 
 def _manifest_cid(market: Market, job: int) -> str:
