@@ -5,6 +5,8 @@ Every test starts its own anvil (reorgs and block times are not for the shared s
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from crucible.chain.signer import Signer
 from crucible.chain.units import parse_eth
 from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 from crucible.devnet.nodes import RunningNode, rpc_call, start_anvil
+from crucible.devnet.tools import tools_dir
 from crucible.settings import write_keystore
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
@@ -245,8 +248,9 @@ OTHER_CHAIN = 4242
 def test_deploy_to_another_chain_and_run_a_job_with_keystores(
     own_anvil: RunningNode, ipfs_node: RunningNode, tmp_path: Path
 ) -> None:
-    """`crucible deploy --rpc-url` to a chain that is not the devnet, then a whole job there through
-    the CLI with keystore accounts (dev accounts do not exist on chain 4242)."""
+    """`crucible deploy --rpc-url` and `ape run deploy --network URL` to a chain that is not the devnet,
+    then a whole job there through the CLI with keystore accounts (dev accounts do not exist on chain
+    4242)."""
     url = own_anvil.url
     password = "correct horse"
     keys = {}
@@ -264,8 +268,26 @@ def test_deploy_to_another_chain_and_run_a_job_with_keystores(
         "deploy", "--rpc-url", url, "--keystore", str(keys["deployer"]), "--out", str(deployment_file),
         "--profile", "devnet", "--ipfs-api", ipfs_node.url,
     )  # fmt: skip
+    by_crucible = Deployment.load(deployment_file)
+    assert by_crucible.chain_id == OTHER_CHAIN and by_crucible.rpc_url == url and by_crucible.confirmations == 0
+    # The same through ape (README, "Other ways in"): the job below runs on the market ape deployed.
+    deployer_key = Account.decrypt(json.loads(keys["deployer"].read_text()), password)
+    deployment_file = tmp_path / "by-ape.json"
+    ape_env = {
+        **cli.env,
+        "CRUCIBLE_DEPLOYER_KEY": "0x" + deployer_key.hex(),
+        "SOLCX_BINARY_PATH": str(tools_dir() / "solcx"),
+    }
+    by_ape = subprocess.run(
+        [str(Path(sys.executable).parent / "ape"), "run", "deploy", "--network", url, "--ipfs-api", ipfs_node.url,
+         "--profile", "devnet", "--out", str(deployment_file)],
+        cwd=REPO, env=ape_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert by_ape.returncode == 0, by_ape.stdout + by_ape.stderr
     deployment = Deployment.load(deployment_file)
-    assert deployment.chain_id == OTHER_CHAIN and deployment.rpc_url == url and deployment.confirmations == 0
+    assert (deployment.chain_id, deployment.rpc_url, deployment.ipfs_api) == (OTHER_CHAIN, url, ipfs_node.url)
+    assert deployment.market != by_crucible.market and deployment.market in by_ape.stdout
+    assert Market(connect(url), by_crucible.market).params() == Market(connect(url), deployment.market).params()
 
     data = tmp_path / "data"
     cli("data", "digits", str(data))
