@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from crucible.protocol.checkpoint import Manifest
 from crucible.settings import RoleSettings
 from crucible.store.ipfs import IpfsStore, raw_block_cid
 from crucible.store.pins import JobPins
+from crucible.store.pubsub import IpfsPubsubTransport, ProgressFeed, pubsub_api
 from crucible.store.unixfs import file_cid
 
 
@@ -191,6 +193,15 @@ def test_every_role_on_its_own_node_honest_paid_forged_and_unserved_slashed(tmp_
         cli("data", "digits", str(home / "data"))
         for account in ("provider", "provider-2"):
             cli("worker", "stake", "1", "--dev-account", account)
+        # The requester follows the training progress on its own node: the provider publishes on its.
+        progress = ProgressFeed(
+            IpfsPubsubTransport(pubsub_api(nodes["requester"].api)),
+            chain_id=market.chain_id,
+            market=market.address,
+            provider_of=lambda job: market.job(job).provider if int(market.job(job).provider, 16) else None,
+        )
+        following = threading.Event()
+        threading.Thread(target=progress.run, args=(following,), daemon=True).start()
         oracle_port = free_port()
         start("oracle", "oracle", "serve", "--port", str(oracle_port), "--state-dir", str(tmp_path / "oracle"))
         worker = ("worker", "run", "--dev-account", "provider", "--max-jobs", "1")
@@ -233,6 +244,11 @@ def test_every_role_on_its_own_node_honest_paid_forged_and_unserved_slashed(tmp_
         assert all(nodes["verifier"].has_local(cid) for cid in checked), "fetched from the providers' nodes"
         assert not nodes["requester"].has_local(checkpoint), "and the requester's node never held it"
         assert nodes["provider"].has_local(spec_cid), "the provider fetched the spec from the requester's node"
+        shown = progress.records(job1)
+        following.set()
+        assert [r.step for r in shown] == [c.step for c in traces[job1]][-len(shown) :] and shown, shown
+        assert {r.signer for r in shown} == {provider}, "signed by the job's provider, received on another node"
+        assert shown[-1].cid == checkpoint, "the last point names the committed checkpoint"
         wait_for("provider released its pins", lambda: not json.loads((tmp_path / "worker" / "pins.json").read_text()))
         wait_for("the provider's reward withdrawn", lambda: market.credits(provider) == 0)
         assert not nodes["provider"].pinned(earlier), "the trace is unpinned once the job was settled"
