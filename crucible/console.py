@@ -25,6 +25,15 @@ err_console = Console(stderr=True, soft_wrap=True)
 #: The ``--json`` option every command takes, under the keyword ``json_out``.
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (errors too).")]
 
+#: The option of every command that reads training progress (`requester watch`, `explorer`).
+PubsubApi = Annotated[
+    str | None,
+    typer.Option(
+        help="IPFS node whose pubsub carries training progress (default: CRUCIBLE_PUBSUB_API or the "
+        "deployment's IPFS API)."
+    ),
+]
+
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout; amounts are integers of wei (exact), never floats."""

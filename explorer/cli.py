@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from crucible.console import err_console, reports_errors
+from crucible.console import PubsubApi, err_console, reports_errors
 
 
 @reports_errors
@@ -19,13 +19,7 @@ def explorer(
     oracle_url: Annotated[
         str | None, typer.Option(help="An oracle's HTTP API (e.g. http://127.0.0.1:8700) for verdict evidence.")
     ] = None,
-    pubsub_api: Annotated[
-        str | None,
-        typer.Option(
-            help="IPFS node whose pubsub carries training progress (default: CRUCIBLE_PUBSUB_API or the "
-            "deployment's IPFS API)."
-        ),
-    ] = None,
+    pubsub_api: PubsubApi = None,
     cache_dir: Annotated[
         Path | None,
         typer.Option(help="Where the read model is cached between runs (default: <state root>/explorer)."),

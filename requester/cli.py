@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from crucible.chain.units import format_eth, parse_eth
-from crucible.console import JsonOut, console, err_console, print_json, reports_errors, transactions_json
+from crucible.console import JsonOut, PubsubApi, console, err_console, print_json, reports_errors, transactions_json
 
 if TYPE_CHECKING:
     from crucible.chain.market import JobTerms
@@ -197,13 +197,7 @@ def watch(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per line per event (see above).")
     ] = False,
-    pubsub_api: Annotated[
-        str | None,
-        typer.Option(
-            help="IPFS node whose pubsub carries training progress (default: CRUCIBLE_PUBSUB_API or the "
-            "deployment's IPFS API)."
-        ),
-    ] = None,
+    pubsub_api: PubsubApi = None,
     log_level: Annotated[
         str, typer.Option(help="debug shows each progress record dropped and why; info, warning, error.")
     ] = "error",
