@@ -85,6 +85,11 @@ class RoleDaemon:
         self.last_error: str | None = None
         self.last_tick: float | None = None
         self._lost: dict[tuple[str, int], float] = {}  # (action, id) -> monotonic time to try again
+        #: Whether the market may owe this key something: true at start, then only after a
+        #: ``Credited`` event for it (in the log, or in a receipt of its own), so an idle round
+        #: does not read ``credits``.
+        self.credit_due = True
+        self._receipts_seen = len(market.receipts)
 
     # ------------------------------------------------------------------ the loop
 
@@ -121,10 +126,14 @@ class RoleDaemon:
         if self.events is None:
             self.events = self.watch()
         for event in self.events.poll():
+            if event.name == "Credited" and event.args["account"] == self.address:
+                self.credit_due = True
             self.on_event(event)
         self.act()
         if self.collects_credit:
-            self.withdraw()
+            self._note_own_credits()
+            if self.credit_due:
+                self.withdraw()
 
     # ------------------------------------------------------------------ what roles fill in
 
@@ -172,9 +181,20 @@ class RoleDaemon:
             return True
         return False
 
+    def _note_own_credits(self) -> None:
+        """Set :attr:`credit_due` if a transaction this daemon sent credited it (finalize, settle,
+        timeout): its withdrawal need not wait for the event's confirmations."""
+        receipts = self.market.receipts
+        for receipt in receipts[self._receipts_seen :]:
+            if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
+                self.credit_due = True
+        self._receipts_seen = len(receipts)
+
     def withdraw(self) -> int:
-        """Withdraw whatever the market owes this key; returns the wei withdrawn."""
+        """Withdraw whatever the market owes this key; returns the wei withdrawn. :attr:`credit_due`
+        is cleared only once the read (and the withdrawal) went through, so a failed round retries."""
         credit = self.market.collect_credit()
+        self.credit_due = False
         if credit:
             self.log.info("withdrew %s", eth(credit))
             self.on_withdrawn(credit)
