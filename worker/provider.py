@@ -198,6 +198,11 @@ class Worker(RoleDaemon):
         self._recheck: dict[int, tuple[float, float]] = {}  # job id -> (monotonic time to look again, backoff s)
         self._waiting: dict[int, str] = {}  # job id -> why it is not claimed yet (said once per reason)
         self._my_disputes: dict[int, int] = {}  # dispute id -> job id, of disputes against this provider
+        #: job id -> (status read, chain time from which it may change with no event; None: only by
+        #: one): a held job's ``jobStatus`` is read again only then, after an event naming the job,
+        #: after this provider's own transaction, or when the head jumped (see :meth:`job_status`).
+        self._statuses: dict[int, tuple[JobStatus, int | None]] = {}
+        self._head_jumps = 0
         self._cancel = threading.Event()
 
     # ------------------------------------------------------------------ the loop
@@ -233,6 +238,7 @@ class Worker(RoleDaemon):
     def on_event(self, event: Event) -> None:
         announce_dispute_event(self, event)
         job_id = int(event.args.get("jobId", 0))
+        self._statuses.pop(job_id, None)
         reopened = event.name in ("JobExpired", "JobReleased") and not event.args["refunded"]
         if event.name == "JobPosted" or reopened:
             self.open.add(job_id)
@@ -300,6 +306,7 @@ class Worker(RoleDaemon):
         """Send the claim; False if the chain refused it (another worker was faster, the job changed)."""
         job_id = action.job_id
         self.open.discard(job_id)
+        self._statuses.pop(job_id, None)
         try:
             self.market.claim_job(job_id)
         except WouldRevert as exc:  # another worker was faster: nothing was sent
@@ -348,7 +355,7 @@ class Worker(RoleDaemon):
     def next_actions(self, held: Held) -> list[Action]:
         """What to do about a held job, from its status on chain. Starting or retrying training
         happens here (local work); everything the chain sees is returned as actions."""
-        status = self.market.job_status(held.job_id)
+        status = self.job_status(held.job_id)
         if status == JobStatus.CLAIMED:
             report = self._progress_due(held)
             submit = self._train_or_submit(held)
@@ -364,6 +371,27 @@ class Worker(RoleDaemon):
         if status == JobStatus.DISPUTED:
             return self._defence(held)
         return []  # SUBMITTED: the window runs; nothing to do until it ends.
+
+    def job_status(self, job_id: int) -> JobStatus:
+        """``jobStatus`` of a held job, read from the chain only when it may have changed: an event
+        naming the job came, this provider sent a transaction, the head jumped (a reorg may have
+        undone what was read), or the deadline passed at which time alone changes it (a claim
+        expires after ``deadline``, a submission is accepted at ``windowEnd``)."""
+        assert self.events is not None
+        if self.events.head_jumps != self._head_jumps:
+            self._head_jumps = self.events.head_jumps
+            self._statuses.clear()
+        known = self._statuses.get(job_id)
+        if known is not None and (known[1] is None or self.events.chain_time() < known[1]):
+            return known[0]
+        status = self.market.job_status(job_id)
+        changes_at = None
+        if status == JobStatus.CLAIMED:
+            changes_at = self.market.job(job_id).deadline + 1
+        elif status == JobStatus.SUBMITTED:
+            changes_at = self.market.job(job_id).window_end
+        self._statuses[job_id] = (status, changes_at)
+        return status
 
     def _still_needed(self, held: Held) -> bool:
         """Whether a job that reached an end state still needs its files and pins: a dispute on it is
@@ -417,7 +445,11 @@ class Worker(RoleDaemon):
         return Submit(held.job_id, held.result)
 
     def execute(self, action: Action) -> None:
-        """Send ``action`` and book what it changed."""
+        """Send ``action`` and book what it changed (the job's status is read again after it)."""
+        if isinstance(action, ClaimTimeout):
+            self._statuses.clear()  # rare: which job the dispute is on is not worth looking up
+        else:
+            self._statuses.pop(action.job_id, None)
         if isinstance(action, Claim):
             self._claim(action)
         elif isinstance(action, Submit):
