@@ -94,14 +94,24 @@ class RoleDaemon:
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
-        """Rounds every ``poll_interval`` seconds until ``stop``; a failed round never kills the daemon."""
+        """Rounds until ``stop`` (see :meth:`round_wait`); a failed round never kills the daemon."""
         self.log.info("watching market %s", self.market.address)
         try:
             while not stop.is_set():
                 self.run_once()
-                stop.wait(self.poll_interval)
+                stop.wait(self.round_wait())
         finally:
             self.shutdown()
+
+    def round_wait(self) -> float:
+        """Seconds to the next round: ``poll_interval``, or on a chain that mines at a steady pace,
+        until its next block is due (a round between two blocks would only see the same head; a
+        transaction sent just after a block waits least for the next)."""
+        events = self.events
+        block_time = events.block_time() if events is not None else None
+        if events is None or block_time is None:
+            return self.poll_interval
+        return max(self.poll_interval, block_time - events.head_age())
 
     def shutdown(self) -> None:
         """Stop and wait for the role's background work (training), so the process exits cleanly."""

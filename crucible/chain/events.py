@@ -35,6 +35,8 @@ log = logging.getLogger("crucible.chain")
 REMEMBERED_BLOCKS = 256
 #: Head headers kept to check a confirmed page's last block without asking for it again.
 REMEMBERED_HEADS = 64
+#: Heads in a row, equally spaced, that make a chain's pace steady (see EventLog.block_time).
+STEADY_BLOCKS = 3
 CURSOR_FILE = "cursor.json"
 JOURNAL_FILE = "events.jsonl"
 
@@ -143,6 +145,7 @@ class EventLog:
         self._head: Any = None  # the newest head's header, and the monotonic time it was first seen
         self._head_seen = 0.0
         self._heads: dict[int, Any] = {}  # recent heads' headers by number (see _header)
+        self._gaps: list[int] = []  # seconds between the last heads seen, each the child of the one before
         self._address_bytes = bytes.fromhex(contract.address[2:])
         self._by_topic = {
             event_abi_to_log_topic(item): getattr(contract.events, item["name"])
@@ -202,12 +205,28 @@ class EventLog:
             return float(self.contract.w3.eth.get_block("latest")["timestamp"])
         return int(self._head["timestamp"]) + (time.monotonic() - self._head_seen)
 
+    def block_time(self) -> int | None:
+        """Seconds between blocks when the chain mines at a steady pace (the last
+        :data:`STEADY_BLOCKS` heads seen one after the other, equally spaced); None otherwise
+        (automine mines when a transaction comes)."""
+        gaps = self._gaps[-STEADY_BLOCKS:]
+        if len(gaps) < STEADY_BLOCKS or len(set(gaps)) != 1 or gaps[0] < 1:
+            return None
+        return gaps[0]
+
+    def head_age(self) -> float:
+        """Seconds since this log first saw the newest head."""
+        return time.monotonic() - self._head_seen
+
     def _see_head(self, latest: Any) -> int:
         """Keep the head's header (and the recent ones it links to); returns its number."""
         number = int(latest["number"])
         if self._head is None or HexBytes(latest["hash"]) != HexBytes(self._head["hash"]):
             if self._head is not None and HexBytes(latest["parentHash"]) != HexBytes(self._head["hash"]):
                 self.head_jumps += 1
+                self._gaps.clear()
+            elif self._head is not None:
+                self._gaps = [*self._gaps[-STEADY_BLOCKS:], int(latest["timestamp"]) - int(self._head["timestamp"])]
             self._head, self._head_seen = latest, time.monotonic()
         self._heads[number] = latest
         for old in [n for n in self._heads if n > number or n < number - REMEMBERED_HEADS]:
