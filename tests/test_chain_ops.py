@@ -243,6 +243,32 @@ def test_idle_daemons_ask_only_for_the_head_each_round(own_anvil: RunningNode, t
     assert worker.report.withdrawn == verifier.report.withdrawn == 0
 
 
+@pytest.mark.parametrize("own_anvil", [{"block_time": 1}], indirect=True)
+def test_rounds_follow_a_steady_chain_and_stay_short_on_automine(own_anvil: RunningNode, tmp_path: Path) -> None:
+    """On a chain mining every second the worker's rounds wait for the next block (one head read
+    per block, not two); on an automining chain they stay at the poll interval, since a block comes
+    whenever a transaction does."""
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    store = ArtifactStore(IpfsStore("http://127.0.0.1:9"))
+    worker = Worker(
+        _market(url, address, "provider", deploy_block=deploy_block),
+        store,
+        WorkerConfig(state_dir=tmp_path / "w"),
+        start_block=deploy_block,
+    )
+    assert worker.events is not None
+    until(lambda: worker.events is not None and worker.events.block_time() == 1, worker.run_once, "a steady pace", 60)
+    assert worker.poll_interval <= worker.round_wait() <= 1.0
+
+    rpc_call(url, "evm_setIntervalMining", [0])
+    rpc_call(url, "evm_setAutomine", [True])
+    rpc_call(url, "evm_increaseTime", [5])  # a while later,
+    _market(url, address, "requester").deposit_stake(parse_eth("0.1"))  # a block comes with a transaction
+    worker.run_once()
+    assert worker.events.block_time() is None and worker.round_wait() == worker.poll_interval
+
+
 # ---------------------------------------------------------------------------------------------- restarts
 
 
