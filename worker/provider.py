@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from crucible.chain.events import Event
-from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.market import DisputeStatus, Job, JobStatus, Market
 from crucible.chain.units import eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
@@ -273,7 +273,8 @@ class Worker(RoleDaemon):
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
-            free, stake = self.market.provider_info(self.address).free, self.market.job(job_id).stake
+            job = self.market.job(job_id)
+            free, stake = self.market.provider_info(self.address).free, job.stake
             if free < stake:  # not now: stake comes free again as jobs finish, or the provider adds some
                 self._wait(
                     job_id,
@@ -282,7 +283,7 @@ class Worker(RoleDaemon):
                 )
                 continue
             try:
-                reason = self._why_not(job_id)
+                reason = self._why_not(job)
             except StoreError as exc:  # this provider's own IPFS node is down or slow: not the job's fault
                 backoff = min(RECHECK_MAX, 2 * self._recheck.get(job_id, (0.0, RECHECK_MIN / 2))[1])
                 self._recheck[job_id] = (time.monotonic() + backoff, backoff)
@@ -322,9 +323,8 @@ class Worker(RoleDaemon):
         self.log.info("claimed job %d", job_id)
         return True
 
-    def _why_not(self, job_id: int) -> str | None:
-        """Why this worker will not serve ``job_id`` (None: it will)."""
-        job = self.market.job(job_id)
+    def _why_not(self, job: Job) -> str | None:
+        """Why this worker will not serve ``job`` (None: it will)."""
         if job.reward < self.config.min_reward_per_step * job.total_steps:
             return (
                 f"pays {eth(job.reward // max(1, job.total_steps))} per step, below this provider's price "
@@ -455,12 +455,11 @@ class Worker(RoleDaemon):
         elif isinstance(action, Submit):
             self._submit(action)
         elif isinstance(action, Finalize):
-            self.market.finalize_job(action.job_id)
+            receipt = self.market.finalize_job(action.job_id)
             self.report.finalized.append(action.job_id)
             self.metrics.jobs_finalized.inc()
-            self.log.info(
-                "job %d finalized: reward %s credited", action.job_id, eth(self.market.job(action.job_id).reward)
-            )
+            reward = sum(int(e["reward"]) for e in self.market.events("JobFinalized", receipt))
+            self.log.info("job %d finalized: reward %s credited", action.job_id, eth(reward))
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
@@ -526,8 +525,6 @@ class Worker(RoleDaemon):
 
     def _train(self, held: Held) -> None:
         try:
-            job = self.market.job(held.job_id)
-            held.spec_cid = job.spec_cid_str
             spec, engine = self._load(held)
             local = self._job_dir(held.job_id)
             resume = self._resume_point(spec, held.spec_cid, local)
