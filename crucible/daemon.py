@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from hexbytes import HexBytes
+
 from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import Market
 from crucible.chain.units import eth
@@ -89,6 +91,8 @@ class RoleDaemon:
         #: ``Credited`` event for it (in the log, or in a receipt of its own), so an idle round
         #: does not read ``credits``.
         self.credit_due = True
+        #: Hashes of the transactions this daemon sent (what it already knows changed).
+        self.own_txs: set[str] = set()
         self._receipts_seen = len(market.receipts)
 
     # ------------------------------------------------------------------ the loop
@@ -140,10 +144,9 @@ class RoleDaemon:
                 self.credit_due = True
             self.on_event(event)
         self.act()
-        if self.collects_credit:
-            self._note_own_credits()
-            if self.credit_due:
-                self.withdraw()
+        self._note_own_receipts()
+        if self.collects_credit and self.credit_due:
+            self.withdraw()
 
     # ------------------------------------------------------------------ what roles fill in
 
@@ -191,11 +194,12 @@ class RoleDaemon:
             return True
         return False
 
-    def _note_own_credits(self) -> None:
-        """Set :attr:`credit_due` if a transaction this daemon sent credited it (finalize, settle,
-        timeout): its withdrawal need not wait for the event's confirmations."""
+    def _note_own_receipts(self) -> None:
+        """Note the transactions this daemon sent, and set :attr:`credit_due` if one credited it
+        (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations."""
         receipts = self.market.receipts
         for receipt in receipts[self._receipts_seen :]:
+            self.own_txs.add(HexBytes(receipt["transactionHash"]).hex())
             if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
                 self.credit_due = True
         self._receipts_seen = len(receipts)

@@ -238,7 +238,8 @@ class Worker(RoleDaemon):
     def on_event(self, event: Event) -> None:
         announce_dispute_event(self, event)
         job_id = int(event.args.get("jobId", 0))
-        self._statuses.pop(job_id, None)
+        if event.tx_hash not in self.own_txs:  # after its own, the status was read again already
+            self._statuses.pop(job_id, None)
         reopened = event.name in ("JobExpired", "JobReleased") and not event.args["refunded"]
         if event.name == "JobPosted" or reopened:
             self.open.add(job_id)
@@ -374,7 +375,7 @@ class Worker(RoleDaemon):
 
     def job_status(self, job_id: int) -> JobStatus:
         """``jobStatus`` of a held job, read from the chain only when it may have changed: an event
-        naming the job came, this provider sent a transaction, the head jumped (a reorg may have
+        naming the job came from another party's transaction, this provider sent one, the head jumped (a reorg may have
         undone what was read), or the deadline passed at which time alone changes it (a claim
         expires after ``deadline``, a submission is accepted at ``windowEnd``)."""
         assert self.events is not None

@@ -145,7 +145,7 @@ class EventLog:
         self._head: Any = None  # the newest head's header, and the monotonic time it was first seen
         self._head_seen = 0.0
         self._heads: dict[int, Any] = {}  # recent heads' headers by number (see _header)
-        self._gaps: list[int] = []  # seconds between the last heads seen, each the child of the one before
+        self._gaps: list[int] = []  # seconds per block between the last heads seen
         self._address_bytes = bytes.fromhex(contract.address[2:])
         self._by_topic = {
             event_abi_to_log_topic(item): getattr(contract.events, item["name"])
@@ -206,9 +206,9 @@ class EventLog:
         return int(self._head["timestamp"]) + (time.monotonic() - self._head_seen)
 
     def block_time(self) -> int | None:
-        """Seconds between blocks when the chain mines at a steady pace (the last
-        :data:`STEADY_BLOCKS` heads seen one after the other, equally spaced); None otherwise
-        (automine mines when a transaction comes)."""
+        """Seconds between blocks when the chain mines at a steady pace (the same seconds per block
+        between the last :data:`STEADY_BLOCKS` + 1 heads seen); None otherwise (automine mines
+        when a transaction comes)."""
         gaps = self._gaps[-STEADY_BLOCKS:]
         if len(gaps) < STEADY_BLOCKS or len(set(gaps)) != 1 or gaps[0] < 1:
             return None
@@ -222,11 +222,15 @@ class EventLog:
         """Keep the head's header (and the recent ones it links to); returns its number."""
         number = int(latest["number"])
         if self._head is None or HexBytes(latest["hash"]) != HexBytes(self._head["hash"]):
-            if self._head is not None and HexBytes(latest["parentHash"]) != HexBytes(self._head["hash"]):
-                self.head_jumps += 1
-                self._gaps.clear()
-            elif self._head is not None:
-                self._gaps = [*self._gaps[-STEADY_BLOCKS:], int(latest["timestamp"]) - int(self._head["timestamp"])]
+            if self._head is not None:
+                if HexBytes(latest["parentHash"]) != HexBytes(self._head["hash"]):
+                    self.head_jumps += 1
+                blocks = number - int(self._head["number"])
+                seconds = int(latest["timestamp"]) - int(self._head["timestamp"])
+                if blocks > 0 and seconds % blocks == 0:  # blocks missed between two rounds keep the pace
+                    self._gaps = [*self._gaps[-STEADY_BLOCKS:], seconds // blocks]
+                else:  # a reorg, or an uneven gap
+                    self._gaps.clear()
             self._head, self._head_seen = latest, time.monotonic()
         self._heads[number] = latest
         for old in [n for n in self._heads if n > number or n < number - REMEMBERED_HEADS]:
