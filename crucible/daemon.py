@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from hexbytes import HexBytes
+
 from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import Market
 from crucible.chain.units import eth
@@ -85,18 +87,35 @@ class RoleDaemon:
         self.last_error: str | None = None
         self.last_tick: float | None = None
         self._lost: dict[tuple[str, int], float] = {}  # (action, id) -> monotonic time to try again
+        #: Whether the market may owe this key something: true at start, then only after a
+        #: ``Credited`` event for it (in the log, or in a receipt of its own), so an idle round
+        #: does not read ``credits``.
+        self.credit_due = True
+        #: Hashes of the transactions this daemon sent (what it already knows changed).
+        self.own_txs: set[str] = set()
+        self._receipts_seen = len(market.receipts)
 
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
-        """Rounds every ``poll_interval`` seconds until ``stop``; a failed round never kills the daemon."""
+        """Rounds until ``stop`` (see :meth:`round_wait`); a failed round never kills the daemon."""
         self.log.info("watching market %s", self.market.address)
         try:
             while not stop.is_set():
                 self.run_once()
-                stop.wait(self.poll_interval)
+                stop.wait(self.round_wait())
         finally:
             self.shutdown()
+
+    def round_wait(self) -> float:
+        """Seconds to the next round: ``poll_interval``, or on a chain that mines at a steady pace,
+        until its next block is due (a round between two blocks would only see the same head; a
+        transaction sent just after a block waits least for the next)."""
+        events = self.events
+        block_time = events.block_time() if events is not None else None
+        if events is None or block_time is None:
+            return self.poll_interval
+        return max(self.poll_interval, block_time - events.head_age())
 
     def shutdown(self) -> None:
         """Stop and wait for the role's background work (training), so the process exits cleanly."""
@@ -121,9 +140,12 @@ class RoleDaemon:
         if self.events is None:
             self.events = self.watch()
         for event in self.events.poll():
+            if event.name == "Credited" and event.args["account"] == self.address:
+                self.credit_due = True
             self.on_event(event)
         self.act()
-        if self.collects_credit:
+        self._note_own_receipts()
+        if self.collects_credit and self.credit_due:
             self.withdraw()
 
     # ------------------------------------------------------------------ what roles fill in
@@ -172,9 +194,21 @@ class RoleDaemon:
             return True
         return False
 
+    def _note_own_receipts(self) -> None:
+        """Note the transactions this daemon sent, and set :attr:`credit_due` if one credited it
+        (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations."""
+        receipts = self.market.receipts
+        for receipt in receipts[self._receipts_seen :]:
+            self.own_txs.add(HexBytes(receipt["transactionHash"]).hex())
+            if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
+                self.credit_due = True
+        self._receipts_seen = len(receipts)
+
     def withdraw(self) -> int:
-        """Withdraw whatever the market owes this key; returns the wei withdrawn."""
+        """Withdraw whatever the market owes this key; returns the wei withdrawn. :attr:`credit_due`
+        is cleared only once the read (and the withdrawal) went through, so a failed round retries."""
         credit = self.market.collect_credit()
+        self.credit_due = False
         if credit:
             self.log.info("withdrew %s", eth(credit))
             self.on_withdrawn(credit)

@@ -30,6 +30,7 @@ from crucible.settings import write_keystore
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
 from requester.client import Offer, Requester
+from verifier.daemon import Verifier, VerifierConfig
 from worker.provider import Claim, Worker, WorkerConfig
 
 pytestmark = pytest.mark.integration
@@ -200,6 +201,75 @@ def test_claim_reorged_out_is_redone_once_and_paid_once(
     info = provider.provider_info(provider.signer.address)  # type: ignore[union-attr]
     assert (info.free, info.locked, info.finalized) == (parse_eth("1"), 0, 1)
     assert provider.w3.eth.get_balance(address) == parse_eth("1"), "the market holds exactly the free stake it owes"
+
+
+# ---------------------------------------------------------------------------------------------- requests
+
+
+def test_idle_daemons_ask_only_for_the_head_each_round(own_anvil: RunningNode, tmp_path: Path) -> None:
+    """What a hosted RPC provider bills an idle worker and verifier, counted by the benchmarks'
+    proxy: after the first round (which reads ``credits`` once), a round on an idle chain is one
+    request, the head's header; a new block without market logs adds nothing (its bloom filter
+    says so); a market event for someone else adds one log query and still no ``credits`` read."""
+    from benchmarks.hosts_rounds import CountingProxy
+
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    proxy = CountingProxy(url)
+    store = ArtifactStore(IpfsStore("http://127.0.0.1:9"))  # never asked: no job is looked at
+    worker_market = _market(proxy.url, address, "provider", deploy_block=deploy_block)
+    verifier_market = _market(proxy.url, address, "verifier", deploy_block=deploy_block)
+    worker = Worker(worker_market, store, WorkerConfig(state_dir=tmp_path / "w"), start_block=deploy_block)
+    verifier = Verifier(verifier_market, store, VerifierConfig(state_dir=tmp_path / "v"), start_block=deploy_block)
+    daemons = (worker, verifier)
+
+    def rounds(n: int) -> dict[str, int]:
+        proxy.take()
+        for _ in range(n):
+            for daemon in daemons:
+                daemon.run_once()
+                assert daemon.last_error is None, daemon.last_error
+        return dict(proxy.take())
+
+    first = rounds(1)
+    credits = "eth_call " + worker_market.contract.encode_abi("credits", args=[address])[:10]
+    assert first.get(credits) == 2, f"credits read once by each at start: {first}"
+    assert rounds(10) == {"eth_getBlockByNumber": 20}, "one request per daemon and idle round"
+
+    rpc_call(url, "evm_mine")  # a block with no market log
+    assert rounds(2) == {"eth_getBlockByNumber": 4}, "no log query for a block the bloom filter rules out"
+
+    other = _market(url, address, "requester")
+    other.deposit_stake(parse_eth("0.1"))  # a market event for another account
+    counted = rounds(2)
+    assert counted == {"eth_getBlockByNumber": 4, "eth_getLogs": 2}, f"one log query each, no credits: {counted}"
+    assert worker.report.withdrawn == verifier.report.withdrawn == 0
+
+
+@pytest.mark.parametrize("own_anvil", [{"block_time": 1}], indirect=True)
+def test_rounds_follow_a_steady_chain_and_stay_short_on_automine(own_anvil: RunningNode, tmp_path: Path) -> None:
+    """On a chain mining every second the worker's rounds wait for the next block (one head read
+    per block, not two); on an automining chain they stay at the poll interval, since a block comes
+    whenever a transaction does."""
+    url = own_anvil.url
+    address, deploy_block = _deploy(url)
+    store = ArtifactStore(IpfsStore("http://127.0.0.1:9"))
+    worker = Worker(
+        _market(url, address, "provider", deploy_block=deploy_block),
+        store,
+        WorkerConfig(state_dir=tmp_path / "w"),
+        start_block=deploy_block,
+    )
+    assert worker.events is not None
+    until(lambda: worker.events is not None and worker.events.block_time() == 1, worker.run_once, "a steady pace", 60)
+    assert worker.poll_interval <= worker.round_wait() <= 1.0
+
+    rpc_call(url, "evm_setIntervalMining", [0])
+    rpc_call(url, "evm_setAutomine", [True])
+    rpc_call(url, "evm_increaseTime", [5])  # a while later,
+    _market(url, address, "requester").deposit_stake(parse_eth("0.1"))  # a block comes with a transaction
+    worker.run_once()
+    assert worker.events.block_time() is None and worker.round_wait() == worker.poll_interval
 
 
 # ---------------------------------------------------------------------------------------------- restarts

@@ -315,3 +315,16 @@ def test_8_the_loser_pays_the_oracle_and_the_bond_covers_the_defence(arena_for) 
     assert len(moves) == dissection.rounds(K, ARITY) and spent <= stated, (spent, stated)
     assert lost["toProvider"] >= stated * P.ref_gas_price, "the bond's share pays the defence at the stated price"
     arena.assert_solvent()
+
+
+def test_the_arity_chosen_from_two_constants_is_the_one_defence_gas_ranks_first(arena_for) -> None:  # type: ignore[no-untyped-def]
+    """`requester post` ranks arities from DEFENCE_MOVE_GAS and DEFENCE_POINT_GAS (two reads); the
+    contract's own ``defenceGas`` for every arity (fewer rounds breaking ties) picks the same one."""
+    arena: Arena = arena_for(Honest())
+    market = arena.requester.market
+    for interval in (2, 3, 10, 64, 100, 128, 1000, 4096):
+        by_contract = min(
+            range(dissection.MIN_ARITY, dissection.MAX_ARITY + 1),
+            key=lambda a: (market.defence_gas(interval, a), dissection.rounds(interval, a)),
+        )
+        assert arena.requester.choose_arity(interval) == by_contract, interval

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from crucible.chain.events import Event
-from crucible.chain.market import DisputeStatus, JobStatus, Market
+from crucible.chain.market import DisputeStatus, Job, JobStatus, Market
 from crucible.chain.units import eth
 from crucible.daemon import ClaimTimeout, RoleDaemon
 from crucible.engine.behaviour import Honest, ProviderBehaviour
@@ -198,6 +198,11 @@ class Worker(RoleDaemon):
         self._recheck: dict[int, tuple[float, float]] = {}  # job id -> (monotonic time to look again, backoff s)
         self._waiting: dict[int, str] = {}  # job id -> why it is not claimed yet (said once per reason)
         self._my_disputes: dict[int, int] = {}  # dispute id -> job id, of disputes against this provider
+        #: job id -> (status read, chain time from which it may change with no event; None: only by
+        #: one): a held job's ``jobStatus`` is read again only then, after an event naming the job,
+        #: after this provider's own transaction, or when the head jumped (see :meth:`job_status`).
+        self._statuses: dict[int, tuple[JobStatus, int | None]] = {}
+        self._head_jumps = 0
         self._cancel = threading.Event()
 
     # ------------------------------------------------------------------ the loop
@@ -233,6 +238,8 @@ class Worker(RoleDaemon):
     def on_event(self, event: Event) -> None:
         announce_dispute_event(self, event)
         job_id = int(event.args.get("jobId", 0))
+        if event.tx_hash not in self.own_txs:  # after its own, the status was read again already
+            self._statuses.pop(job_id, None)
         reopened = event.name in ("JobExpired", "JobReleased") and not event.args["refunded"]
         if event.name == "JobPosted" or reopened:
             self.open.add(job_id)
@@ -267,7 +274,8 @@ class Worker(RoleDaemon):
             if self.market.job_status(job_id) != JobStatus.OPEN:
                 self.open.discard(job_id)
                 continue
-            free, stake = self.market.provider_info(self.address).free, self.market.job(job_id).stake
+            job = self.market.job(job_id)
+            free, stake = self.market.provider_info(self.address).free, job.stake
             if free < stake:  # not now: stake comes free again as jobs finish, or the provider adds some
                 self._wait(
                     job_id,
@@ -276,7 +284,7 @@ class Worker(RoleDaemon):
                 )
                 continue
             try:
-                reason = self._why_not(job_id)
+                reason = self._why_not(job)
             except StoreError as exc:  # this provider's own IPFS node is down or slow: not the job's fault
                 backoff = min(RECHECK_MAX, 2 * self._recheck.get(job_id, (0.0, RECHECK_MIN / 2))[1])
                 self._recheck[job_id] = (time.monotonic() + backoff, backoff)
@@ -300,6 +308,7 @@ class Worker(RoleDaemon):
         """Send the claim; False if the chain refused it (another worker was faster, the job changed)."""
         job_id = action.job_id
         self.open.discard(job_id)
+        self._statuses.pop(job_id, None)
         try:
             self.market.claim_job(job_id)
         except WouldRevert as exc:  # another worker was faster: nothing was sent
@@ -315,9 +324,8 @@ class Worker(RoleDaemon):
         self.log.info("claimed job %d", job_id)
         return True
 
-    def _why_not(self, job_id: int) -> str | None:
-        """Why this worker will not serve ``job_id`` (None: it will)."""
-        job = self.market.job(job_id)
+    def _why_not(self, job: Job) -> str | None:
+        """Why this worker will not serve ``job`` (None: it will)."""
         if job.reward < self.config.min_reward_per_step * job.total_steps:
             return (
                 f"pays {eth(job.reward // max(1, job.total_steps))} per step, below this provider's price "
@@ -348,7 +356,7 @@ class Worker(RoleDaemon):
     def next_actions(self, held: Held) -> list[Action]:
         """What to do about a held job, from its status on chain. Starting or retrying training
         happens here (local work); everything the chain sees is returned as actions."""
-        status = self.market.job_status(held.job_id)
+        status = self.job_status(held.job_id)
         if status == JobStatus.CLAIMED:
             report = self._progress_due(held)
             submit = self._train_or_submit(held)
@@ -364,6 +372,27 @@ class Worker(RoleDaemon):
         if status == JobStatus.DISPUTED:
             return self._defence(held)
         return []  # SUBMITTED: the window runs; nothing to do until it ends.
+
+    def job_status(self, job_id: int) -> JobStatus:
+        """``jobStatus`` of a held job, read from the chain only when it may have changed: an event
+        naming the job came from another party's transaction, this provider sent one, the head jumped (a reorg may have
+        undone what was read), or the deadline passed at which time alone changes it (a claim
+        expires after ``deadline``, a submission is accepted at ``windowEnd``)."""
+        assert self.events is not None
+        if self.events.head_jumps != self._head_jumps:
+            self._head_jumps = self.events.head_jumps
+            self._statuses.clear()
+        known = self._statuses.get(job_id)
+        if known is not None and (known[1] is None or self.events.chain_time() < known[1]):
+            return known[0]
+        status = self.market.job_status(job_id)
+        changes_at = None
+        if status == JobStatus.CLAIMED:
+            changes_at = self.market.job(job_id).deadline + 1
+        elif status == JobStatus.SUBMITTED:
+            changes_at = self.market.job(job_id).window_end
+        self._statuses[job_id] = (status, changes_at)
+        return status
 
     def _still_needed(self, held: Held) -> bool:
         """Whether a job that reached an end state still needs its files and pins: a dispute on it is
@@ -417,18 +446,21 @@ class Worker(RoleDaemon):
         return Submit(held.job_id, held.result)
 
     def execute(self, action: Action) -> None:
-        """Send ``action`` and book what it changed."""
+        """Send ``action`` and book what it changed (the job's status is read again after it)."""
+        if isinstance(action, ClaimTimeout):
+            self._statuses.clear()  # rare: which job the dispute is on is not worth looking up
+        else:
+            self._statuses.pop(action.job_id, None)
         if isinstance(action, Claim):
             self._claim(action)
         elif isinstance(action, Submit):
             self._submit(action)
         elif isinstance(action, Finalize):
-            self.market.finalize_job(action.job_id)
+            receipt = self.market.finalize_job(action.job_id)
             self.report.finalized.append(action.job_id)
             self.metrics.jobs_finalized.inc()
-            self.log.info(
-                "job %d finalized: reward %s credited", action.job_id, eth(self.market.job(action.job_id).reward)
-            )
+            reward = sum(int(e["reward"]) for e in self.market.events("JobFinalized", receipt))
+            self.log.info("job %d finalized: reward %s credited", action.job_id, eth(reward))
         elif isinstance(action, Release):
             if action.status == JobStatus.EXPIRED:
                 self.log.warning("job %d expired before this worker submitted", action.job_id)
@@ -494,8 +526,6 @@ class Worker(RoleDaemon):
 
     def _train(self, held: Held) -> None:
         try:
-            job = self.market.job(held.job_id)
-            held.spec_cid = job.spec_cid_str
             spec, engine = self._load(held)
             local = self._job_dir(held.job_id)
             resume = self._resume_point(spec, held.spec_cid, local)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, TypeGuard
 
 from eth_typing import ABIElement, ABIEvent
 from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.contract import Contract
 
@@ -31,6 +33,10 @@ log = logging.getLogger("crucible.chain")
 
 #: Block hashes remembered to find where a reorg forked (deeper reorgs restart from the first block).
 REMEMBERED_BLOCKS = 256
+#: Head headers kept to check a confirmed page's last block without asking for it again.
+REMEMBERED_HEADS = 64
+#: Heads in a row, equally spaced, that make a chain's pace steady (see EventLog.block_time).
+STEADY_BLOCKS = 3
 CURSOR_FILE = "cursor.json"
 JOURNAL_FILE = "events.jsonl"
 
@@ -126,6 +132,9 @@ class EventLog:
         self.page = page
         self.next_block = start_block
         self.reorgs = 0
+        #: New heads that were not the child of the head seen before (blocks missed between two
+        #: rounds, or a reorg of blocks not confirmed yet): what was read of the state may be stale.
+        self.head_jumps = 0
         #: block number -> hash of blocks read (the last one of each page, and every block with an event).
         self._hashes: dict[int, str] = {}
         self._journal: list[Event] = []
@@ -133,6 +142,11 @@ class EventLog:
         self._gone: set[tuple[str, int]] = set()  # events rolled back, kept out if re-mined
         self._written = 0  # journal lines on disk
         self._anchor: tuple[int, str | None] | None = None  # the first block read and its hash: which chain
+        self._head: Any = None  # the newest head's header, and the monotonic time it was first seen
+        self._head_seen = 0.0
+        self._heads: dict[int, Any] = {}  # recent heads' headers by number (see _header)
+        self._gaps: list[int] = []  # seconds per block between the last heads seen
+        self._address_bytes = bytes.fromhex(contract.address[2:])
         self._by_topic = {
             event_abi_to_log_topic(item): getattr(contract.events, item["name"])
             for item in contract.abi
@@ -150,21 +164,28 @@ class EventLog:
 
     def poll(self) -> list[Event]:
         """Every event not handed out yet, oldest first: first (once) those a previous run handed out,
-        from the journal; then the chain's, up to ``confirmations`` blocks below the head."""
+        from the journal; then the chain's, up to ``confirmations`` blocks below the head.
+
+        One request when the head did not move (its header); when it did, a log query only for a
+        page that may hold the market's logs (a one-block page whose header's bloom filter leaves
+        the market out has none), and a header for the page's last block only when it is not one
+        of the heads already seen linked to the current one."""
         out, self._replay = self._replay, []
         w3 = self.contract.w3
-        head = int(w3.eth.block_number) - self.confirmations
+        head = self._see_head(w3.eth.get_block("latest")) - self.confirmations
         while self.next_block <= head:
             to_block = min(head, self.next_block + self.page - 1)
-            top = w3.eth.get_block(to_block)
+            top = self._header(to_block)
             if self._forked(top):
                 self._find_fork()
                 continue
-            # The page's last block is fetched before its logs: if a reorg lands in between, the hash
+            # The page's last block is read before its logs: if a reorg lands in between, the hash
             # kept for it is the old branch's and the next round's check rolls the page back.
-            logs = w3.eth.get_logs(
-                {"address": self.contract.address, "fromBlock": self.next_block, "toBlock": to_block}
-            )
+            logs: list[Any] = []
+            if to_block > self.next_block or _may_log(top, self._address_bytes):
+                logs = w3.eth.get_logs(
+                    {"address": self.contract.address, "fromBlock": self.next_block, "toBlock": to_block}
+                )
             for event in (e for e in map(self._decode, logs) if e is not None):
                 self._journal.append(event)
                 if event.key in self._gone:  # its transaction came back in the new branch: already acted on
@@ -175,6 +196,59 @@ class EventLog:
             self.next_block = to_block + 1
         self._save()
         return out
+
+    def chain_time(self) -> float:
+        """The chain's time now, estimated without a request: the newest head's timestamp plus the
+        time since this log first saw that head (behind the chain by at most one round, never ahead
+        by more than the time anvil's clock runs slow; a warped clock shows with its next block)."""
+        if self._head is None:
+            return float(self.contract.w3.eth.get_block("latest")["timestamp"])
+        return int(self._head["timestamp"]) + (time.monotonic() - self._head_seen)
+
+    def block_time(self) -> int | None:
+        """Seconds between blocks when the chain mines at a steady pace (the same seconds per block
+        between the last :data:`STEADY_BLOCKS` + 1 heads seen); None otherwise (automine mines
+        when a transaction comes)."""
+        gaps = self._gaps[-STEADY_BLOCKS:]
+        if len(gaps) < STEADY_BLOCKS or len(set(gaps)) != 1 or gaps[0] < 1:
+            return None
+        return gaps[0]
+
+    def head_age(self) -> float:
+        """Seconds since this log first saw the newest head."""
+        return time.monotonic() - self._head_seen
+
+    def _see_head(self, latest: Any) -> int:
+        """Keep the head's header (and the recent ones it links to); returns its number."""
+        number = int(latest["number"])
+        if self._head is None or HexBytes(latest["hash"]) != HexBytes(self._head["hash"]):
+            if self._head is not None:
+                if HexBytes(latest["parentHash"]) != HexBytes(self._head["hash"]):
+                    self.head_jumps += 1
+                blocks = number - int(self._head["number"])
+                seconds = int(latest["timestamp"]) - int(self._head["timestamp"])
+                if blocks > 0 and seconds % blocks == 0:  # blocks missed between two rounds keep the pace
+                    self._gaps = [*self._gaps[-STEADY_BLOCKS:], seconds // blocks]
+                else:  # a reorg, or an uneven gap
+                    self._gaps.clear()
+            self._head, self._head_seen = latest, time.monotonic()
+        self._heads[number] = latest
+        for old in [n for n in self._heads if n > number or n < number - REMEMBERED_HEADS]:
+            del self._heads[old]
+        return number
+
+    def _header(self, number: int) -> Any:
+        """Block ``number``'s header: from the heads seen when each one's child, up to the current
+        head, was seen with it as parent (so it is on the current chain); else from the chain."""
+        if number in self._heads:
+            child = self._heads[number]
+            for n in range(number + 1, max(self._heads) + 1):
+                parent, child = child, self._heads.get(n)
+                if child is None or HexBytes(child["parentHash"]) != HexBytes(parent["hash"]):
+                    break
+            else:
+                return self._heads[number]
+        return self.contract.w3.eth.get_block(number)
 
     def _decode(self, raw: Any) -> Event | None:
         event_type = self._by_topic.get(bytes(raw["topics"][0]))
@@ -290,6 +364,20 @@ class EventLog:
             self._anchor = (self.start_block, self._block_hash(self.start_block))
         cursor = {"next_block": self.next_block, "anchor": self._anchor, "hashes": self._hashes}
         _atomic_write(cursor_path, json.dumps(cursor))
+
+
+def _may_log(header: Any, address: bytes) -> bool:
+    """Whether the block's logs bloom filter (Yellow Paper, 4.3.1) may hold ``address``: no false
+    negatives, so False means the block has no log of that contract. A header without one: True."""
+    bloom = header.get("logsBloom")
+    if not bloom:
+        return True
+    bloom, digest = bytes(HexBytes(bloom)), keccak(address)
+    for i in (0, 2, 4):
+        bit = ((digest[i] << 8) | digest[i + 1]) & 2047
+        if not bloom[len(bloom) - 1 - bit // 8] & (1 << (bit % 8)):
+            return False
+    return True
 
 
 def _lines(path: Path) -> list[str]:

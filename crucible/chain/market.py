@@ -382,6 +382,11 @@ class Market(ContractClient):
     def defence_gas(self, interval: int, arity: int) -> int:
         return int(self.call("defenceGas", interval, arity))
 
+    def defence_gas_per_round(self) -> tuple[int, int]:
+        """``(DEFENCE_MOVE_GAS, DEFENCE_POINT_GAS)``: ``defenceGas`` is a base plus, per dissection
+        round, a move and one point per part past the first, so these two rank every arity."""
+        return int(self.call("DEFENCE_MOVE_GAS")), int(self.call("DEFENCE_POINT_GAS"))
+
     def params_at(self, version: int) -> dict[str, int]:
         """Governance parameters of ``version`` by snake-case name (``progress_timeout``, ...)."""
         components = self._structs["paramsAt"]
