@@ -207,7 +207,7 @@ def test_every_role_on_its_own_node_honest_paid_forged_and_unserved_slashed(tmp_
         worker = ("worker", "run", "--dev-account", "provider", "--max-jobs", "1")
         worker = (*worker, "--state-dir", str(tmp_path / "worker"))
         start("worker", *worker)
-        job1 = post(cli, small_spec(tmp_path, seed=5), window=60)
+        job1 = post(cli, small_spec(tmp_path, seed=5), window=90)  # time to audit on a loaded machine
         wait_for("the provider's claim of job 1", lambda: market.job_status(job1) != JobStatus.OPEN)
         # Step 23 forged: segment [20, 30] is disputed, narrowed to [23, 24], replayed by the oracle.
         start(
@@ -241,6 +241,10 @@ def test_every_role_on_its_own_node_honest_paid_forged_and_unserved_slashed(tmp_
         assert nodes["provider"].pinned(checkpoint)
         wait_for("job 2 slashed", lambda: market.job_status(job2) == JobStatus.SLASHED, timeout=240)
         wait_for("job 1 finalized", lambda: market.job_status(job1) == JobStatus.FINALIZED, timeout=120)
+        audit = tmp_path / "verifier" / "audits" / f"{job1}.json"
+        wait_for("the verifier's audit of job 1 written", audit.exists, timeout=60)
+        audited = json.loads(audit.read_text())["sampled"]
+        assert audited == list(range(len(traces[job1]) - 1)), "every segment replayed"
         assert all(nodes["verifier"].has_local(cid) for cid in checked), "fetched from the providers' nodes"
         assert not nodes["requester"].has_local(checkpoint), "and the requester's node never held it"
         assert nodes["provider"].has_local(spec_cid), "the provider fetched the spec from the requester's node"
