@@ -226,8 +226,8 @@ def test_4_oracle_health_answers_503_within_5_s_when_the_chain_is_down(own_devne
 # ------------------------------------------------------------------------------- 5. countdowns
 
 
-def test_5_countdowns_run_on_the_wall_clock_and_an_idle_chain_is_named(devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cli, deployment, market = devnet
+def test_5_countdowns_run_on_the_wall_clock_and_an_idle_chain_is_named(own_devnet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli, deployment, market = own_devnet  # its own: a chain whose clock no other test moved ahead of the wall
     job = post(cli, small_spec(tmp_path))
     provider = Market(
         connect(deployment.rpc_url), deployment.market, Signer(connect(deployment.rpc_url), dev_account("provider"))
