@@ -14,7 +14,6 @@ import random
 import signal
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -92,9 +91,9 @@ class RoleDaemon:
         #: ``Credited`` event for it (in the log, or in a receipt of its own), so an idle round
         #: does not read ``credits``.
         self.credit_due = True
-        #: Hashes of the latest transactions this daemon sent (what it already knows changed); bounded,
-        #: as a daemon runs for months: their events are confirmed long before 1024 more are sent.
-        self.own_txs: deque[str] = deque(maxlen=1024)
+        #: Hashes of the transactions this daemon sent (what it already knows changed).
+        self.own_txs: set[str] = set()
+        self._receipts_seen = len(market.receipts)
 
     # ------------------------------------------------------------------ the loop
 
@@ -197,14 +196,13 @@ class RoleDaemon:
 
     def _note_own_receipts(self) -> None:
         """Note the transactions this daemon sent, and set :attr:`credit_due` if one credited it
-        (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations. The
-        client's receipts are dropped once noted (it would keep every one for as long as it runs)."""
+        (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations."""
         receipts = self.market.receipts
-        for receipt in receipts:
-            self.own_txs.append(HexBytes(receipt["transactionHash"]).hex())
+        for receipt in receipts[self._receipts_seen :]:
+            self.own_txs.add(HexBytes(receipt["transactionHash"]).hex())
             if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
                 self.credit_due = True
-        receipts.clear()
+        self._receipts_seen = len(receipts)
 
     def withdraw(self) -> int:
         """Withdraw whatever the market owes this key; returns the wei withdrawn. :attr:`credit_due`
