@@ -30,7 +30,7 @@ from benchmarks.common import (
 SEGMENTS = 8
 HAPPY_TARGET = 400_000
 DISPUTE_TARGET = 1_000_000
-DISPUTE_TX_TARGET = 17
+DISPUTE_TX_TARGET = 9  # k-ary, at k = 128 (the binary game took 17)
 OP_STACK_TXS = "30–40"
 
 ROLES = {"requester": 1, "provider": 2, "verifier": 3, "oracle": 4}
@@ -69,14 +69,22 @@ def _calls(log: TxLog, mark: int) -> list[dict[str, Any]]:
     return [{"call": r.what, "gas": r.gas, "seconds": r.seconds} for r in log.since(mark)]
 
 
-def measure_k(url: str, market_address: str, k: int, log: TxLog) -> dict[str, Any]:
-    """Happy path and both dispute outcomes for segment length ``k``; gas of each transaction."""
+def cheapest_arity(market: Any, k: int) -> int:
+    """The arity (2..16) whose defence costs least gas at segment length ``k``, as the contract
+    prices it (``defenceGas``); fewer rounds breaks a tie. What a requester would pick for k-ary."""
+    from crucible.protocol import dissection
+
+    return min(range(2, 17), key=lambda a: (market.defence_gas(k, a), dissection.rounds(k, a)))
+
+
+def measure_k(url: str, market_address: str, k: int, log: TxLog, arity: int) -> dict[str, Any]:
+    """Happy path and both dispute outcomes for segment length ``k`` and dissection ``arity``;
+    gas of each transaction."""
     from crucible.chain.market import DisputeStatus, JobTerms, Verdict
     from crucible.protocol import dissection, merkle
 
     m = {r: market_for(url, market_address, account(i), log) for r, i in ROLES.items()}
     T = SEGMENTS * k
-    arity = min(range(2, 17), key=lambda a: (m["requester"].defence_gas(k, a), dissection.rounds(k, a)))
     terms = JobTerms(
         spec_cid=_fake_cid(10**9 + k),
         stake=ETHER // 10,
@@ -180,42 +188,56 @@ def _run(ctx: Ctx, url: str, ks: list[int]) -> dict[str, Any]:
     deposit = log.since(mark)[0].gas
     # The market's very first job and dispute pay extra for counters going from zero to non-zero;
     # measure that once, then measure every k on a market in its steady state.
-    first = measure_k(url, market_address, ks[0], log)
-    results = []
+    first = measure_k(url, market_address, ks[0], log, 2)
+    results, binary = [], []
     for k in ks:
-        ctx.log(f"  gas: k={k}")
-        results.append(measure_k(url, market_address, k, log))
+        arity = cheapest_arity(provider, k)
+        ctx.log(f"  gas: k={k}, binary and arity {arity}")
+        binary.append(measure_k(url, market_address, k, log, 2))
+        results.append(measure_k(url, market_address, k, log, arity))
     # Gas is deterministic: a second run at one k must give the same numbers.
-    again = measure_k(url, market_address, ks[-1], log)
+    again = measure_k(url, market_address, ks[-1], log, results[-1]["arity"])
     deterministic = all(
         [c["gas"] for c in again[p]["calls"]] == [c["gas"] for c in results[-1][p]["calls"]]
         for p in ("happy", "provider_wrong", "provider_right")
     )
-    first_extra = {p: first[p]["gas"] - results[0][p]["gas"] for p in ("happy", "provider_wrong", "provider_right")}
+    first_extra = {p: first[p]["gas"] - binary[0][p]["gas"] for p in ("happy", "provider_wrong", "provider_right")}
     return {
         "deposit_stake_gas": deposit,
         "by_k": results,
+        "binary_by_k": binary,
         "deterministic": deterministic,
         "first_extra": first_extra,
         "tx_seconds_median": sorted(r.seconds for r in log.records)[len(log.records) // 2],
     }
 
 
-def at_k(result: dict[str, Any], k: int) -> dict[str, Any] | None:
-    return next((r for r in result["by_k"] if r["k"] == k), None)
+def at_k(result: dict[str, Any], k: int, key: str = "by_k") -> dict[str, Any] | None:
+    return next((r for r in result.get(key, []) if r["k"] == k), None)
+
+
+def _worst(r: dict[str, Any]) -> tuple[int, int]:
+    """Gas and transactions of the costlier of the two dispute outcomes."""
+    return (
+        max(r["provider_wrong"]["gas"], r["provider_right"]["gas"]),
+        max(r["provider_wrong"]["txs"], r["provider_right"]["txs"]),
+    )
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
     ref = at_k(result, 128) or result["by_k"][-1]
-    worst = max(ref["provider_wrong"]["gas"], ref["provider_right"]["gas"])
-    txs = max(ref["provider_wrong"]["txs"], ref["provider_right"]["txs"])
+    worst, txs = _worst(ref)
+    binary = at_k(result, ref["k"], "binary_by_k")
     return {
         "happy_gas": ref["happy"]["gas"],
         "happy_ok": ref["happy"]["gas"] <= HAPPY_TARGET,
         "dispute_k": ref["k"],
+        "dispute_arity": ref["arity"],
         "dispute_gas": worst,
         "dispute_txs": txs,
         "dispute_ok": worst <= DISPUTE_TARGET and txs <= DISPUTE_TX_TARGET,
+        "binary_gas": _worst(binary)[0] if binary else None,
+        "binary_txs": _worst(binary)[1] if binary else None,
     }
 
 
@@ -259,7 +281,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
         f"Target ≤ {fmt_int(HAPPY_TARGET)}: **{'met' if h['happy_ok'] else 'missed'}** "
         f"({ref['happy']['gas'] / HAPPY_TARGET:.0%} of the target).",
         "",
-        f"### A whole dispute at k = {ref['k']} (provider lies → challenger wins)",
+        f"### A whole dispute at k = {ref['k']}, arity {ref['arity']} (provider lies → challenger wins)",
         "",
         table(
             ["#", "call", "gas"],
@@ -268,24 +290,31 @@ def render(result: dict[str, Any], plots: Path) -> str:
         ),
         "",
         f"Targets at k = 128: ≤ {fmt_int(DISPUTE_TARGET)} gas and ≤ {DISPUTE_TX_TARGET} transactions: "
-        f"**{'met' if h['dispute_ok'] else 'missed'}** (worst of the two outcomes: {fmt_int(h['dispute_gas'])} gas, "
-        f"{h['dispute_txs']} transactions). Baseline: the OP Stack fault dispute game takes "
-        f"{OP_STACK_TXS} transactions for a dispute (published figure, not measured here); Crucible's game is "
-        "shorter because the trace is committed per checkpoint (depth ⌈log_a k⌉ within one segment for "
-        "arity a, the segment itself named by the challenge's Merkle proofs) rather than dissected over the "
-        "whole execution.",
+        f"**{'met' if h['dispute_ok'] else 'missed'}** (k-ary, arity {h['dispute_arity']}, worst of the two "
+        f"outcomes: {fmt_int(h['dispute_gas'])} gas, {h['dispute_txs']} transactions"
+        + (
+            f"; binary in the same run: {fmt_int(h['binary_gas'])} gas, {h['binary_txs']} transactions)."
+            if h["binary_gas"] is not None
+            else ")."
+        )
+        + f" Baseline: the OP Stack fault dispute game takes {OP_STACK_TXS} transactions for a dispute "
+        "(published figure, not measured here); Crucible's game is shorter because the trace is committed "
+        "per checkpoint (depth ⌈log_a k⌉ within one segment for arity a, the segment itself named by the "
+        "challenge's Merkle proofs) rather than dissected over the whole execution, and because a k-ary "
+        "move names a − 1 interior hashes at once.",
         "",
-        "### Gas and transactions vs k",
+        "### Gas and transactions vs k: binary and k-ary",
         "",
         table(
             [
                 "k",
                 "T",
                 "happy path gas",
-                "dispute gas (provider wrong)",
-                "dispute gas (provider right)",
+                "arity",
                 "rounds",
                 "dispute txs",
+                "dispute gas (provider wrong)",
+                "dispute gas (provider right)",
                 "largest move gas",
             ],
             [
@@ -293,29 +322,36 @@ def render(result: dict[str, Any], plots: Path) -> str:
                     r["k"],
                     r["T"],
                     fmt_int(r["happy"]["gas"]),
-                    fmt_int(r["provider_wrong"]["gas"]),
-                    fmt_int(r["provider_right"]["gas"]),
+                    r["arity"] if r["arity"] != 2 else "2 (binary)",
                     r["provider_wrong"]["rounds"],
                     r["provider_wrong"]["txs"],
+                    fmt_int(r["provider_wrong"]["gas"]),
+                    fmt_int(r["provider_right"]["gas"]),
                     fmt_int(max(r["provider_wrong"]["max_move_gas"], r["provider_right"]["max_move_gas"])),
                 )
-                for r in result["by_k"]
-            ],
+                for pair in zip(result.get("binary_by_k", []), result["by_k"], strict=False)
+                for r in pair
+            ]
+            if result.get("binary_by_k")
+            else [],
         ),
         "",
-        "A dispute costs challenge + 2·⌈log_a k⌉ moves + verdict + withdrawal = 2·⌈log_a k⌉ + 3 transactions "
-        "(a = the arity whose defence costs least gas, per k); "
-        "the gas grows linearly in log_a k (one dissect + one respond per round). The requester's refund "
-        "withdrawal after a slash "
+        "A dispute costs challenge + 2·⌈log_a k⌉ moves + verdict + withdrawal = 2·⌈log_a k⌉ + 3 transactions; "
+        "the k-ary rows use the arity (2..16) whose defence costs least gas at that k (`defenceGas`, what "
+        "the requester's `minBondFor` prices), a k-ary move carries a − 1 hashes and CIDs, so "
+        "each costs more calldata, but fewer rounds outweigh it. "
+        "The requester's refund withdrawal after a slash "
         f"({fmt_int(ref['provider_wrong'].get('requester_refund_withdraw_gas', 0))} gas) is its own transaction "
         "and not counted in the dispute.",
     ]
     plt = plotting()
     if plt is not None:
         ks = [r["k"] for r in result["by_k"]]
+        binary = result.get("binary_by_k", [])
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-        ax1.plot(ks, [r["provider_wrong"]["gas"] for r in result["by_k"]], "o-", label="dispute, provider wrong")
-        ax1.plot(ks, [r["provider_right"]["gas"] for r in result["by_k"]], "s--", label="dispute, provider right")
+        ax1.plot(ks, [r["provider_wrong"]["gas"] for r in result["by_k"]], "o-", label="dispute, k-ary")
+        if binary:
+            ax1.plot(ks, [r["provider_wrong"]["gas"] for r in binary], "s--", label="dispute, binary")
         ax1.plot(ks, [r["happy"]["gas"] for r in result["by_k"]], "^-", label="happy path")
         ax1.axhline(DISPUTE_TARGET, color="red", lw=0.8, ls=":", label="dispute target (k=128)")
         ax1.axhline(HAPPY_TARGET, color="orange", lw=0.8, ls=":", label="happy-path target")
@@ -324,7 +360,9 @@ def render(result: dict[str, Any], plots: Path) -> str:
         ax1.set_ylabel("gas")
         ax1.set_title("Gas vs k")
         ax1.legend(fontsize=7)
-        ax2.plot(ks, [r["provider_wrong"]["txs"] for r in result["by_k"]], "o-", label="Crucible dispute (measured)")
+        ax2.plot(ks, [r["provider_wrong"]["txs"] for r in result["by_k"]], "o-", label="Crucible, k-ary")
+        if binary:
+            ax2.plot(ks, [r["provider_wrong"]["txs"] for r in binary], "s--", label="Crucible, binary")
         ax2.axhspan(30, 40, color="grey", alpha=0.3, label="OP Stack FDG, 30–40 (published)")
         ax2.axhline(DISPUTE_TX_TARGET, color="red", lw=0.8, ls=":", label="target (k=128)")
         ax2.set_xscale("log", base=2)

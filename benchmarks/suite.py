@@ -193,8 +193,9 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(
             (
                 f"whole dispute at k = {h['dispute_k']}",
-                f"{h['dispute_gas']:,} gas, {h['dispute_txs']} txs",
-                "≤ 1,000,000 gas, ≤ 17 txs",
+                f"{h['dispute_gas']:,} gas, {h['dispute_txs']} txs (arity {h['dispute_arity']})"
+                + (f"; binary: {h['binary_gas']:,} gas, {h['binary_txs']} txs" if h["binary_gas"] else ""),
+                f"≤ {sec_gas.DISPUTE_TARGET:,} gas, ≤ {sec_gas.DISPUTE_TX_TARGET} txs",
                 "met" if h["dispute_ok"] else "missed",
             )
         )
@@ -211,8 +212,13 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(
             (
                 f"challenge → verdict on the devnet (k = {h['k']})",
-                f"{h['challenge_to_verdict_s']:.2f} s, {int(h['rounds'])} rounds",
-                "–",
+                f"{h['challenge_to_verdict_s']:.2f} s, {int(h['rounds'])} rounds (arity {h['arity']})"
+                + (
+                    f"; binary: {h['binary_challenge_to_verdict_s']:.2f} s, {int(h['binary_rounds'])} rounds"
+                    if "binary_rounds" in h
+                    else ""
+                ),
+                "baseline: binary in the same run",
                 "–",
             )
         )
