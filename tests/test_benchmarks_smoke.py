@@ -2,7 +2,8 @@
 
 Runs the gas section at k = 16 against the session's anvil and writes a report into a temporary
 directory, then checks the report's structure and the numbers' sanity: every lifecycle call and
-every dispute move measured from a receipt, the transaction count 2·⌈log₂ k⌉ + 3, gas identical on
+every dispute move measured from a receipt, the transaction count 2·⌈log_a k⌉ + 3 for the k-ary
+and the binary game, gas identical on
 a second run, the GPU section saying it was not measured where there is no GPU.
 """
 
@@ -58,6 +59,9 @@ def test_gas_section_writes_a_sane_report(anvil: RunningNode, tmp_path: Path) ->
         assert [c["call"] for c in d["calls"]][:1] == ["challenge"]
         assert [c["call"] for c in d["calls"]][-2:] == ["submitVerdict", "withdrawCredit"]
         assert d["gas"] == sum(c["gas"] for c in d["calls"])
+    (binary,) = gas["binary_by_k"]
+    assert binary["arity"] == 2 and binary["provider_wrong"]["rounds"] == dissection.rounds(16, 2) == 4
+    assert row["provider_wrong"]["txs"] < binary["provider_wrong"]["txs"] == 11  # k-ary: fewer moves
     assert saved["machine"]["cores"] and saved["machine"]["torch"]
     if not saved["sections"]["gpu"]["measured"]:
         assert "not measured: no gpu available in this run" in report.lower()
