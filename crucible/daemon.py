@@ -14,12 +14,14 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from hexbytes import HexBytes
 
+from crucible.chain.contract import RECENT_RECEIPTS
 from crucible.chain.events import Event, EventLog, cursor_dir
 from crucible.chain.market import Market
 from crucible.chain.units import eth
@@ -91,9 +93,10 @@ class RoleDaemon:
         #: ``Credited`` event for it (in the log, or in a receipt of its own), so an idle round
         #: does not read ``credits``.
         self.credit_due = True
-        #: Hashes of the transactions this daemon sent (what it already knows changed).
-        self.own_txs: set[str] = set()
-        self._receipts_seen = len(market.receipts)
+        #: Hashes of the latest transactions this daemon sent (what it already knows changed); bounded,
+        #: as a daemon runs for months and their events arrive long before this many more are sent.
+        self.own_txs: deque[str] = deque(maxlen=RECENT_RECEIPTS)
+        self._sent_seen = market.sent
 
     # ------------------------------------------------------------------ the loop
 
@@ -197,12 +200,12 @@ class RoleDaemon:
     def _note_own_receipts(self) -> None:
         """Note the transactions this daemon sent, and set :attr:`credit_due` if one credited it
         (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations."""
-        receipts = self.market.receipts
-        for receipt in receipts[self._receipts_seen :]:
-            self.own_txs.add(HexBytes(receipt["transactionHash"]).hex())
+        new = min(self.market.sent - self._sent_seen, len(self.market.receipts))
+        for receipt in list(self.market.receipts)[len(self.market.receipts) - new :]:
+            self.own_txs.append(HexBytes(receipt["transactionHash"]).hex())
             if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
                 self.credit_due = True
-        self._receipts_seen = len(receipts)
+        self._sent_seen = self.market.sent
 
     def withdraw(self) -> int:
         """Withdraw whatever the market owes this key; returns the wei withdrawn. :attr:`credit_due`

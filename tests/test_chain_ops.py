@@ -246,6 +246,35 @@ def test_idle_daemons_ask_only_for_the_head_each_round(own_anvil: RunningNode, t
     assert worker.report.withdrawn == verifier.report.withdrawn == 0
 
 
+def test_a_daemon_remembers_only_its_latest_transactions(
+    own_anvil: RunningNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon runs for months: its client keeps only the latest receipts and the daemon only the
+    latest hashes of its own transactions, each noted once, however many it sends."""
+    import crucible.chain.contract
+    import crucible.daemon
+
+    monkeypatch.setattr(crucible.chain.contract, "RECENT_RECEIPTS", 3)
+    monkeypatch.setattr(crucible.daemon, "RECENT_RECEIPTS", 3)
+    address, deploy_block = _deploy(own_anvil.url)
+    market = _market(own_anvil.url, address, "provider", deploy_block=deploy_block)
+    store = ArtifactStore(IpfsStore("http://127.0.0.1:9"))  # never asked: no job is looked at
+    worker = Worker(market, store, WorkerConfig(state_dir=tmp_path / "w"), start_block=deploy_block)
+
+    sent = [market.deposit_stake(parse_eth("0.01")) for _ in range(5)]
+    worker.run_once()
+    assert worker.last_error is None, worker.last_error
+    hashes = [bytes(r["transactionHash"]).hex() for r in sent]  # as events name them
+    assert len(market.receipts) == 3 and market.sent == 5
+    assert list(worker.own_txs) == hashes[2:]
+
+    sent.append(market.deposit_stake(parse_eth("0.01")))
+    worker.run_once()
+    worker.run_once()  # nothing new: nothing noted twice
+    hashes.append(bytes(sent[-1]["transactionHash"]).hex())
+    assert list(worker.own_txs) == hashes[3:]
+
+
 @pytest.mark.parametrize("own_anvil", [{"block_time": 1}], indirect=True)
 def test_rounds_follow_a_steady_chain_and_stay_short_on_automine(own_anvil: RunningNode, tmp_path: Path) -> None:
     """On a chain mining every second the worker's rounds wait for the next block (one head read

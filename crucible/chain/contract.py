@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -17,6 +18,10 @@ from crucible.chain.reverts import REVERTS, revert_error, rpc_error
 from crucible.chain.signer import Signer
 from crucible.errors import ChainError, ConfigError
 
+#: How many of its latest receipts a client keeps: a command reports the few it sent; a daemon that
+#: runs for months reads each new one within a round, long before this many more are sent.
+RECENT_RECEIPTS = 1024
+
 
 class ContractClient:
     """A deployed contract plus a signer: ``call`` reads, ``transact`` writes and decodes errors."""
@@ -26,8 +31,11 @@ class ContractClient:
         self.artifact = artifact
         self.contract: Contract = w3.eth.contract(address=checksum(address), abi=artifact.abi)
         self.signer = signer
-        #: Receipts of the transactions this client sent, oldest first (the CLI's ``--json`` reports them).
-        self.receipts: list[TxReceipt] = []
+        #: Receipts of the latest transactions this client sent, oldest first (the CLI's ``--json``
+        #: reports them; a daemon notes its own), at most :data:`RECENT_RECEIPTS`.
+        self.receipts: deque[TxReceipt] = deque(maxlen=RECENT_RECEIPTS)
+        #: How many transactions this client has sent in all (``receipts`` keeps only the latest).
+        self.sent = 0
 
     @property
     def address(self) -> ChecksumAddress:
@@ -60,6 +68,7 @@ class ContractClient:
             tx["gas"] = gas
         receipt = self.signer.send(tx, abi=self.artifact.abi, what=f"{self.artifact.name}.{fn}")
         self.receipts.append(receipt)
+        self.sent += 1
         return receipt
 
     def events(self, name: str, receipt: TxReceipt) -> list[dict[str, Any]]:
