@@ -7,6 +7,7 @@ whose baseline must pick torch's native kernels before ``crucible`` is imported.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -14,9 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +107,7 @@ def advance_time(url: str, seconds: int) -> None:
     rpc_call(url, "evm_mine")
 
 
-# ---------------------------------------------------------------------------------- instrumentation
+# ------------------------------------------------------------------------------------ instrumentation
 
 
 @dataclass
@@ -246,7 +250,137 @@ def timed(fn: Callable[..., Any], sink: list[float]) -> Callable[..., Any]:
     return wrapper
 
 
-# ------------------------------------------------------------------------------------ the machine
+# --------------------------------------------------------------------------------------- RPC counting
+
+
+def rpc_name(call: dict[str, Any]) -> str:
+    """The method, and for ``eth_call`` the 4-byte selector of the view called (named later)."""
+    method = str(call.get("method"))
+    if method == "eth_call" and call.get("params"):
+        tx = call["params"][0]
+        return f"eth_call {str(tx.get('data') or tx.get('input') or '')[:10]}"
+    return method
+
+
+def named_views(counts: Counter[str], market: Any) -> dict[str, int]:
+    """``eth_call 0x…`` keys renamed ``eth_call name`` after the market's ABI."""
+    named: Counter[str] = Counter()
+    for key, n in counts.items():
+        if key.startswith("eth_call 0x"):
+            with suppress(ValueError):  # not a market view: keep the selector
+                key = f"eth_call {market.contract.get_function_by_selector(key.split()[1]).fn_name}"
+        named[key] += n
+    return dict(named.most_common())
+
+
+def by_method(counts: Counter[str]) -> dict[str, int]:
+    """Counts of :class:`CountingProxy` keys summed by JSON-RPC method (every ``eth_call`` together)."""
+    methods: Counter[str] = Counter()
+    for key, n in counts.items():
+        methods[key.split()[0]] += n
+    return dict(methods.most_common())
+
+
+class CountingProxy:
+    """A JSON-RPC proxy on loopback that forwards to ``upstream`` and counts requests by method
+    (batches split), so a daemon in another process is counted as a hosted RPC provider bills it.
+    Stop it with :meth:`close`."""
+
+    def __init__(self, upstream: str) -> None:
+        from crucible.devnet.processes import LOOPBACK, free_port
+
+        self.by_method: Counter[str] = Counter()
+        lock = threading.Lock()
+        counts = self.by_method
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    calls = json.loads(body)
+                except ValueError:
+                    calls = []
+                with lock:
+                    for call in calls if isinstance(calls, list) else [calls]:
+                        counts[rpc_name(call)] += 1
+                request = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=60) as reply:
+                    answer = reply.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self) -> Counter[str]:
+        """The counts so far, and start again from zero."""
+        taken = Counter(self.by_method)
+        self.by_method.clear()
+        return taken
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ----------------------------------------------------------------------------------- daemon processes
+
+
+def start_cli(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m app.cli ARGS`` as a user runs it, its output appended to ``log``; stop it with
+    :func:`stop_processes` (by PID)."""
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *args],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM every process still running (the daemons stop between two steps), then wait; kill
+    what does not exit within ``timeout``. Only these PIDs: what the caller started."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def reverted(market: Any, first_block: int, names: dict[str, str]) -> list[dict[str, Any]]:
+    """Every transaction mined with status 0 since ``first_block``: who sent it and what it called."""
+    w3 = market.w3
+    out = []
+    for n in range(first_block, int(w3.eth.block_number) + 1):
+        for r in w3.manager.request_blocking("eth_getBlockReceipts", [hex(n)]) or []:
+            if int(r["status"], 16) if isinstance(r["status"], str) else int(r["status"]):
+                continue
+            tx = w3.eth.get_transaction(r["transactionHash"])
+            try:
+                fn, _ = market.contract.decode_function_input(tx["input"])
+                what = fn.fn_name
+            except ValueError:
+                what = "?"
+            out.append({"block": n, "from": names.get(tx["from"], tx["from"]), "function": what})
+    return out
+
+
+# ---------------------------------------------------------------------------------------- the machine
 
 
 def _cmd(argv: list[str]) -> str:
@@ -302,7 +436,7 @@ def machine_info(ipfs_version: str | None = None) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------------------- plotting
+# ------------------------------------------------------------------------------------------- plotting
 
 
 def plotting() -> Any:

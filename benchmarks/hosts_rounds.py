@@ -20,22 +20,20 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import CountingProxy, by_method, named_views, start_cli, stop_processes
 from crucible.chain.keys import dev_account
 from crucible.chain.market import JobStatus, Market
 from crucible.chain.rpc import connect
 from crucible.devnet.manage import Devnet, host_roles
 from crucible.devnet.nodes import rpc_call
-from crucible.devnet.processes import LOOPBACK, free_port
+from crucible.devnet.processes import free_port
 from crucible.devnet.tools import REPO_ROOT
 from crucible.protocol.spec import parse_document
 from crucible.store.ipfs import IpfsStore
@@ -44,67 +42,6 @@ SPEC = REPO_ROOT / "examples" / "digits-mlp.yaml"
 ROLES = ("requester", "provider", "provider-2", "verifier", "oracle")
 #: Seconds of challenge window: the verifier sees a submission 2 blocks late and replays it within this.
 WINDOW = 20
-
-
-def _name(call: dict[str, Any]) -> str:
-    """The method, and for ``eth_call`` the 4-byte selector of the view called (named later)."""
-    method = str(call.get("method"))
-    if method == "eth_call" and call.get("params"):
-        tx = call["params"][0]
-        return f"eth_call {str(tx.get('data') or tx.get('input') or '')[:10]}"
-    return method
-
-
-def _named(counts: Counter[str], market: Market) -> dict[str, int]:
-    """``eth_call 0x…`` keys renamed ``eth_call name`` after the market's ABI."""
-    named: Counter[str] = Counter()
-    for key, n in counts.items():
-        if key.startswith("eth_call 0x"):
-            with suppress(ValueError):  # not a market view: keep the selector
-                key = f"eth_call {market.contract.get_function_by_selector(key.split()[1]).fn_name}"
-        named[key] += n
-    return dict(named.most_common())
-
-
-class CountingProxy:
-    """A JSON-RPC proxy on loopback that forwards to ``upstream`` and counts requests by method."""
-
-    def __init__(self, upstream: str) -> None:
-        self.by_method: Counter[str] = Counter()
-        lock = threading.Lock()
-        counts = self.by_method
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    calls = json.loads(body)
-                except ValueError:
-                    calls = []
-                with lock:
-                    for call in calls if isinstance(calls, list) else [calls]:
-                        counts[_name(call)] += 1
-                request = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=60) as reply:
-                    answer = reply.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def take(self) -> Counter[str]:
-        """The counts so far, and start again from zero."""
-        taken = Counter(self.by_method)
-        self.by_method.clear()
-        return taken
 
 
 class Roles:
@@ -139,22 +76,11 @@ class Roles:
         return out.stdout
 
     def start(self, role: str, *args: str) -> None:
-        log = open(self.folder / f"{role}.log", "ab")  # noqa: SIM115 (open as long as the process runs)
-        argv = [sys.executable, "-m", "app.cli", *args, "--dev-account", role]
-        argv += ["--state-dir", str(self.folder / role)]
-        self.procs.append(
-            subprocess.Popen(argv, env=self._env(role), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        )
+        argv = [*args, "--dev-account", role, "--state-dir", str(self.folder / role)]
+        self.procs.append(start_cli(argv, self._env(role), self.folder / f"{role}.log"))
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs, timeout=30)
         self.procs.clear()
 
     def post(self, seed: int) -> int:
@@ -242,11 +168,8 @@ def measure_mode(home: Path, folder: Path, block_time: float | None) -> dict[str
     finally:
         roles.stop()
         for proxy in proxies.values():
-            proxy.server.shutdown()
+            proxy.close()
     total: Counter[str] = sum(rpc.values(), Counter())
-    methods: Counter[str] = Counter()
-    for key, n in total.items():
-        methods[key.split()[0]] += n
     return {
         "mode": "automine" if block_time is None else f"{block_time:g} s blocks",
         "post_to_finalized_s": round(finalized - posted, 1),
@@ -255,9 +178,9 @@ def measure_mode(home: Path, folder: Path, block_time: float | None) -> dict[str
         "bitswap_bytes_received": moved,
         "rpc_calls_total": sum(total.values()),
         "rpc_calls_by_role": {role: sum(c.values()) for role, c in rpc.items()},
-        "rpc_calls_by_method": dict(methods.most_common()),
-        "rpc_calls_by_method_and_view": _named(total, market),
-        "rpc_calls_by_role_and_method": {role: _named(c, market) for role, c in rpc.items()},
+        "rpc_calls_by_method": by_method(total),
+        "rpc_calls_by_method_and_view": named_views(total, market),
+        "rpc_calls_by_role_and_method": {role: named_views(c, market) for role, c in rpc.items()},
     }
 
 

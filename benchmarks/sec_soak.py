@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ETHER, ROOT, Ctx, table
+from benchmarks.common import ETHER, ROOT, Ctx, reverted, start_cli, stop_processes, table
 
 WINDOW = 20  # long enough for the verifier to audit every result on a loaded 2-core machine
 #: Bytes left per settled job that still count as "nothing kept": a few metadata blocks over the whole
@@ -57,29 +57,13 @@ class Roles:
         return out.stdout
 
     def start(self, name: str, *args: str) -> None:
-        log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 (open as long as the process runs)
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
-            env=self.env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.procs[name] = start_cli(args, self.env, self.home / f"{name}.log")
 
     def state_dir(self, name: str) -> Path:
         return self.home / name
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values())
 
     def tracebacks(self) -> dict[str, int]:
         return {n: (self.home / f"{n}.log").read_text(errors="replace").count("Traceback") for n in self.procs}
@@ -132,24 +116,6 @@ def sample(roles: Roles, nodes: dict[str, str], settled: int) -> dict[str, Any]:
             "pins": len(pins),
         }
     return {"settled": settled, "t": time.perf_counter(), "daemons": daemons, "providers": providers}
-
-
-def reverted(market: Any, first_block: int, names: dict[str, str]) -> list[dict[str, Any]]:
-    """Every transaction mined with status 0 since ``first_block``: who sent it and what it called."""
-    w3 = market.w3
-    out = []
-    for n in range(first_block, int(w3.eth.block_number) + 1):
-        for r in w3.manager.request_blocking("eth_getBlockReceipts", [hex(n)]) or []:
-            if int(r["status"], 16) if isinstance(r["status"], str) else int(r["status"]):
-                continue
-            tx = w3.eth.get_transaction(r["transactionHash"])
-            try:
-                fn, _ = market.contract.decode_function_input(tx["input"])
-                what = fn.fn_name
-            except ValueError:
-                what = "?"
-            out.append({"block": n, "from": names.get(tx["from"], tx["from"]), "function": what})
-    return out
 
 
 def one_run(ctx: Ctx, jobs: int, in_flight: int) -> dict[str, Any]:

@@ -234,16 +234,33 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     if "scale" in s:
         h = sec_scale.headline(s["scale"])
+        tput, rpc, chain_id = h["throughput"], h["rpc_per_job"], h["chain_id_per_job"]
+        most = max(tput)
+        gain = f" (×{tput[most] / tput[1]:.1f})" if 1 in tput and tput[1] and most != 1 else ""
         rows.append(
             (
-                "finalized jobs per minute by workers",
-                ", ".join(f"{w}: {v:.1f}" for w, v in h["throughput"].items()),
+                f"finalized jobs per minute, 1 vs {most} worker processes",
+                ", ".join(f"{w}: {v:.1f}" for w, v in tput.items()) + gain,
                 "baseline: 1 worker",
                 "–",
             )
         )
         rows.append(
-            ("RPC calls per finalized job", ", ".join(f"{w} w: {v:.0f}" for w, v in h["rpc_per_job"].items()), "–", "–")
+            (
+                f"RPC calls per finalized job, 1 vs {most} worker processes",
+                ", ".join(f"{w} w: {v:.0f}" for w, v in rpc.items())
+                + f"; eth_chainId {max(chain_id.values(), default=0.0):.2f}/job",
+                "eth_chainId ≈ 0 (cached)",
+                "met" if max(chain_id.values(), default=0.0) < 0.5 else "missed",
+            )
+        )
+        rows.append(
+            (
+                "scale: every job finalized, money right",
+                str(h["money_ok"]),
+                "True",
+                "met" if h["money_ok"] else "missed",
+            )
         )
     if "artifacts" in s:
         h = sec_artifacts.headline(s["artifacts"])

@@ -211,7 +211,7 @@ def test_idle_daemons_ask_only_for_the_head_each_round(own_anvil: RunningNode, t
     proxy: after the first round (which reads ``credits`` once), a round on an idle chain is one
     request, the head's header; a new block without market logs adds nothing (its bloom filter
     says so); a market event for someone else adds one log query and still no ``credits`` read."""
-    from benchmarks.hosts_rounds import CountingProxy
+    from benchmarks.common import CountingProxy
 
     url = own_anvil.url
     address, deploy_block = _deploy(url)
