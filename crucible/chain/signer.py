@@ -99,11 +99,13 @@ class Signer:
         """Sign, send and wait for the receipt; a revert raises ChainError carrying the custom error's
         name and args; no receipt within ``receipt_timeout`` (replacements included) raises ChainError."""
         tx = {"from": self.address, "chainId": self.chain_id, **tx}
+        # Fees first, the check against the pending state last: a transaction that races others for
+        # the same state (workers claiming one job) is checked as close to its broadcast as it can be.
+        self._set_fees(tx)
         if "gas" not in tx:
             tx["gas"] = self._estimate(tx, abi, what)
         else:
             self._simulate(tx, abi, what)
-        self._set_fees(tx)
         attempt = self._broadcast(tx, what)
         nonce = int(attempt.tx["nonce"])
         try:
