@@ -18,6 +18,7 @@ from crucible.errors import InvalidState
 from crucible.protocol import checkpoint as ckpt
 from crucible.protocol import merkle
 from crucible.protocol.checkpoint import CheckpointEntry, Manifest
+from crucible.protocol.profiles import pinned_threads
 from crucible.protocol.spec import JobSpec, WeightsInit
 from crucible.store.artifacts import ArtifactStore, CheckpointUploader
 
@@ -54,9 +55,10 @@ def trace_commitment(
     engine = Engine(spec, dataset)
     k, T = spec.train.checkpoint_interval, spec.train.total_steps
     state, hashes = state0, [state0.hash()]
-    for a in range(0, T, k):
-        state = engine.run(state, a, a + k)
-        hashes.append(state.hash())
+    with pinned_threads(spec.profile):  # once for the whole job, not per segment: see train_job
+        for a in range(0, T, k):
+            state = engine.run(state, a, a + k)
+            hashes.append(state.hash())
     leaves = [merkle.leaf(i * k, h) for i, h in enumerate(hashes)]
     return hashes, merkle.root(leaves)
 
@@ -91,7 +93,10 @@ def train_job(
         state, prior = resume_from[0], list(resume_from[1])
         _check_resume(spec, state, prior)
 
-    with CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
+    # The profile's thread count holds for the whole job, not only inside each segment: between
+    # segments nothing then runs (or wakes) a second OpenMP thread, which on a busy host waits for
+    # a free core, and the segments do not switch the count back and forth.
+    with pinned_threads(spec.profile), CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
         if not prior:
             digest = state.hash()
             uploader.submit(state.tensors, digest)
