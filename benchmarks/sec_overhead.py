@@ -5,8 +5,10 @@ Each arch runs in child processes (so torch's kernel choice is made per process,
 
 * ``baseline``     plain PyTorch (torch.optim, native kernels, default threads), no checkpoints;
 * ``plain1``       the same loop with one intra-op thread (what cpu-portable pins);
-* ``plain1env``    the same with the profile's environment as well (``ATEN_CPU_CAPABILITY=default``,
-  ``MKL_CBWR=COMPATIBLE``: portable, non-vectorised kernels);
+* ``plain1env``    the same with the profile's environment and switches as well
+  (``ATEN_CPU_CAPABILITY=default``, ``MKL_CBWR=COMPATIBLE``: portable, non-vectorised kernels; oneDNN
+  off, as every CPU profile sets it, so convolutions run as im2col + gemm), so that the next factor
+  is the functional step's alone;
 * ``engine``       ``Engine`` + ``S_0`` + ``Engine.run`` under cpu-portable, no commitments (adds the
   functional, out-of-place step and the deterministic batch generator);
 * ``avx2``         the same under the ``cpu-avx2`` profile, in a process started for it
@@ -74,7 +76,10 @@ def _set_workload(arch: str, steps: int) -> Any:
     return bench_engine
 
 
-def child_plain(arch: str, steps: int, reps: int) -> dict[str, Any]:
+def child_plain(arch: str, steps: int, reps: int, *, onednn: bool = True) -> dict[str, Any]:
+    import torch  # before crucible, as child_baseline needs
+
+    torch.backends.mkldnn.enabled = onednn  # type: ignore[assignment]
     out: dict[str, Any] = _set_workload(arch, steps).child_baseline(arch, reps + 1)
     out["times"] = out["times"][1:]  # the first repetition warms up
     return out
@@ -224,7 +229,9 @@ def _trim_profile(text: str) -> str:
 def _child_main(argv: list[str]) -> int:
     mode, arch, cfg = argv[0], argv[1], json.loads(argv[2])
     if mode in PLAIN_MODES:
-        out = child_plain(arch, cfg["steps"], cfg["reps"])
+        # plain1env takes the profile's oneDNN switch too: its oneDNN-off convolutions are a profile
+        # cost (cnn: 1.06-1.27x on the plain loop), not the functional step's.
+        out = child_plain(arch, cfg["steps"], cfg["reps"], onednn=mode != "plain1env")
     elif mode == "avx2":
         out = child_profile_engine(arch, cfg["steps"], cfg["reps"], "cpu-avx2")
     else:
@@ -378,7 +385,7 @@ def render(result: dict[str, Any], plots: Path) -> str:
                 "target",
                 "engine / plain default",
                 "1 thread vs default",
-                "portable kernels (profile env)",
+                "portable kernels, oneDNN off (profile env)",
                 "functional step + batch generator",
                 f"commitment overhead (k={k0}): committed / engine − 1",
             ],
@@ -400,9 +407,9 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "",
         "The profile cost is the product of its three factors: pinning one intra-op thread (on a 2-core machine "
         "shared with other work, one thread can be *faster* than torch's default), the portable "
-        "(`ATEN_CPU_CAPABILITY=default`) kernels, and the engine's out-of-place functional step with its "
-        "per-step seeded generator. It is reported against the faster of the two plain loops, so a slow default "
-        "does not flatter the engine. Native kernels on this machine: "
+        "(`ATEN_CPU_CAPABILITY=default`) kernels with oneDNN off, and the engine's out-of-place functional step "
+        "with its per-step seeded generator. It is reported against the faster of the two plain loops, so a slow "
+        "default does not flatter the engine. Native kernels on this machine: "
         + ", ".join(sorted({str(r.get("native_capability")) for r in archs.values()}))
         + ". The `cpu-avx2` profile runs ATen's AVX2 kernels and MKL's AVX2 path in strict reproducible mode "
         "(one thread, oneDNN off) in a process started with `CRUCIBLE_CPU_PROFILE=cpu-avx2`; its final state "

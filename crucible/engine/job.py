@@ -18,6 +18,7 @@ from crucible.errors import InvalidState
 from crucible.protocol import checkpoint as ckpt
 from crucible.protocol import merkle
 from crucible.protocol.checkpoint import CheckpointEntry, Manifest
+from crucible.protocol.profiles import pinned_threads
 from crucible.protocol.spec import JobSpec, WeightsInit
 from crucible.store.artifacts import ArtifactStore, CheckpointUploader
 
@@ -54,9 +55,10 @@ def trace_commitment(
     engine = Engine(spec, dataset)
     k, T = spec.train.checkpoint_interval, spec.train.total_steps
     state, hashes = state0, [state0.hash()]
-    for a in range(0, T, k):
-        state = engine.run(state, a, a + k)
-        hashes.append(state.hash())
+    with pinned_threads(spec.profile):  # once for the whole job, not per segment: see train_job
+        for a in range(0, T, k):
+            state = engine.run(state, a, a + k)
+            hashes.append(state.hash())
     leaves = [merkle.leaf(i * k, h) for i, h in enumerate(hashes)]
     return hashes, merkle.root(leaves)
 
@@ -78,7 +80,8 @@ def train_job(
     ``resume_from=(S_j, entries)`` continues from a checkpoint state at step j (a multiple of k)
     whose entries for steps 0..j were already uploaded (``entries[-1]`` must commit to ``S_j``).
     ``on_checkpoint(step, state_hash, state)`` runs on the training thread after each checkpoint is
-    queued. Upload failures raise :class:`~crucible.errors.StoreError` and no manifest is produced.
+    queued. The manifest goes up with the last checkpoint and the final model, in one request.
+    Upload failures raise :class:`~crucible.errors.StoreError` and no manifest is produced.
     ``engine`` and ``state0`` replace the job's own step function and S_0: the attack suite's
     dishonest providers are built this way; an honest provider never passes them.
     """
@@ -91,7 +94,10 @@ def train_job(
         state, prior = resume_from[0], list(resume_from[1])
         _check_resume(spec, state, prior)
 
-    with CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
+    # The profile's thread count holds for the whole job, not only inside each segment: between
+    # segments nothing then runs (or wakes) a second OpenMP thread, which on a busy host waits for
+    # a free core, and the segments do not switch the count back and forth.
+    with pinned_threads(spec.profile), CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
         if not prior:
             digest = state.hash()
             uploader.submit(state.tensors, digest)
@@ -105,12 +111,15 @@ def train_job(
                 on_checkpoint(a + k, digest, state)
         final_state = state.to("cpu")
         uploader.submit_final_model(ckpt.encode_final_model(final_state.tensors, spec_cid))
-        entries = prior + uploader.close()
-        final_model_cid = uploader.final_model_cid
-        assert final_model_cid is not None  # close() raised otherwise
+        params_hash = final_state.params_hash()
 
-    manifest = ckpt.build_manifest(spec_cid, k, T, entries, final_state.params_hash(), final_model_cid, engine.profile)
-    manifest_cid = store.put(manifest.to_bytes())
+        def build(uploaded: list[CheckpointEntry], model_cid: str) -> Manifest:
+            return ckpt.build_manifest(spec_cid, k, T, prior + uploaded, params_hash, model_cid, engine.profile)
+
+        entries = prior + uploader.close(manifest=build)  # the manifest rides in the last request
+        final_model_cid, manifest, manifest_cid = uploader.final_model_cid, uploader.manifest, uploader.manifest_cid
+        assert final_model_cid is not None and manifest is not None and manifest_cid is not None  # else close() raised
+
     return TrainResult(
         trace_root=manifest.root(),
         final_state_hash=entries[-1].digest,

@@ -9,7 +9,9 @@ or pickled artifact raises :class:`~crucible.errors.ArtifactRejected` and nothin
 bounded queue and only waits when the queue is full; one background thread serialises them and
 uploads (pinned) whatever has queued up since its last upload in *one* request, each checkpoint
 still its own file with its own CIDv0. An upload costs the node a fixed few milliseconds whatever
-its size, so batching makes the commitment cost per checkpoint nearly that of hashing alone.
+its size, so batching makes the commitment cost per checkpoint nearly that of hashing alone. The
+job's manifest rides in the last request (its CIDs computed here, then checked against the node's),
+so the training thread waits for one request at the end of a job, not two.
 Failures are collected and raised by :meth:`CheckpointUploader.close`, so a caller never builds a
 manifest over checkpoints that did not all reach the node.
 """
@@ -20,7 +22,7 @@ import enum
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Protocol
 
@@ -32,6 +34,7 @@ from crucible.protocol import hashing
 from crucible.protocol.checkpoint import CheckpointEntry, Manifest
 from crucible.protocol.data import load_dataset_bytes
 from crucible.protocol.spec import MAX_SPEC_BYTES, JobSpec, load_spec
+from crucible.store.unixfs import file_cid
 
 MAX_WEIGHTS_BYTES = 2 << 30
 
@@ -144,6 +147,8 @@ class _Stop(enum.Enum):
 
 _STOP = _Stop.STOP
 _Upload = tuple[dict[str, torch.Tensor], bytes]
+#: Builds the job's manifest from every checkpoint entry and the final model's CID (see ``close``).
+ManifestBuilder = Callable[[list[CheckpointEntry], str], Manifest]
 #: One upload request holds at most this many checkpoints / bytes (whatever has queued up).
 MAX_BATCH = 32
 MAX_BATCH_BYTES = 64 << 20
@@ -169,7 +174,8 @@ class CheckpointUploader:
     :data:`MAX_BATCH` checkpoints, :data:`MAX_BATCH_BYTES` bytes) in one request.
     ``submit_final_model`` queues the final model behind the last checkpoint (same request).
     ``close`` waits for the queue to drain and returns the entries in submission order, or raises
-    :class:`StoreError` with the first failure (after which nothing more is uploaded).
+    :class:`StoreError` with the first failure (after which nothing more is uploaded); given a
+    manifest builder, it uploads the manifest in the same last request (:attr:`manifest_cid`).
     """
 
     def __init__(
@@ -181,6 +187,9 @@ class CheckpointUploader:
         self._queue: queue.Queue[_Upload | bytes | Literal[_Stop.STOP]] = queue.Queue(maxsize=max(1, queue_size))
         self._entries: list[CheckpointEntry] = []
         self.final_model_cid: str | None = None
+        self.manifest: Manifest | None = None
+        self.manifest_cid: str | None = None
+        self._finish: ManifestBuilder | None = None
         self.requests = 0  # upload requests made (for the benchmark: checkpoints per request)
         self._error: BaseException | None = None
         self._closed = False
@@ -201,26 +210,45 @@ class CheckpointUploader:
                 size += _nbytes(batch[-1])
             stop = batch[-1] is _STOP
             items = [item for item in batch if item is not _STOP]
-            if items and self._error is None:  # once something failed, drain without uploading
+            finish = self._finish if stop else None  # set by close() before it queued the stop
+            if (items or finish is not None) and self._error is None:  # after a failure: drain only
                 try:
-                    self._upload(items)
+                    self._upload(items, finish)
                 except BaseException as exc:  # surfaced by close()
                     self._error = exc
 
-    def _upload(self, items: list[_Upload | bytes]) -> None:
+    def _upload(self, items: list[_Upload | bytes], finish: ManifestBuilder | None = None) -> None:
         blobs = [
             item if isinstance(item, bytes) else ckpt.encode_checkpoint(item[0], self._spec_cid, item[1])
             for item in items
         ]
+        manifest = None
+        if finish is not None:  # the manifest needs this request's CIDs before the node gives them
+            entries, model_cid = self._recorded(items, [file_cid(b) for b in blobs])
+            if model_cid is None:
+                raise StoreError("no final model was submitted before the manifest")
+            manifest = finish(entries, model_cid)
+            blobs.append(manifest.to_bytes())
         cids = self._store.put_many(blobs)
         self.requests += 1
+        if manifest is not None:
+            manifest_cid, cids = cids[-1], cids[:-1]
+            if self._recorded(items, cids) != (entries, model_cid):
+                raise StoreError(f"the IPFS node named this job's files {cids}, not the CIDs its manifest lists")
+            self.manifest, self.manifest_cid = manifest, manifest_cid
+        self._entries, self.final_model_cid = self._recorded(items, cids)
+
+    def _recorded(self, items: list[_Upload | bytes], cids: Sequence[str]) -> tuple[list[CheckpointEntry], str | None]:
+        """The entries and final model CID once ``items`` are stored under ``cids`` (nothing changed)."""
+        entries, model_cid = list(self._entries), self.final_model_cid
         for item, cid in zip(items, cids, strict=True):
             if isinstance(item, bytes):
-                self.final_model_cid = cid
+                model_cid = cid
                 continue
             tensors, digest = item
             step = int(tensors["step"].item())
-            self._entries.append(CheckpointEntry(step=step, state_hash=hashing.to_hex(digest), cid=cid))
+            entries.append(CheckpointEntry(step=step, state_hash=hashing.to_hex(digest), cid=cid))
+        return entries, model_cid
 
     def submit(self, tensors: Mapping[str, torch.Tensor], state_hash: bytes) -> None:
         """Queue one checkpoint (the tensors must not be modified afterwards: TrainState's are not)."""
@@ -244,9 +272,12 @@ class CheckpointUploader:
             raise StoreError(f"checkpoint upload failed: {err}") from err
         raise StoreError(f"checkpoint upload failed: {type(err).__name__}: {err}") from err
 
-    def close(self) -> list[CheckpointEntry]:
+    def close(self, manifest: ManifestBuilder | None = None) -> list[CheckpointEntry]:
+        """Wait for every upload; ``manifest(entries, final_model_cid)``, if given, builds the job's
+        manifest on the uploader thread, which uploads it in the last request (:attr:`manifest_cid`)."""
         if not self._closed:
             self._closed = True
+            self._finish = manifest
             self._queue.put(_STOP)
             self._thread.join()
         if self._error is not None:
