@@ -55,9 +55,17 @@ def _block(block: bytes, file_size: int, below: int = 0) -> _Node:
     return _Node(_SHA256_MULTIHASH + hashlib.sha256(block).digest(), file_size, len(block) + below)
 
 
-def _leaf(chunk: bytes) -> _Node:
-    unixfs = _uint(1, _UNIXFS_FILE) + (_field(2, chunk) if chunk else b"") + _uint(3, len(chunk))
-    return _block(_field(1, unixfs), len(chunk))
+def _leaf(chunk: bytes | memoryview) -> _Node:
+    """The leaf block ``PBNode{Data: UnixFS{Type: file, Data: chunk, filesize}}``, hashed in
+    pieces so the chunk is never copied into it (a checkpoint's bytes are read once, by sha256)."""
+    size = len(chunk)
+    head = _uint(1, _UNIXFS_FILE) + (_varint(2 << 3 | 2) + _varint(size) if size else b"")
+    tail = _uint(3, size)
+    prefix = _varint(1 << 3 | 2) + _varint(len(head) + size + len(tail)) + head
+    digest = hashlib.sha256(prefix)
+    digest.update(chunk)
+    digest.update(tail)
+    return _Node(_SHA256_MULTIHASH + digest.digest(), size, len(prefix) + size + len(tail))
 
 
 def _parent(children: list[_Node]) -> _Node:
@@ -67,9 +75,10 @@ def _parent(children: list[_Node]) -> _Node:
     return _block(links + _field(1, unixfs), size, sum(c.tree_size for c in children))
 
 
-def file_cid(data: bytes, *, chunk_size: int = CHUNK_SIZE) -> str:
+def file_cid(data: bytes | memoryview, *, chunk_size: int = CHUNK_SIZE) -> str:
     """The CIDv0 (``Qm…``) that ``ipfs add --cid-version 0`` gives ``data`` with the default chunker."""
-    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""]
+    view = memoryview(data)
+    chunks: list[bytes | memoryview] = [view[i : i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""]
     level = [_leaf(c) for c in chunks]
     if len(level) > 1:
         while True:
