@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from crucible.chain.market import Dispute, DisputeKind, DisputeStatus, Job, Market, SubmittedResult, Verdict
@@ -65,6 +67,7 @@ from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import digest_to_cid
 
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
 
 log = logging.getLogger("crucible.oracle")
 
@@ -156,6 +159,74 @@ class _Decided(Exception):
         self.verdict, self.reason = verdict, reason
 
 
+class _Recent(Generic[_K, _T]):
+    """The ``size`` most recently used values by key: what the oracle keeps per CID or per job, bounded
+    because the daemon runs for months. Content-addressed keys never go stale."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[_K, _T] = OrderedDict()
+
+    def get(self, key: _K) -> _T | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: _K, value: _T) -> _T:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+#: A state's layout as :func:`~crucible.engine.step.check_state` reads it: name -> (shape, dtype).
+_Layout = dict[str, tuple[tuple[int, ...], torch.dtype]]
+
+
+def _layout(state: TrainState) -> _Layout:
+    return {name: (tuple(t.shape), t.dtype) for name, t in state.tensors.items()}
+
+
+class Replayer:
+    """The chain-free part of a Segment dispute: fetch ``S_a`` and check it, replay one step, hash.
+
+    Everything that depends on the job alone is done once per job, not per dispute: the engine
+    (model build, dataset validation) is kept by spec and dataset CID, and the layout
+    ``check_state`` accepted for a job's states is remembered by spec CID, so the next ``S_a`` of
+    the job with the very same names, shapes and dtypes is not checked against a freshly built
+    model again. (``check_state`` also bounds the state's step; for a Segment dispute that step is
+    ``a``, which the fetch pins and the contract bounds to ``0 <= a < T``, and ``Engine.run``
+    checks it again.) ``benchmarks/sec_verify.py`` times this very code.
+    """
+
+    def __init__(self, store: ArtifactStore, *, jobs: int = 64) -> None:
+        self.store = store
+        self.engines = EngineCache()
+        self._layouts: _Recent[str, _Layout] = _Recent(jobs)
+
+    def agreed_state(self, spec_cid: str, spec: JobSpec, cid: str, agreed_hash: bytes, step: int) -> TrainState:
+        """``S_step`` from ``cid``, only if its canonical hash is ``agreed_hash`` (else
+        :class:`~crucible.errors.StoreError`) and it is a valid state of the job (else
+        :class:`~crucible.errors.InvalidState`)."""
+        state = TrainState(self.store.fetch_checkpoint(cid, expected_hash=agreed_hash, expected_step=step))
+        layout = _layout(state)
+        if self._layouts.get(spec_cid) != layout:
+            check_state(spec, state)
+            self._layouts.put(spec_cid, layout)
+        return state
+
+    @staticmethod
+    def replay(engine: Engine, state: TrainState) -> tuple[bytes, float]:
+        """``H(S_{a+1})`` from ``S_a`` (``a`` read from the state) and the seconds the step took."""
+        a = state.step
+        started = time.perf_counter()
+        replayed = engine.run(state, a, a + 1).to("cpu")
+        seconds = time.perf_counter() - started
+        return replayed.hash(), seconds
+
+
 class Judge:
     """Decides disputes of one market from chain + IPFS data (see the module docstring)."""
 
@@ -163,15 +234,18 @@ class Judge:
         self.market = market
         self.store = store
         self.oracle = oracle_address
-        # Specs and engines by CID (immutable content): a job's later disputes skip the spec and
-        # dataset downloads, the dataset validation and the model build, and pay for one step.
-        self._specs: dict[str, JobSpec] = {}
-        self.engines = EngineCache()
+        # Specs, manifests and engines by CID (immutable content), the accepted state layout by job:
+        # a job's later disputes skip the spec and dataset downloads, the dataset validation, the
+        # model build, the manifest's validation (its Merkle root over every checkpoint) and the
+        # layout check, and pay for one fetch of S_a and one step.
+        self._specs: _Recent[str, JobSpec] = _Recent(64)
+        self._manifests: _Recent[str, Manifest] = _Recent(16)
+        self.replayer = Replayer(store)
 
     def _spec(self, cid: str) -> JobSpec:
         spec = self._specs.get(cid)
         if spec is None:
-            spec = self._specs[cid] = self._job_input(lambda: self.store.fetch_spec(cid), f"job spec {cid}")
+            spec = self._specs.put(cid, self._job_input(lambda: self.store.fetch_spec(cid), f"job spec {cid}"))
         return spec
 
     def engine(self, spec_cid: str, spec: JobSpec) -> Engine:
@@ -186,7 +260,7 @@ class Judge:
             except InvalidDataset as exc:
                 raise Refused(f"dataset {spec.dataset.cid} is invalid: {exc}") from None
 
-        return self.engines.get((spec_cid, spec.dataset.cid), build)
+        return self.replayer.engines.get((spec_cid, spec.dataset.cid), build)
 
     # ------------------------------------------------------------------ entry point
 
@@ -297,25 +371,21 @@ class Judge:
                 )
             cid, source = entry.cid, f"S_{d.a} at {entry.cid} (manifest checkpoint {d.a // job.interval})"
         facts["state_cid"] = cid
-        tensors = self._provider_data(
-            lambda: self.store.fetch_checkpoint(cid, expected_hash=bytes(d.hash_a), expected_step=d.a), source
-        )
-        state_a = TrainState(tensors)
         try:
-            check_state(spec, state_a)
+            state_a = self._provider_data(
+                lambda: self.replayer.agreed_state(job.spec_cid_str, spec, cid, bytes(d.hash_a), d.a), source
+            )
         except InvalidState as exc:
             raise _Decided(
                 Verdict.PROVIDER_WRONG, f"the agreed state {source} is not a valid state of this job: {exc}"
             ) from None
-        started = time.perf_counter()
         try:
-            replayed = engine.run(state_a, d.a, d.a + 1).to("cpu")
+            digest, seconds = self.replayer.replay(engine, state_a)
         except ProfileError as exc:
             raise Refused(f"cannot run profile {spec.profile!r}: {exc}") from None
         except (InvalidState, InvalidDataset) as exc:
             raise Refused(f"cannot replay step {d.a}: {exc}") from None
-        facts["replay_seconds"] = round(time.perf_counter() - started, 6)
-        digest = replayed.hash()
+        facts["replay_seconds"] = round(seconds, 6)
         facts["replayed_hash"] = _hex(digest)
         if digest == bytes(d.hash_b):
             return Verdict.PROVIDER_CORRECT, (
@@ -427,13 +497,17 @@ class Judge:
     # ------------------------------------------------------------------ fetching, and whose fault a failure is
 
     def _manifest(self, job: Job, result: SubmittedResult) -> Manifest:
-        manifest = self._provider_data(
-            lambda: self.store.fetch_manifest(result.manifest_cid), f"manifest {result.manifest_cid}"
-        )
+        """The result's manifest, fetched and validated once per CID, that must commit to the job's trace root."""
+        cid = result.manifest_cid
+        manifest = self._manifests.get(cid)
+        if manifest is None:
+            manifest = self._manifests.put(
+                cid, self._provider_data(lambda: self.store.fetch_manifest(cid), f"manifest {cid}")
+            )
         if manifest.root() != bytes(job.trace_root):
             raise _Decided(
                 Verdict.PROVIDER_DATA_UNAVAILABLE,
-                f"the manifest {result.manifest_cid} has trace root {manifest.trace_root}, "
+                f"the manifest {cid} has trace root {manifest.trace_root}, "
                 f"not the committed {_hex(job.trace_root)}: the committed trace is not available",
             )
         return manifest

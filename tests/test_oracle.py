@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from factories import market_for, tiny_spec
 from fastapi.testclient import TestClient
 
@@ -25,15 +26,16 @@ from crucible.devnet.deploy import DEVNET_PARAMS, deploy_market
 from crucible.devnet.nodes import RunningNode
 from crucible.engine.job import TrainResult, train_job
 from crucible.engine.step import Engine, TrainState, initial_state_from
+from crucible.errors import InvalidState
 from crucible.protocol import merkle
 from crucible.protocol.checkpoint import encode_checkpoint, encode_final_model
 from crucible.protocol.data import build_digits, dataset_bytes
-from crucible.protocol.hashing import to_hex
+from crucible.protocol.hashing import state_hash, to_hex
 from crucible.protocol.spec import JobSpec, validate_spec
 from crucible.store.artifacts import ArtifactStore
 from crucible.store.ipfs import IpfsStore
 from oracle.api.app import create_app
-from oracle.judge import Judge
+from oracle.judge import Judge, Replayer
 from oracle.service import OracleService
 
 pytestmark = pytest.mark.integration
@@ -83,6 +85,33 @@ def trace(ipfs_store: IpfsStore) -> Trace:
     assert states[-1].hash() == result.final_state_hash
     cids = [store.put(encode_checkpoint(s.tensors, spec_cid)) for s in states]
     return Trace(spec, spec_cid, cuda_spec_cid, avx2_spec_cid, result, states, cids)
+
+
+def test_replayer_remembers_a_jobs_layout_but_still_refuses_states_of_another(
+    trace: Trace, ipfs_store: IpfsStore
+) -> None:
+    """The second dispute of a job skips the layout check against a freshly built model; a state of
+    any other layout (reshaped, retyped, extra or missing tensor) is still refused, hash-valid or not."""
+    store = ArtifactStore(ipfs_store)
+    replayer = Replayer(store)
+    engine = Engine(trace.spec, build_digits()[0])
+    for a in (3, 5):
+        state = replayer.agreed_state(trace.spec_cid, trace.spec, trace.state_cids[a], trace.hashes[a], a)
+        digest, seconds = replayer.replay(engine, state)
+        assert digest == trace.hashes[a + 1] and seconds > 0
+    good = dict(trace.states[5].tensors)
+    name = next(n for n, t in good.items() if n.startswith("param/") and t.dim() >= 2)
+    forgeries = {
+        "reshaped": {**good, name: good[name].reshape(-1)},
+        "retyped": {**good, name: good[name].double()},
+        "extra tensor": {**good, "param/extra": torch.zeros(3)},
+        "missing tensor": {n: t for n, t in good.items() if n != name},
+    }
+    for what, tensors in forgeries.items():
+        digest = state_hash(tensors)
+        cid = store.put(encode_checkpoint(tensors, trace.spec_cid, digest))
+        with pytest.raises(InvalidState, match=name if what != "extra tensor" else "param/extra"):
+            replayer.agreed_state(trace.spec_cid, trace.spec, cid, digest, 5)
 
 
 def role(chain: RunningNode, market_address: str, name: str) -> Market:
