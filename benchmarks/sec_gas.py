@@ -184,7 +184,7 @@ def _run(ctx: Ctx, url: str, ks: list[int]) -> dict[str, Any]:
     market_address = deploy(url, [account(ROLES["oracle"]).address])
     provider = market_for(url, market_address, account(ROLES["provider"]), log)
     mark = log.mark()
-    provider.deposit_stake(2 * ETHER)
+    provider.deposit_stake(20 * ETHER)  # every k plays two slashing disputes (binary and k-ary) of 0.1 ETH
     deposit = log.since(mark)[0].gas
     # The market's very first job and dispute pay extra for counters going from zero to non-zero;
     # measure that once, then measure every k on a market in its steady state.
