@@ -76,7 +76,7 @@ def start_roles(roles: Roles, oracle_port: int) -> None:
     roles.start("verifier", "verifier", "run", "--state-dir", str(roles.state_dir("verifier")))
     for name in PROVIDERS:
         args = ["worker", "run", "--dev-account", name, "--state-dir", str(roles.state_dir(name))]
-        args += ["--gc-interval", str(GC_INTERVAL)]
+        args += ["--keep", "nothing", "--gc-interval", str(GC_INTERVAL)]
         if name == "cheater":
             args += ["--behaviour", f"poison-step:{POISONED_STEP}"]
         roles.start(name, *args)
