@@ -19,6 +19,7 @@ import math
 import os
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,12 @@ def run(
         for name in sections:
             ctx.log(f"[{name}]")
             t0 = time.perf_counter()
-            results["sections"][name] = SECTIONS[name].run(ctx, **(params or {}).get(name, {}))
+            try:
+                results["sections"][name] = SECTIONS[name].run(ctx, **(params or {}).get(name, {}))
+            except Exception as exc:  # one section's failure must not cost the others' measurements
+                ctx.log(traceback.format_exc())
+                results.setdefault("failed", {})[name] = f"{type(exc).__name__}: {exc}"
+                continue
             results["seconds"][name] = time.perf_counter() - t0
             ctx.log(f"[{name}] {results['seconds'][name]:.0f} s")
         ipfs_version = None
@@ -381,8 +387,18 @@ def report(results: dict[str, Any], bodies: dict[str, str]) -> str:
         "",
         table(["", ""], [(k, v) for k, v in m.items()]),
         "",
-        "This is a shared 2-core VM: other work ran beside the benchmark (see the load averages), which widens "
-        "the min–max ranges and, above all, slows torch's default multi-threaded loops.",
+        "A shared 2-core VM: the load averages before and after the run say whether other work ran beside it "
+        "(the benchmark itself keeps one to two cores busy); other work widens the min–max ranges and, above "
+        "all, slows torch's default multi-threaded loops.",
+        *(
+            [
+                "",
+                "**Sections that failed in this run** (not in this report): "
+                + "; ".join(f"{name}: {why}" for name, why in results["failed"].items()),
+            ]
+            if results.get("failed")
+            else []
+        ),
         *(
             [
                 "",
@@ -449,4 +465,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out / 'REPORT.md'} in {results['total_seconds']:.0f} s")
     for row in headlines(results):
         print(" | ".join(row))
-    return 0
+    for name, why in results.get("failed", {}).items():
+        print(f"section {name} failed: {why}")
+    return 1 if results.get("failed") else 0

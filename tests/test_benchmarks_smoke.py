@@ -75,3 +75,25 @@ def test_escape_probability_matches_the_design() -> None:
     assert sec_verify.escape(0.1, 0) == 1.0
     assert sec_verify.escape(0.1, 10) == pytest.approx(0.9**10)
     assert sec_verify.escape(1.0, 1) == 0.0
+
+
+def test_a_failing_section_is_named_and_the_others_are_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        @staticmethod
+        def run(ctx: Ctx) -> dict[str, object]:
+            raise RuntimeError("port taken")
+
+    monkeypatch.setitem(suite.SECTIONS, "broken", Broken)
+    ctx = Ctx(tmp_path / "home", quick=True, log=lambda _msg: None)
+
+    results = suite.run(["broken", "economics"], quick=True, out=tmp_path / "out", ctx=ctx)
+
+    assert results["failed"] == {"broken": "RuntimeError: port taken"}
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "economics" in saved["sections"] and "broken" not in saved["sections"]
+    assert (
+        "**Sections that failed in this run** (not in this report): broken: RuntimeError: port taken"
+        in (tmp_path / "out" / "REPORT.md").read_text()
+    )
