@@ -64,6 +64,10 @@ def setup_logging(role: str, address: str | None = None, *, level: str | int = "
     root.addHandler(_handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("crucible.chain").setLevel(logging.NOTSET)  # daemons show RPC retries
+    # httpx logs every request at INFO (the pubsub publishes, and a refused one reads like an error
+    # where it only means nobody subscribes); crucible says itself what failed.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def quiet_one_shot_logging() -> None:
