@@ -94,21 +94,14 @@ def train_job(
         state, prior = resume_from[0], list(resume_from[1])
         _check_resume(spec, state, prior)
 
-    # The profile's thread count holds for the whole job, not only inside each segment: between
-    # segments nothing then runs (or wakes) a second OpenMP thread, which on a busy host waits for
-    # a free core, and the segments do not switch the count back and forth.
+    # The profile's thread count holds for the whole job: between segments no second OpenMP thread
+    # runs (on a busy host it waits for a free core), and segments do not switch the count.
     with pinned_threads(spec.profile), CheckpointUploader(store, spec_cid, queue_size=queue_size) as uploader:
         if not prior:
-            digest = state.hash()
-            uploader.submit(state.tensors, digest)
-            if on_checkpoint is not None:
-                on_checkpoint(0, digest, state)
+            _checkpoint(uploader, state, on_checkpoint)
         for a in range(state.step, T, k):
             state = engine.run(state, a, a + k)
-            digest = state.hash()
-            uploader.submit(state.tensors, digest)
-            if on_checkpoint is not None:
-                on_checkpoint(a + k, digest, state)
+            _checkpoint(uploader, state, on_checkpoint)
         final_state = state.to("cpu")
         uploader.submit_final_model(ckpt.encode_final_model(final_state.tensors, spec_cid))
         params_hash = final_state.params_hash()
@@ -129,6 +122,14 @@ def train_job(
         manifest=manifest,
         final_state=final_state,
     )
+
+
+def _checkpoint(uploader: CheckpointUploader, state: TrainState, on_checkpoint: OnCheckpoint | None) -> None:
+    """Hash ``state`` on the training thread and queue it for upload; then tell ``on_checkpoint``."""
+    digest = state.hash()
+    uploader.submit(state.tensors, digest)
+    if on_checkpoint is not None:
+        on_checkpoint(state.step, digest, state)
 
 
 def load_checkpoint_state(store: ArtifactStore, spec: JobSpec, entry: CheckpointEntry) -> TrainState:
