@@ -346,7 +346,10 @@ def test_9_metrics_one_format_exact_earnings_configurable_host(devnet, tmp_path:
     w_port, v_port = free_port(), free_port()
     logs = [tmp_path / "worker.log", tmp_path / "verifier.log"]
     cli.env["CRUCIBLE_METRICS_HOST"] = "127.0.0.1"
-    cli.start(logs[0], "worker", "run", "--state-dir", str(tmp_path / "w"), "--metrics-port", str(w_port))
+    # --keep everything: the verifier's audit may outlast the 5 s window on a loaded machine, and a
+    # provider that drops its trace once the job is final would then leave nothing to check.
+    cli.start(logs[0], "worker", "run", "--state-dir", str(tmp_path / "w"), "--metrics-port", str(w_port),
+              "--keep", "everything")  # fmt: skip
     cli.start(logs[1], "verifier", "run", "--state-dir", str(tmp_path / "v"), "--metrics-port", str(v_port),
               "--metrics-host", "127.0.0.1")  # fmt: skip
     job = post(cli, small_spec(tmp_path), reward="0.123456789012345678", window=5)
