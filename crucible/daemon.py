@@ -9,6 +9,7 @@ methods.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import signal
@@ -200,8 +201,9 @@ class RoleDaemon:
     def _note_own_receipts(self) -> None:
         """Note the transactions this daemon sent, and set :attr:`credit_due` if one credited it
         (finalize, settle, timeout): its withdrawal need not wait for the event's confirmations."""
-        new = min(self.market.sent - self._sent_seen, len(self.market.receipts))
-        for receipt in list(self.market.receipts)[len(self.market.receipts) - new :]:
+        receipts = self.market.receipts
+        new = min(self.market.sent - self._sent_seen, len(receipts))
+        for receipt in itertools.islice(receipts, len(receipts) - new, None):  # no copy in an idle round
             self.own_txs.append(HexBytes(receipt["transactionHash"]).hex())
             if any(e["account"] == self.address for e in self.market.events("Credited", receipt)):
                 self.credit_due = True
