@@ -80,7 +80,7 @@ def one_dispute(ctx: Ctx, k: int, rep: int, binary: bool) -> dict[str, Any]:
         JobTerms(
             spec_cid=spec_cid,
             stake=ETHER // 10,
-            bond=m["requester"].min_bond_for(k, arity),
+            bond=m["requester"].min_bond_for(ETHER // 10, ETHER // 10, k, arity),
             duration=600,
             challenge_window=120,
             interval=k,

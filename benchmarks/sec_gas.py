@@ -88,7 +88,7 @@ def measure_k(url: str, market_address: str, k: int, log: TxLog, arity: int) -> 
     terms = JobTerms(
         spec_cid=_fake_cid(10**9 + k),
         stake=ETHER // 10,
-        bond=m["requester"].min_bond_for(k, arity),
+        bond=m["requester"].min_bond_for(ETHER // 10, ETHER // 10, k, arity),
         duration=600,
         challenge_window=60,
         interval=k,

@@ -32,7 +32,8 @@ from crucible.store.ipfs import digest_to_cid
 log = logging.getLogger("crucible.explorer")
 
 #: Version 2: the v2 dispute game (several disputes per job, k-ary dissection, chess clocks, epochs).
-CACHE_VERSION = 2
+#: Version 3: each dispute's own bond (the job's bond doubles per level of failed disputes).
+CACHE_VERSION = 3
 FEED_LENGTH = 200
 #: Job statuses whose reward is still held by the contract (escrow).
 ESCROWED = {"OPEN", "CLAIMED", "EXPIRED", "SUBMITTED", "DISPUTED", "ACCEPTED"}
@@ -319,6 +320,7 @@ class Indexer:
             "kind": _enum_name(DisputeKind, a["kind"]),
             "status": "DISSECTING" if a["b"] - a["a"] > 1 else "AWAITING_ORACLE",
             "epoch": a["epoch"],
+            "bond": str(a["bond"]),  # what this challenger posted: bondFor(jobId) at opening
             "a": a["a"],
             "b": a["b"],
             "hash_a": _hex(a["hashA"]),
@@ -341,7 +343,7 @@ class Indexer:
         job["disputes"].append(a["disputeId"])
         c = self._challenger(a["challenger"])
         c["disputes"].append(a["disputeId"])
-        c["bonds_posted"] = str(int(c["bonds_posted"]) + int(job["bond"]))
+        c["bonds_posted"] = str(int(c["bonds_posted"]) + int(a["bond"]))
 
     def _on_DisputeDissected(self, a: Args, job: Row, dispute: Row, at: int) -> None:
         if dispute is None:
@@ -603,7 +605,7 @@ def _totals(m: dict[str, Any], money: dict[str, int]) -> dict[str, Any]:
     bonds = 0
     for d in m["disputes"].values():
         if d["status"] in LIVE_DISPUTE:
-            bonds += int(m["jobs"][str(d["job_id"])]["bond"])
+            bonds += int(d["bond"])
             bonds += int(d["challenger_reward"] or 0) if d["settled_by_slash"] is False else 0
     credits = sum(int(c) for c in m["credits"].values())
     by_status: dict[str, int] = {}

@@ -29,9 +29,10 @@ oracle needs cannot be fetched (and this oracle's own IPFS node is up), the verd
 which serves it.
 
 Where the oracle cannot decide honestly (a profile this process cannot run, a spec that is not a
-valid spec or does not match the job's terms, this oracle's IPFS node down, a dispute of an oracle
-epoch this key is not a member of) it raises :class:`Refused` instead of guessing: no verdict is
-posted and, without a quorum, the contract voids the dispute at the oracle timeout.
+valid spec or does not match the job's terms, this oracle's IPFS node down, a dispute this key may
+not vote on: not a member of its job's oracle epoch, or removed from the epoch effective now) it
+raises :class:`Refused` instead of guessing: no verdict is posted and, without a quorum, the
+contract voids the dispute at the oracle timeout.
 """
 
 from __future__ import annotations
@@ -285,10 +286,8 @@ class Judge:
         try:
             if d.status != DisputeStatus.AWAITING_ORACLE:
                 raise Refused(f"dispute {dispute_id} is {d.status.name}, not AWAITING_ORACLE")
-            if not self.market.is_oracle(d.epoch, self.oracle):
-                raise Refused(
-                    f"{self.oracle} is not a member of oracle epoch {d.epoch}, which decides dispute {dispute_id}"
-                )
+            if not self.market.can_vote(dispute_id, self.oracle):  # the job's epoch and the current one
+                raise Refused(self._not_a_voter(dispute_id, d))
             job = self.market.job(d.job_id)
             facts["spec_cid"] = job.spec_cid_str
             result = self.market.result(d.job_id)
@@ -320,6 +319,18 @@ class Judge:
                 judged_at=_now(),
             )
         return Evidence(**facts, verdict=verdict.name, reason=reason, judged_at=_now())
+
+    def _not_a_voter(self, dispute_id: int, d: Dispute) -> str:
+        """Why this key's vote on ``d`` would not count (docs/dispute-game.md §1.6)."""
+        if not self.market.is_oracle(d.epoch, self.oracle):
+            return f"{self.oracle} is not a member of oracle epoch {d.epoch}, which decides dispute {dispute_id}"
+        current = self.market.current_oracle_epoch()
+        if not self.market.is_oracle(current, self.oracle):
+            return (
+                f"{self.oracle} is not a member of oracle epoch {current}, the one effective now: removed from "
+                f"the set, it votes on no dispute any more (dispute {dispute_id} is epoch {d.epoch}'s)"
+            )
+        return f"{self.oracle} may not vote on dispute {dispute_id} now (already voted, or its job was slashed)"
 
     # ------------------------------------------------------------------ the rules
 

@@ -4,11 +4,12 @@ Driven by ``DisputeReadyForOracle`` events; on start it also scans every dispute
 awaiting oracles that this oracle has not voted on, so a restart misses nothing. Posting is
 idempotent: before each vote it re-reads the dispute's status and ``hasVoted``, and a revert because
 the dispute was meanwhile resolved (quorum reached, voided) or this oracle already voted is logged and
-recorded, never retried. Only disputes of an oracle epoch this key belongs to are judged (others
-are refused, visibly, in the evidence). When a dispute resolves the way this oracle voted but its
-vote did not decide it, it claims its part of the oracle fee (``claimOracleFee``); the deciding vote
-is paid in its own transaction. Evidence is kept as one JSON file per dispute under
-``state_dir/<chain id>-<market>/disputes/``, so ``/disputes`` survives restarts.
+recorded, never retried. Only disputes this key may vote on are judged (a member of the job's oracle
+epoch and of the epoch effective now, ``canVote``; others are refused, visibly, in the evidence).
+When a dispute resolves the way this oracle voted but its vote did not decide it, it claims its
+part of the oracle fee (``claimOracleFee``); the deciding vote is paid in its own transaction.
+Evidence is kept as one JSON file per dispute under ``state_dir/<chain id>-<market>/disputes/``, so
+``/disputes`` survives restarts.
 """
 
 from __future__ import annotations

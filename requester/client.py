@@ -216,10 +216,11 @@ class Requester:
         """The on-chain terms for ``offer``, defaults filled from the market's current parameters."""
         k = spec.train.checkpoint_interval
         arity = offer.arity if offer.arity is not None else self.choose_arity(k)
+        stake = offer.stake if offer.stake is not None else self.market.min_stake_for(offer.reward)
         return JobTerms(
             spec_cid=spec_cid,
-            stake=offer.stake if offer.stake is not None else self.market.min_stake_for(offer.reward),
-            bond=offer.bond if offer.bond is not None else self.market.min_bond_for(k, arity),
+            stake=stake,
+            bond=offer.bond if offer.bond is not None else self.market.min_bond_for(offer.reward, stake, k, arity),
             duration=offer.duration,
             challenge_window=offer.challenge_window,
             interval=k,

@@ -120,7 +120,7 @@ def test_points_and_rounds_match_the_contract(chain, market_address, k: int, ari
     terms = JobTerms(
         spec_cid=digest_to_cid(_h(b"spec", k)),
         stake=requester.min_stake_for(reward),
-        bond=requester.min_bond_for(k, arity),
+        bond=requester.min_bond_for(reward, requester.min_stake_for(reward), k, arity),
         duration=600,
         challenge_window=600,
         interval=k,

@@ -68,7 +68,7 @@ def _dispute_events(dispute: int, challenger: str) -> list[tuple[str, dict[str, 
             "DisputeOpened",
             ids
             | {"challenger": challenger, "kind": 1, "a": 400, "b": 500, "hashA": H, "hashB": H}
-            | {"epoch": 1, "deadline": 1_300},
+            | {"epoch": 1, "deadline": 1_300, "bond": ETH // 100},
         ),
         ("DisputeDissected", ids | {"a": 400, "b": 500, "hashes": [H] * 3, "stateCids": [H] * 3, "deadline": 1_310}),
         ("DisputeNarrowed", ids | {"index": 1, "a": 425, "b": 450, "hashA": H, "hashB": H, "deadline": 1_320}),

@@ -55,7 +55,7 @@ class Case:
 
 @dataclass(frozen=True)
 class Challenge:
-    """Open a dispute on ``job_id``: ``method`` of the market with ``args`` and the job's bond."""
+    """Open a dispute on ``job_id``: ``method`` of the market with ``args`` and the bond it asks now."""
 
     job_id: int
     finding: Finding
@@ -262,7 +262,7 @@ class Verifier(RoleDaemon):
         manifest: Manifest | None,
         finding: Finding,
     ) -> Challenge:
-        bond = self.market.job(job_id).bond
+        bond = self.market.bond_for(job_id)  # the job's bond, doubled per level of failed disputes
         if finding.kind == FindingKind.MANIFEST:  # no manifest to prove anything from: the oracle decides
             return Challenge(job_id, finding, "challenge_manifest", (), bond, {})
         if manifest is None:

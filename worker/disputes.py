@@ -42,7 +42,7 @@ def announce_dispute_event(worker: Worker, event: Event) -> None:
         log.warning(
             "CHALLENGED: job %d, dispute %d by %s (%s, steps [%d, %d]); stake at risk %s, challenger's bond %s",
             args["jobId"], dispute_id, short_address(args["challenger"]), DisputeKind(args["kind"]).name.lower(),
-            args["a"], args["b"], eth(job.stake), eth(job.bond),
+            args["a"], args["b"], eth(job.stake), eth(args["bond"]),
         )  # fmt: skip
         return
     job_id = worker._my_disputes.get(dispute_id)

@@ -41,24 +41,24 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
 
     /// @inheritdoc ICrucibleMarket
     function postJob(JobTerms calldata terms) external payable returns (uint256 jobId) {
-        uint32 version = _paramsVersion;
-        if (msg.value == 0 || msg.value > type(uint96).max) revert InvalidReward(msg.value);
+        uint24 version = _paramsVersion;
+        if (msg.value == 0 || msg.value > type(uint88).max) revert InvalidReward(msg.value);
         _checkTerms(_params[version], terms, msg.value);
 
         jobId = ++_jobCount;
-        _liabilities += uint128(msg.value); // <= 2^96 per call, the sum of all ETH fits 128 bits
+        _liabilities += uint128(msg.value); // < 2^88 per call, the sum of all ETH fits 128 bits
         Job storage job = _jobs[jobId];
         job.status = JobStatus.Open;
-        job.arity = terms.arity;
-        job.refundOnExpiry = terms.refundOnExpiry;
         job.requester = msg.sender;
-        job.reward = uint96(msg.value); // checked above
+        job.reward = uint88(msg.value); // checked above
+        job.refundOnExpiry = terms.refundOnExpiry;
         job.stake = terms.stake;
         job.bond = terms.bond;
-        job.totalSteps = terms.totalSteps;
+        job.totalSteps = uint56(terms.totalSteps); // T = n * k <= 2^20 * (2^32 - 1), checked
+        job.arity = terms.arity;
         job.interval = terms.interval;
         job.duration = terms.duration;
-        job.challengeWindow = terms.challengeWindow;
+        job.challengeWindow = uint24(terms.challengeWindow); // <= maxChallengeWindow <= MAX_WINDOW < 2^24
         job.paramsVersion = version;
         job.specCid = terms.specCid;
         emit JobPosted(jobId, msg.sender, msg.value, terms, version);
@@ -89,12 +89,14 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         info.free = free - stake;
         info.locked += stake;
         uint40 deadline = uint40(block.timestamp) + job.duration; // timestamps fit 40 bits until year 36812
+        uint24 epoch = _currentEpoch(); // decides every dispute on this claim (§1.6)
         job.provider = msg.sender;
         job.status = JobStatus.Claimed;
         job.deadline = deadline;
         job.lastProgressAt = uint40(block.timestamp);
+        job.oracleEpoch = epoch;
         emit JobClaimed(
-            jobId, msg.sender, stake, deadline, block.timestamp + _params[job.paramsVersion].progressTimeout
+            jobId, msg.sender, stake, deadline, block.timestamp + _params[job.paramsVersion].progressTimeout, epoch
         );
     }
 
@@ -236,7 +238,7 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         if (!d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
         uint256 deadline = _deadline(d);
         if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
-        (uint256 newA, uint256 newB) = _narrow(disputeId, d, jobId, index, hashes, stateCids);
+        (uint256 newA, uint256 newB) = _narrow(disputeId, d, index, hashes, stateCids);
         d.challengerClockUsed = _charge(d.challengerClockUsed, d.turnStartedAt);
         d.awaitingResponse = false;
         d.turnStartedAt = uint40(block.timestamp);
@@ -390,6 +392,7 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         out.hashB = d.hashB;
         out.stateCidA = d.stateCidA;
         out.pointsHash = d.pointsHash;
+        if (d.status != DisputeStatus.None) out.bond = uint256(_jobs[d.jobId].bond) << d.bondLevel;
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -403,7 +406,7 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         if (d.status != DisputeStatus.Dissecting) return points;
         uint256 a = d.a;
         uint256 len = uint256(d.b) - a;
-        uint256 parts = _parts(len, _jobs[d.jobId].arity);
+        uint256 parts = _parts(len, d.arity);
         points = new uint256[](parts + 1);
         for (uint256 i; i <= parts; ++i) {
             points[i] = a + (i * len) / parts;
@@ -433,14 +436,36 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
     /// @inheritdoc ICrucibleMarket
     function delayCostPerHour(uint256 jobId) external view returns (uint256) {
         Job storage job = _jobs[jobId];
-        uint256 span = disputeDurationBound(jobId) + _params[job.paramsVersion].reactionTime;
-        return (uint256(job.bond) * 1 hours) / span;
+        if (job.status == JobStatus.None) return 0;
+        Params storage p = _params[job.paramsVersion];
+        // the griefer's cheapest outcome for the next dispute: a void (the fee, <= the bond) beside
+        // a forfeit or its own timeout (the whole bond); the most delay that dispute can buy
+        uint256 span = _segmentBound(p, job.interval, job.arity) + p.reactionTime;
+        return (_voidFee(p, job, _bondNow(job)) * 1 hours) / span;
     }
 
     /// @inheritdoc ICrucibleMarket
-    function minBondFor(uint256 interval, uint256 arity) public view returns (uint256) {
+    function bondFor(uint256 jobId) external view returns (uint256) {
+        return _bondNow(_jobs[jobId]);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function voidFeeFor(uint256 jobId, uint256 bond) external view returns (uint256) {
+        Job storage job = _jobs[jobId];
+        return _voidFee(_params[job.paramsVersion], job, bond);
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function canVote(uint256 disputeId, address account) external view returns (bool) {
+        DisputeSlot storage d = _disputes[disputeId];
+        return d.status == DisputeStatus.AwaitingOracle && _jobs[d.jobId].status != JobStatus.Slashed
+            && _excludingEpoch(d, account) == 0 && _votes[disputeId][account] == 0;
+    }
+
+    /// @inheritdoc ICrucibleMarket
+    function minBondFor(uint256 reward, uint256 stake, uint256 interval, uint256 arity) public view returns (uint256) {
         Params storage p = _params[_paramsVersion];
-        return _minBond(p, interval, arity);
+        return _minBond(p, reward + stake, interval, arity);
     }
 
     /// @inheritdoc ICrucibleMarket
@@ -573,7 +598,7 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         if (segments > p.maxSegments) revert TooManySegments(segments, p.maxSegments);
         if (t.arity < MIN_ARITY || t.arity > MAX_ARITY) revert InvalidArity(t.arity);
         if (t.bond < p.minBond) revert BondTooLow(t.bond, p.minBond);
-        uint256 minBond = _minBond(p, t.interval, t.arity);
+        uint256 minBond = _minBond(p, reward + t.stake, t.interval, t.arity);
         if (t.bond < minBond) revert BondBelowDefenceCost(t.bond, minBond);
     }
 
@@ -622,12 +647,11 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
         bytes32[] calldata hashes,
         bytes32[] calldata stateCids
     ) internal view {
-        Job storage job = _jobs[jobId];
-        if (msg.sender != job.provider) revert NotProvider(jobId, msg.sender);
+        if (msg.sender != _jobs[jobId].provider) revert NotProvider(jobId, msg.sender);
         if (d.awaitingResponse) revert NotYourTurn(disputeId, msg.sender);
         uint256 deadline = _deadline(d);
         if (block.timestamp >= deadline) revert MoveOverdue(disputeId, deadline);
-        uint256 interior = _parts(uint256(d.b) - d.a, job.arity) - 1;
+        uint256 interior = _parts(uint256(d.b) - d.a, d.arity) - 1;
         if (hashes.length != interior || stateCids.length != interior) {
             revert WrongPointCount(disputeId, hashes.length, stateCids.length, interior);
         }
@@ -641,14 +665,13 @@ contract CrucibleMarket is MarketCore, ICrucibleMarket {
     function _narrow(
         uint256 disputeId,
         DisputeSlot storage d,
-        uint256 jobId,
         uint256 index,
         bytes32[] calldata hashes,
         bytes32[] calldata stateCids
     ) internal returns (uint256 newA, uint256 newB) {
         uint256 a = d.a;
         uint256 len = uint256(d.b) - a;
-        uint256 parts = _parts(len, _jobs[jobId].arity);
+        uint256 parts = _parts(len, d.arity);
         // equal lengths: the packed encoding alone would not tell where `hashes` ends
         if (hashes.length != parts - 1 || stateCids.length != parts - 1) {
             revert WrongPointCount(disputeId, hashes.length, stateCids.length, parts - 1);

@@ -109,8 +109,8 @@ contract DisputeModule is MarketCore {
         if (verdict == Verdict.None) revert InvalidVerdict();
         DisputeSlot storage d = _disputes[disputeId];
         uint256 jobId = _requireLive(disputeId, d, DisputeStatus.AwaitingOracle);
-        uint256 epoch = d.epoch;
-        if (!_isMember[epoch][msg.sender]) revert NotOracle(disputeId, epoch, msg.sender);
+        uint256 excluding = _excludingEpoch(d, msg.sender); // §1.6: the job's epoch and the current one
+        if (excluding != 0) revert NotOracle(disputeId, excluding, msg.sender);
         uint256 deadline = uint256(d.turnStartedAt) + d.oracleTimeout;
         if (block.timestamp >= deadline) revert VerdictTooLate(disputeId, deadline);
         if (_votes[disputeId][msg.sender] != 0) revert AlreadyVoted(disputeId, msg.sender);
@@ -120,7 +120,7 @@ contract DisputeModule is MarketCore {
         uint8 votes = (correct ? d.correctVotes : d.wrongVotes) + 1;
         if (correct) d.correctVotes = votes;
         else d.wrongVotes = votes;
-        uint8 q = _epochs[epoch].quorum;
+        uint8 q = _epochs[d.epoch].quorum; // the job's epoch's quorum: a later set never lowers it
         if (votes < q) {
             // Only a vote that leaves the dispute open is stored: it is paid later by
             // `claimOracleFee` if the outcome matches (§1.7). The deciding vote is paid now.
@@ -154,7 +154,7 @@ contract DisputeModule is MarketCore {
         // slashed job and none of its disputes can move after it (§1.1).
         d.status = DisputeStatus.ChallengerWon;
         --job.liveDisputes;
-        _credit(d.challenger, jobId, uint256(job.bond) + job.winnerShare);
+        _credit(d.challenger, jobId, (uint256(job.bond) << d.bondLevel) + job.winnerShare);
         emit ICrucibleMarket.DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
     }
 
@@ -205,7 +205,8 @@ contract DisputeModule is MarketCore {
         }
         uint256 windowEnd = job.windowEnd;
         if (block.timestamp >= windowEnd) revert ChallengeWindowClosed(jobId, windowEnd);
-        if (msg.value != job.bond) revert WrongBond(msg.value, job.bond);
+        uint256 bond = _bondNow(job); // §1.5: doubled per level of disputes that ended without a slash
+        if (msg.value != bond) revert WrongBond(msg.value, bond);
     }
 
     /// @dev Leaf `index` (checkpoint at step index * k, hash `stateHash`) of the job's trace, whose
@@ -231,8 +232,8 @@ contract DisputeModule is MarketCore {
         bytes32 hashB
     ) internal returns (uint256 disputeId) {
         disputeId = ++_disputeCount;
-        _liabilities += uint128(msg.value); // msg.value == bond < 2^96
-        uint32 epoch = _currentEpoch();
+        _liabilities += uint128(msg.value); // msg.value == bondFor(jobId): ETH that exists, < 2^88
+        uint24 epoch = job.oracleEpoch; // fixed at claim (§1.6)
         DisputeSlot storage d = _disputes[disputeId];
         d.challenger = msg.sender;
         d.jobId = uint48(jobId); // jobId <= _jobCount, a uint48
@@ -241,12 +242,16 @@ contract DisputeModule is MarketCore {
         d.b = b;
         d.openedAt = uint40(block.timestamp);
         d.epoch = epoch;
+        d.arity = job.arity;
+        d.bondLevel = job.bondLevel;
         d.hashA = hashA;
         d.hashB = hashB;
-        ++job.liveDisputes;
+        ++job.liveDisputes; // <= _disputeCount, a uint48 like it
         bool dissecting = kind == DisputeKind.Segment && b - a > 1;
         uint40 deadline = _startClock(d, job, dissecting, b - a);
-        emit ICrucibleMarket.DisputeOpened(disputeId, jobId, msg.sender, kind, a, b, hashA, hashB, epoch, deadline);
+        emit ICrucibleMarket.DisputeOpened(
+            disputeId, jobId, msg.sender, kind, a, b, hashA, hashB, epoch, deadline, msg.value
+        );
         if (!dissecting) {
             emit ICrucibleMarket.DisputeReadyForOracle(disputeId, jobId, kind, a, hashA, hashB, 0, epoch, deadline);
         }
@@ -280,17 +285,17 @@ contract DisputeModule is MarketCore {
         if (latest > job.payoutBound) job.payoutBound = uint40(latest); // bounded times fit 40 bits
     }
 
-    /// @dev No quorum in time (§1.3): bond minus voidFeeBps back to the challenger, the fee to the
-    /// provider, the window reopens.
+    /// @dev No quorum in time (§1.3): the void fee, max(bond * voidFeeBps / BPS, the provider's
+    /// dispute cost), to the provider, the rest of the bond back; the window reopens.
     function _void(uint256 disputeId, DisputeSlot storage d, uint256 jobId, Job storage job) internal {
         d.status = DisputeStatus.Voided;
         Params storage p = _params[job.paramsVersion];
-        uint256 bond = job.bond;
-        uint256 voidFee = (bond * p.voidFeeBps) / BPS;
-        _credit(d.challenger, jobId, bond - voidFee);
-        if (voidFee != 0) _credit(job.provider, jobId, voidFee);
+        uint256 bond = uint256(job.bond) << d.bondLevel;
+        uint256 voidFee = _voidFee(p, job, bond);
+        if (bond != voidFee) _credit(d.challenger, jobId, bond - voidFee);
+        _credit(job.provider, jobId, voidFee); // >= disputeCost > 0
         emit ICrucibleMarket.DisputeVoided(disputeId, jobId, bond - voidFee, voidFee);
-        uint256 windowEnd = _reopen(jobId, job, p);
+        uint256 windowEnd = _reopen(jobId, job, p, d);
         emit ICrucibleMarket.DisputeResolved(disputeId, jobId, DisputeStatus.Voided, windowEnd);
     }
 
@@ -304,21 +309,29 @@ contract DisputeModule is MarketCore {
         job.status = JobStatus.Slashed;
         address provider = job.provider;
         uint256 stake = job.stake;
-        uint256 net = stake - fee; // oracleFee <= minStake <= stake (bounds)
-        Params storage p = _params[job.paramsVersion];
-        uint256 pool = (net * p.challengerShareBps) / BPS;
-        uint256 toRequester = (net * p.requesterShareBps) / BPS;
-        uint16 winners = job.liveDisputes;
-        uint256 share = pool / winners;
-        uint256 burned = net - toRequester - share * winners; // pool dust is burned
+        uint48 winners = job.liveDisputes;
+        uint256 pool;
+        uint256 toRequester;
+        uint256 share;
+        uint256 burned;
+        {
+            uint256 net = stake - fee; // oracleFee <= minStake <= stake (bounds)
+            Params storage p = _params[job.paramsVersion];
+            pool = (net * p.challengerShareBps) / BPS;
+            toRequester = (net * p.requesterShareBps) / BPS;
+            share = pool / winners;
+            burned = net - toRequester - share * winners; // pool dust is burned
+        }
         job.winners = winners;
         job.winnerShare = uint96(share); // <= stake
         job.liveDisputes = winners - 1;
 
-        ProviderInfo storage info = _providers[provider];
-        info.locked -= uint96(stake);
-        ++info.slashed;
-        _credit(d.challenger, jobId, uint256(job.bond) + share);
+        {
+            ProviderInfo storage info = _providers[provider];
+            info.locked -= uint96(stake);
+            ++info.slashed;
+        }
+        _credit(d.challenger, jobId, (uint256(job.bond) << d.bondLevel) + share);
         _credit(job.requester, jobId, uint256(job.reward) + toRequester);
         emit ICrucibleMarket.ProviderSlashed(jobId, disputeId, provider, stake, fee, pool, winners, toRequester, burned);
         emit ICrucibleMarket.DisputeResolved(disputeId, jobId, DisputeStatus.ChallengerWon, job.windowEnd);
@@ -332,21 +345,28 @@ contract DisputeModule is MarketCore {
     {
         d.status = DisputeStatus.ProviderWon;
         Params storage p = _params[job.paramsVersion];
-        uint256 bond = job.bond;
+        uint256 bond = uint256(job.bond) << d.bondLevel;
         uint256 toProvider = ((bond - fee) * p.providerBondShareBps) / BPS; // oracleFee <= minBond <= bond
         uint256 burned = bond - fee - toProvider;
         if (toProvider != 0) _credit(job.provider, jobId, toProvider);
         emit ICrucibleMarket.BondForfeited(disputeId, jobId, d.challenger, bond, fee, toProvider, burned);
-        uint256 windowEnd = _reopen(jobId, job, p);
+        uint256 windowEnd = _reopen(jobId, job, p, d);
         emit ICrucibleMarket.DisputeResolved(disputeId, jobId, DisputeStatus.ProviderWon, windowEnd);
         _burn(burned);
     }
 
-    /// @dev A dispute ended without a slash now: windowEnd = max(windowEnd, now + reactionTime)
-    /// (§1.3); `JobResumed` once no dispute is left live.
-    function _reopen(uint256 jobId, Job storage job, Params storage p) internal returns (uint256 windowEnd) {
-        uint16 live = job.liveDisputes - 1;
+    /// @dev Dispute `d` ended without a slash now: windowEnd = max(windowEnd, now + reactionTime)
+    /// (§1.3), and the job's bond level is at least d's level + 1 (§1.5): disputes opened at one
+    /// level in parallel raise it once, a chain of them one level per dispute that bought delay.
+    /// `JobResumed` once no dispute is left live.
+    function _reopen(uint256 jobId, Job storage job, Params storage p, DisputeSlot storage d)
+        internal
+        returns (uint256 windowEnd)
+    {
+        uint48 live = job.liveDisputes - 1;
         job.liveDisputes = live;
+        uint8 level = d.bondLevel < MAX_BOND_LEVEL ? d.bondLevel + 1 : MAX_BOND_LEVEL;
+        if (level > job.bondLevel) job.bondLevel = level;
         windowEnd = job.windowEnd;
         uint256 reopened = block.timestamp + p.reactionTime;
         if (reopened > windowEnd) {

@@ -59,12 +59,25 @@ abstract contract MarketCore is ICrucibleErrors {
     uint256 public constant MAX_STAKE_BPS = 50_000;
     /// @notice Ceiling on refGasPrice (10,000 gwei).
     uint256 public constant MAX_REF_GAS_PRICE = 10_000 gwei;
+    /// @notice carryBps bounds (§1.5): a delayed payout costs its provider at least 1% a year of
+    /// reward + stake, at most 100%.
+    uint256 public constant MIN_CARRY_BPS = 100;
+    uint256 public constant MAX_CARRY_BPS = 10_000;
+    /// @notice The year carryBps is counted over.
+    uint256 public constant YEAR = 365 days;
+    /// @notice Highest bond level (§1.5): the bond doubles per dispute chain that ended without a
+    /// slash up to bond << 16, and stays there (every further dispute still pays its own delay).
+    uint8 public constant MAX_BOND_LEVEL = 16;
     /// @notice defenceGas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) *
-    /// DEFENCE_POINT_GAS), measured by `forge test --match-contract GasTest` (§1.7): the
-    /// provider's dissect transactions plus its timeout/withdraw calls, rounded up.
-    uint256 public constant DEFENCE_BASE_GAS = 60_000;
-    uint256 public constant DEFENCE_MOVE_GAS = 60_000;
-    uint256 public constant DEFENCE_POINT_GAS = 2_500;
+    /// DEFENCE_POINT_GAS): every transaction an honest provider sends in a false segment dispute,
+    /// measured by `forge test --match-contract GasTest` as whole transactions, plus 20% (§1.7,
+    /// §3.4; asserted there for k = 2 .. 4096 and every arity). Base: the `timeout` it calls to end
+    /// a void (118,623: two fresh credits) or the challenger's silence, its `withdrawCredit`
+    /// (36,183) and the first dissect's fresh points slot (17,088). Per round: a dissect of p
+    /// points, 47,366 + 1,767 * p.
+    uint256 public constant DEFENCE_BASE_GAS = 207_000;
+    uint256 public constant DEFENCE_MOVE_GAS = 57_000;
+    uint256 public constant DEFENCE_POINT_GAS = 2_200;
 
     // ------------------------------------------------------------------ storage
 
@@ -88,10 +101,12 @@ abstract contract MarketCore is ICrucibleErrors {
         bool awaitingResponse;
         // slot 2: fixed at opening
         uint40 openedAt;
-        uint32 epoch;
+        uint24 epoch; // the job's oracle epoch
         uint32 clockBudget;
         uint32 moveExtension;
         uint32 oracleTimeout;
+        uint8 arity; // the job's, so that a move reads no job slot but the hot one
+        uint8 bondLevel; // the job's bond level at opening: this dispute's bond is the job's bond << it
         // words
         bytes32 hashA;
         bytes32 hashB;
@@ -105,15 +120,21 @@ abstract contract MarketCore is ICrucibleErrors {
         uint8 quorum;
     }
 
-    // slot 0, exactly full: read by post and challenge, written by every ETH inflow and outflow
+    // slot 0: read by post and challenge, written by every ETH inflow and outflow. Counters
+    // (§3.7): a job and a dispute each cost a transaction of more than 60,000 gas, so 2^48 of
+    // them (1.7e19 gas, 5,000 years of a 100 Mgas/s chain) are out of reach; the two governance
+    // counters are the owner's and refuse (ParamOutOfBounds) past 2^24 - 1.
     uint48 internal _jobCount;
     uint48 internal _disputeCount;
-    uint32 internal _paramsVersion;
+    uint24 internal _paramsVersion;
     uint128 internal _liabilities;
-    // slot 1
+    // slot 1: the oracle epochs in one read (§1.6): at most one is pending, so the effective one is
+    // the latest once its time has come, else the one effective when it was scheduled
     uint128 internal _totalBurned;
-    uint32 internal _latestEpoch;
+    uint24 internal _latestEpoch;
     uint32 internal _maxDisputeBound;
+    uint40 internal _latestEffectiveAt;
+    uint24 internal _previousEpoch;
     // slots 2, 3
     address internal _owner;
     address internal _pendingOwner;
@@ -173,12 +194,46 @@ abstract contract MarketCore is ICrucibleErrors {
         return scaled > p.minStake ? scaled : p.minStake;
     }
 
-    /// @dev (bond - oracleFee) * providerBondShareBps / BPS >= defenceGas * refGasPrice (§1.7).
-    function _minBond(Params storage p, uint256 interval, uint256 arity) internal view returns (uint256) {
-        uint256 cost = _defenceGas(interval, arity) * p.refGasPrice * BPS;
+    /// @dev What one false segment dispute costs the honest provider of a job whose reward +
+    /// stake is `locked` (§1.5, §1.7): its defence gas at refGasPrice plus the carrying cost of
+    /// `locked` over the longest delay one dispute buys, Dmax + reactionTime, at carryBps a year
+    /// (rounded up). The least bond's forfeit share and every void fee pay at least this.
+    function _disputeCost(Params storage p, uint256 locked, uint256 interval, uint256 arity)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 rounds = _roundsFor(interval, arity); // once: the span and the gas both need it
+        uint256 span = 2 * (uint256(p.clockBudget) + rounds * p.moveExtension) + p.oracleTimeout + p.reactionTime;
+        uint256 carry = (locked * p.carryBps * span + BPS * YEAR - 1) / (BPS * YEAR); // < 2^97 * 2^14 * 2^24
+        uint256 gas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) * DEFENCE_POINT_GAS);
+        return gas * p.refGasPrice + carry;
+    }
+
+    /// @dev (bond - oracleFee) * providerBondShareBps / BPS >= disputeCost (§1.7), at least minBond.
+    function _minBond(Params storage p, uint256 locked, uint256 interval, uint256 arity)
+        internal
+        view
+        returns (uint256)
+    {
         uint256 share = p.providerBondShareBps;
-        uint256 bond = p.oracleFee + (cost + share - 1) / share;
+        uint256 bond = p.oracleFee + (_disputeCost(p, locked, interval, arity) * BPS + share - 1) / share;
         return bond > p.minBond ? bond : p.minBond;
+    }
+
+    /// @dev What a void of a dispute with bond `bond` on `job` pays its provider (§1.3):
+    /// max(bond * voidFeeBps / BPS, disputeCost), never more than the bond. The job's bond is
+    /// >= minBond >= disputeCost, so the cap binds only on bounds no job reaches.
+    function _voidFee(Params storage p, Job storage job, uint256 bond) internal view returns (uint256 fee) {
+        fee = (bond * p.voidFeeBps) / BPS;
+        uint256 cost = _disputeCost(p, uint256(job.reward) + job.stake, job.interval, job.arity);
+        if (cost > fee) fee = cost;
+        if (fee > bond) fee = bond;
+    }
+
+    /// @dev The bond a dispute opened on `job` now must post: the job's bond << its bond level (§1.5).
+    function _bondNow(Job storage job) internal view returns (uint256) {
+        return uint256(job.bond) << job.bondLevel; // < 2^(96 + 16)
     }
 
     /// @dev Dmax = 2 * (clockBudget + rounds * moveExtension) + oracleTimeout (§1.4).
@@ -221,10 +276,22 @@ abstract contract MarketCore is ICrucibleErrors {
         return start + _allowance(d, d.awaitingResponse ? d.challengerClockUsed : d.providerClockUsed);
     }
 
-    /// @dev The epoch a dispute opened now records: the latest whose effectiveAt has come.
-    function _currentEpoch() internal view returns (uint32 e) {
-        e = _latestEpoch;
-        while (_epochs[e].effectiveAt > block.timestamp) --e;
+    /// @dev The oracle epoch effective now, in one storage read: at most one epoch is pending
+    /// (scheduling replaces it), so it is the latest once its time has come, else the epoch that
+    /// was effective when the latest was scheduled (§1.6).
+    function _currentEpoch() internal view returns (uint24) {
+        return _latestEffectiveAt <= block.timestamp ? _latestEpoch : _previousEpoch;
+    }
+
+    /// @dev Whether `account`'s vote counts on dispute `d`: a member of the job's epoch (fixed at
+    /// claim, so a later set adds no voter) and of the epoch effective now (so a removal takes
+    /// effect for every job once it is effective) (§1.6). The epoch that excludes it, 0 if none.
+    function _excludingEpoch(DisputeSlot storage d, address account) internal view returns (uint256) {
+        uint256 epoch = d.epoch;
+        if (!_isMember[epoch][account]) return epoch;
+        uint256 current = _currentEpoch();
+        if (current != epoch && !_isMember[current][account]) return current;
+        return 0;
     }
 
     /// @dev The dispute is in `expected` (a live status) and its job was not slashed by another
@@ -283,6 +350,7 @@ abstract contract MarketCore is ICrucibleErrors {
         _checkBounds("expirySlashBps", p.expirySlashBps, 0, BPS);
         _checkBounds("voidFeeBps", p.voidFeeBps, MIN_VOID_FEE_BPS, MAX_VOID_FEE_BPS);
         _checkBounds("minStakeBps", p.minStakeBps, MIN_STAKE_BPS, MAX_STAKE_BPS);
+        _checkBounds("carryBps", p.carryBps, MIN_CARRY_BPS, MAX_CARRY_BPS);
         _checkBounds("minStake", p.minStake, 1, type(uint96).max);
         _checkBounds("minBond", p.minBond, 1, type(uint96).max);
         uint256 feeCap = p.minBond < p.minStake ? p.minBond : p.minStake;
@@ -293,8 +361,9 @@ abstract contract MarketCore is ICrucibleErrors {
         uint256 maxBound = bound > _maxDisputeBound ? bound : _maxDisputeBound;
         _checkBounds("oracleSetDelay", p.oracleSetDelay, maxBound + 1, MAX_ORACLE_SET_DELAY);
         _maxDisputeBound = uint32(maxBound); // <= 2 * (30 days + 32 days) + 30 days
-        uint32 version = _paramsVersion + 1;
-        _paramsVersion = version;
+        uint256 version = uint256(_paramsVersion) + 1;
+        _checkBounds("paramsVersion", version, 1, type(uint24).max);
+        _paramsVersion = uint24(version);
         _params[version] = p;
         emit ICrucibleMarket.ParamsUpdated(version, p);
     }
@@ -303,7 +372,9 @@ abstract contract MarketCore is ICrucibleErrors {
         if (value < min || value > max) revert ParamOutOfBounds(name, value, min, max);
     }
 
-    /// @dev Epoch e+1 (§1.6): a strict-majority quorum, no duplicates, no zero address.
+    /// @dev Epoch e+1 (§1.6): a strict-majority quorum, no duplicates, no zero address. It replaces
+    /// an epoch still pending (which then never takes effect): the epoch effective now stays so
+    /// until `effectiveAt`, so at most one epoch is ever pending and `_currentEpoch` needs no loop.
     function _scheduleOracleSet(address[] memory members, uint8 newQuorum, uint256 effectiveAt)
         internal
         returns (uint256 epoch)
@@ -311,8 +382,12 @@ abstract contract MarketCore is ICrucibleErrors {
         uint256 size = members.length;
         if (size == 0 || size > MAX_ORACLES) revert InvalidOracleSetSize(size, MAX_ORACLES);
         if (newQuorum > size || 2 * uint256(newQuorum) <= size) revert InvalidQuorum(newQuorum, size);
-        epoch = _latestEpoch + 1;
-        _latestEpoch = uint32(epoch);
+        uint24 previous = _currentEpoch(); // 0 before the constructor's epoch 1
+        epoch = uint256(_latestEpoch) + 1;
+        _checkBounds("oracleEpoch", epoch, 1, type(uint24).max);
+        _latestEpoch = uint24(epoch);
+        _latestEffectiveAt = uint40(effectiveAt); // now + <= 400 days fits 40 bits
+        _previousEpoch = previous;
         for (uint256 i; i < size; ++i) {
             address m = members[i];
             if (m == address(0)) revert ZeroAddress();
@@ -320,7 +395,7 @@ abstract contract MarketCore is ICrucibleErrors {
             _isMember[epoch][m] = true;
         }
         _epochMembers[epoch] = members;
-        _epochs[epoch] = EpochSlot(uint40(effectiveAt), newQuorum); // now + <= 400 days fits 40 bits
-        emit ICrucibleMarket.OracleSetScheduled(epoch, members, newQuorum, effectiveAt);
+        _epochs[epoch] = EpochSlot(uint40(effectiveAt), newQuorum);
+        emit ICrucibleMarket.OracleSetScheduled(epoch, members, newQuorum, effectiveAt, previous);
     }
 }

@@ -134,7 +134,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         window = uint32(bound(window, 10, 1 days));
         k = uint32(bound(k, 1, type(uint32).max));
         n = uint32(bound(n, 1, 65_536));
-        bond = uint96(bound(bond, market.minBondFor(k, ARITY), type(uint96).max));
+        bond = uint96(bound(bond, market.minBondFor(reward, stake, k, ARITY), type(uint96).max));
         vm.prank(requester);
         uint256 id = market.postJob{value: reward}(_t(SPEC, stake, bond, duration, window, k, uint64(k) * n, false));
         Job memory job = market.getJob(id);
@@ -186,7 +186,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         uint256 id = _post();
         _deposit(provider, 3 ether);
         vm.expectEmit();
-        emit ICrucibleMarket.JobClaimed(id, provider, STAKE, block.timestamp + DURATION, block.timestamp + 60);
+        emit ICrucibleMarket.JobClaimed(id, provider, STAKE, block.timestamp + DURATION, block.timestamp + 60, 1);
         vm.prank(provider);
         market.claimJob(id);
         ProviderInfo memory info = market.providerInfo(provider);
@@ -195,6 +195,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         Job memory job = market.getJob(id);
         assertEq(job.provider, provider, "provider");
         assertEq(job.deadline, block.timestamp + DURATION, "deadline");
+        assertEq(job.oracleEpoch, 1, "the epoch effective at the claim");
         assertTrue(market.jobStatus(id) == JobStatus.Claimed, "status");
     }
 
@@ -616,7 +617,7 @@ contract CrucibleMarketTest is MarketFixture, ICrucibleErrors {
         address[] memory set = new address[](1);
         set[0] = stranger;
         vm.expectEmit();
-        emit ICrucibleMarket.OracleSetScheduled(2, set, 1, block.timestamp + 3000);
+        emit ICrucibleMarket.OracleSetScheduled(2, set, 1, block.timestamp + 3000, 1);
         assertEq(market.scheduleOracleSet(set, 1), 2, "epoch");
         assertEq(market.latestOracleEpoch(), 2, "latest");
         assertEq(market.currentOracleEpoch(), 1, "not yet");

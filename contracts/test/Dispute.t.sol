@@ -252,7 +252,8 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         (uint256 id, uint256 d) = _liarAtOneStep();
         vm.warp(market.disputeDeadline(d));
         market.timeout(d);
-        uint256 voidFee = (uint256(BOND) * 1000) / BPS;
+        uint256 voidFee = (uint256(BOND) * 1000) / BPS; // above the provider's dispute cost here
+        assertEq(market.voidFeeFor(id, BOND), voidFee, "void fee: 10% of the bond");
         assertTrue(market.getDispute(d).status == DisputeStatus.Voided, "voided");
         assertEq(market.credits(challenger), BOND - voidFee, "bond minus the void fee");
         assertEq(market.credits(provider), voidFee, "the void fee to the provider");
@@ -260,12 +261,14 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         assertGe(windowEnd, block.timestamp + 30, "window reopened >= reactionTime");
         assertTrue(market.jobStatus(id) == JobStatus.Submitted, "not finalizable");
         vm.warp(windowEnd - 1); // the verifier's second audit, at the last second
+        assertEq(market.bondFor(id), 2 * uint256(BOND), "the bond doubled after a dispute without a slash");
         uint256 d2 = _challenge(challenger, id, 2);
+        assertEq(market.getDispute(d2).bond, 2 * uint256(BOND), "the second dispute's bond");
         _playOut(d2, liarTrace, honestTrace);
         _decide(d2, Verdict.ProviderWrong);
         uint256 pool = ((uint256(STAKE) - ORACLE_FEE) * 1000) / BPS;
         assertTrue(market.jobStatus(id) == JobStatus.Slashed, "cheater slashed");
-        assertEq(market.credits(challenger), 2 * BOND - voidFee + pool, "paid after the outage");
+        assertEq(market.credits(challenger), 3 * uint256(BOND) - voidFee + pool, "both bonds back, less one void fee");
         assertEq(market.credits(provider), voidFee, "cheater kept only the void fee");
         _assertSolvent();
     }
@@ -289,17 +292,20 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         _assertSolvent();
     }
 
-    /// @dev Problem 4: every void costs the griefer the void fee (to the provider), and the honest
-    /// provider is paid by `payoutBound` whatever the griefer does.
+    /// @dev Problem 4: every void costs the griefer the void fee (to the provider), the bond doubles
+    /// with each, and the honest provider is paid by `payoutBound` whatever the griefer does.
     function test_problem4_freeGriefing_voidCostsAndPayoutBounded_succeeds() public {
         uint256 id = _submitted(honestTrace);
         address griefer = stranger;
-        uint256 voidFee = (uint256(BOND) * 1000) / BPS;
+        uint256 fees;
         uint256 before = griefer.balance;
         for (uint256 i; i < 3; ++i) {
             uint256 boundBefore = market.payoutBound(id);
+            uint256 bond = uint256(BOND) << i;
+            assertEq(market.bondFor(id), bond, "bond << level");
+            fees += market.voidFeeFor(id, bond);
             vm.prank(griefer);
-            uint256 d = market.challengeManifest{value: BOND}(id);
+            uint256 d = market.challengeManifest{value: bond}(id);
             uint256 bound_ = market.payoutBound(id);
             assertGe(bound_, boundBefore, "bound moves only when a paid dispute opens");
             assertEq(bound_, block.timestamp + 60 + 30, "oracle deadline + reactionTime");
@@ -310,15 +316,17 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         vm.warp(payAt);
         market.finalizeJob(id);
         _withdrawAll(griefer);
-        assertEq(before - griefer.balance, 3 * voidFee, "griefer paid the void fee each time");
-        assertEq(market.credits(provider), REWARD + 3 * voidFee, "provider: reward + every void fee");
+        assertEq(fees, 7 * ((uint256(BOND) * 1000) / BPS), "10% of BOND, 2 BOND and 4 BOND");
+        assertEq(before - griefer.balance, fees, "griefer paid the void fee each time");
+        assertEq(market.credits(provider), REWARD + fees, "provider: reward + every void fee");
         uint256 dmax = market.disputeDurationBound(id);
-        assertEq(market.delayCostPerHour(id), (uint256(BOND) * 3600) / (dmax + 30), "stated cost per hour");
+        uint256 next = market.voidFeeFor(id, 8 * uint256(BOND));
+        assertEq(market.delayCostPerHour(id), (next * 3600) / (dmax + 30), "stated cost per hour: the next void");
         _assertSolvent();
     }
 
     /// @dev Problem 5: a new oracle set scheduled during a live dispute changes nothing for it;
-    /// disputes opened after it took effect are decided by the new set only.
+    /// jobs claimed after it took effect are decided by the new set only.
     function test_problem5_governance_oracleSetStaysOutOfLiveDisputes_succeeds() public {
         (uint256 id, uint256 d) = _liarAtOneStep();
         address[] memory set = new address[](1);
@@ -461,7 +469,7 @@ contract DisputeTest is MarketFixture, ICrucibleErrors {
         Params memory p = defaultParams();
         p.refGasPrice = 50 gwei;
         market.setParams(p);
-        uint256 minBond = market.minBondFor(K, ARITY);
+        uint256 minBond = market.minBondFor(REWARD, STAKE, K, ARITY);
         uint256 defence = market.defenceGas(K, ARITY) * 50 gwei;
         assertGe(((minBond - ORACLE_FEE) * 5000) / BPS, defence, "provider's share covers its gas");
         vm.prank(requester);

@@ -202,6 +202,63 @@ contract GasTest is MarketFixture {
         return hs.length;
     }
 
+    // ---------------------------------------------------------------- the honest provider's defence
+
+    uint256 internal constant DEFENCE_MARGIN_PCT = 20; // defenceGas >= measured + 20% (§1.7)
+
+    /// @dev Every transaction an honest provider sends in a false segment dispute on a job of
+    /// checkpoint interval `k`, in its two dearest courses: all `rounds` dissects, then the
+    /// `timeout` it calls itself (the oracles never answer and it voids the dispute, or the
+    /// challenger goes silent after the last dissect and it wins by the clock), then its
+    /// `withdrawCredit`. Every credit starts at zero (the dearest writes). Returns the dearer total.
+    function _defence(uint32 k, uint8 arity) internal returns (uint256 worst) {
+        for (uint256 course; course < 2; ++course) {
+            bool voided = course == 0;
+            _withdrawAll(challenger); // a fresh credit slot for the void's refund
+            MockStepper.Trace memory honest = MockStepper.honest(SEED);
+            MockStepper.Trace memory griefer = MockStepper.liar(SEED, 1);
+            uint256 jobId = _postArity(k, uint64(k) * 4, arity, false);
+            _claim(jobId);
+            _submit(jobId, honest);
+            _challenge(challenger, jobId, 0);
+            uint256 d = market.disputeCount();
+            uint256 spent;
+            while (true) {
+                (bytes32[] memory hs, bytes32[] memory cids) = _points(d, honest);
+                spent += _call(provider, 0, abi.encodeCall(ICrucibleMarket.dissect, (d, hs, cids)));
+                Dispute memory ds = market.getDispute(d);
+                if (!voided && ds.b - ds.a <= arity) break; // the griefer leaves the last part unanswered
+                uint256 index = _pick(d, hs, griefer);
+                _call(challenger, 0, abi.encodeCall(ICrucibleMarket.respond, (d, index, hs, cids)));
+                if (market.getDispute(d).status == DisputeStatus.AwaitingOracle) break;
+            }
+            vm.warp(market.disputeDeadline(d));
+            spent += _call(provider, 0, abi.encodeCall(ICrucibleMarket.timeout, (d)));
+            vm.warp(block.timestamp + WINDOW + 60);
+            market.finalizeJob(jobId); // the happy path's own transaction, not the defence's
+            spent += _call(provider, 0, abi.encodeCall(ICrucibleMarket.withdrawCredit, ()));
+            if (spent > worst) worst = spent;
+        }
+    }
+
+    /// @dev The stated `defenceGas` covers the measured defence plus the stated margin for every
+    /// arity at k = 128 and from one round (k = 2) to twelve (k = 4096), and is not padded past
+    /// twice the margin.
+    function test_gas_defenceGasCoversEveryProviderTransaction_succeeds() public {
+        uint32[7] memory ks = [uint32(128), 128, 128, 128, 2, 4096, 4096];
+        uint8[7] memory arities = [2, 4, 8, 16, 2, 2, 16];
+        for (uint256 i; i < ks.length; ++i) {
+            uint256 measured = _defence(ks[i], arities[i]);
+            uint256 stated = market.defenceGas(ks[i], arities[i]);
+            console.log("k", ks[i]);
+            console.log("arity", arities[i]);
+            console.log("measured defence: dissects + timeout + withdrawCredit", measured);
+            console.log("stated defenceGas", stated);
+            assertGe(stated * 100, measured * (100 + DEFENCE_MARGIN_PCT), "defenceGas >= measured + 20%");
+            assertLe(stated * 100, measured * (100 + 2 * DEFENCE_MARGIN_PCT), "defenceGas <= measured + 40%");
+        }
+    }
+
     /// @dev A Manifest dispute: challengeManifest + 2 verdicts + withdraw (no dissection, no proofs).
     function test_gas_manifestDispute_underTarget_succeeds() public {
         uint256 jobId = _submitted(MockStepper.honest(SEED));

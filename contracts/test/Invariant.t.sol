@@ -10,13 +10,17 @@ contract InvariantTest is MarketFixture {
 
     function setUp() public override {
         super.setUp();
-        address[] memory os = new address[](3);
+        address[] memory os = new address[](4); // the market's set is the first three
         os[0] = oracle1;
         os[1] = oracle2;
         os[2] = oracle3;
+        os[3] = makeAddr("oracle4");
         handler = new MarketHandler(market, os);
+        market.transferOwnership(address(handler)); // the handler schedules oracle sets
+        vm.prank(address(handler));
+        market.acceptOwnership();
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](18);
+        bytes4[] memory selectors = new bytes4[](20);
         selectors[0] = MarketHandler.post.selector;
         selectors[1] = MarketHandler.cancel.selector;
         selectors[2] = MarketHandler.deposit.selector;
@@ -35,6 +39,8 @@ contract InvariantTest is MarketFixture {
         selectors[15] = MarketHandler.challengeManifest.selector;
         selectors[16] = MarketHandler.settle.selector;
         selectors[17] = MarketHandler.claimFee.selector;
+        selectors[18] = MarketHandler.rotateOracles.selector;
+        selectors[19] = MarketHandler.warpPastSetDelay.selector;
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
@@ -50,6 +56,11 @@ contract InvariantTest is MarketFixture {
         console.log("oracle fees claimed", handler.hits(MarketHandler.claimFee.selector));
         console.log("verdicts", handler.hits(MarketHandler.verdict.selector));
         console.log("timeouts", handler.hits(MarketHandler.timeout.selector));
+        console.log("oracle sets scheduled", handler.hits(MarketHandler.rotateOracles.selector));
+        console.log(
+            "votes refused (not in the job's and the current epoch)", handler.hits(bytes4(keccak256("vote refused")))
+        );
+        console.log("challenges at a raised bond", handler.hits(bytes4(keccak256("raised bond"))));
         console.log("slashes", handler.hits(bytes4(keccak256("slash"))));
         console.log("finalized", handler.hits(MarketHandler.finalize.selector));
         console.log("expired", handler.hits(MarketHandler.expire.selector));

@@ -112,6 +112,7 @@ class Job:
     duration: int
     challenge_window: int
     params_version: int
+    oracle_epoch: int  # fixed at the claim: its quorum decides every dispute on the job (docs/dispute-game.md §1.6)
     deadline: int
     submitted_at: int
     last_progress_at: int
@@ -119,6 +120,7 @@ class Job:
     payout_bound: int
     progress_step: int
     winners: int
+    bond_level: int  # a dispute opened now posts bond << bond_level (see :meth:`Market.bond_for`)
     spec_cid: bytes
     trace_root: bytes
     final_state_hash: bytes
@@ -147,7 +149,8 @@ class SubmittedResult:
 class Dispute:
     """A dispute as stored (Types.sol ``Dispute``): [a, b] with agreed H(a) = ``hash_a`` and rejected
     H(b) = ``hash_b``; ``awaiting_response`` means it is the challenger's turn; ``epoch`` is the
-    oracle epoch that decides it; ``deadline`` is exclusive."""
+    oracle epoch that decides it (the job's); ``deadline`` is exclusive; ``bond`` is what its
+    challenger posted."""
 
     challenger: str
     job_id: int
@@ -170,6 +173,7 @@ class Dispute:
     hash_b: bytes
     state_cid_a: bytes
     points_hash: bytes
+    bond: int
 
     @property
     def live(self) -> bool:
@@ -370,8 +374,24 @@ class Market(ContractClient):
         """Least wei a griefer pays per hour of delay on this job."""
         return int(self.call("delayCostPerHour", job_id))
 
-    def min_bond_for(self, interval: int, arity: int) -> int:
-        return int(self.call("minBondFor", interval, arity))
+    def min_bond_for(self, reward: int, stake: int, interval: int, arity: int) -> int:
+        """Least bond of a job with these terms (current params): covers the provider's defence gas
+        and the carrying cost of reward + stake over one dispute's longest delay."""
+        return int(self.call("minBondFor", reward, stake, interval, arity))
+
+    def bond_for(self, job_id: int) -> int:
+        """The bond a dispute opened on ``job_id`` now must send (doubled per level of disputes on
+        the job that ended without a slash; docs/dispute-game.md §1.5)."""
+        return int(self.call("bondFor", job_id))
+
+    def void_fee_for(self, job_id: int, bond: int) -> int:
+        """What a void of a dispute with ``bond`` on ``job_id`` pays the provider."""
+        return int(self.call("voidFeeFor", job_id, bond))
+
+    def can_vote(self, dispute_id: int, oracle: str) -> bool:
+        """Whether ``oracle``'s vote on ``dispute_id`` would count now: the dispute awaits oracles and
+        ``oracle`` has not voted and is a member of the job's epoch and of the current one."""
+        return bool(self.call("canVote", dispute_id, oracle))
 
     def min_stake_for(self, reward: int) -> int:
         return int(self.call("minStakeFor", reward))

@@ -39,6 +39,7 @@ class MarketParams:
     expiry_slash_bps: int
     void_fee_bps: int
     min_stake_bps: int
+    carry_bps: int  # carrying cost of a delayed payout, bps a year of reward + stake (sizes bonds, void fees)
     min_stake: int
     min_bond: int
     oracle_fee: int
@@ -67,6 +68,7 @@ DEFAULT_PARAMS = MarketParams(
     expiry_slash_bps=2_000,
     void_fee_bps=1_000,
     min_stake_bps=10_000,
+    carry_bps=500,
     min_stake=ETHER // 10,
     min_bond=ETHER // 100,
     oracle_fee=ETHER // 500,

@@ -229,7 +229,7 @@ function renderDispute(d, job) {
       ["replayed by the oracle", h("span", { class: "mono replayed" }, ev && ev.replayed_hash ? ev.replayed_hash : ev && ev.error ? ev.error : "–")],
       ["verdict", h("span", { class: "verdict" }, verdict || "–", ev && ev.reason ? h("span", { class: "muted" }, ` (${ev.reason})`) : "")],
       ["outcome", d.outcome ? h("span", {}, pill(d.outcome), settled) : "–"],
-      ["bond", `${eth(job.bond)}${d.bond_forfeited ? `, forfeited ${eth(d.bond_forfeited)}` : ""}${d.voided ? `, voided: ${eth(d.voided.refund)} back, ${eth(d.voided.void_fee)} fee` : ""}${d.challenger_reward ? `, challenger rewarded ${eth(d.challenger_reward)}` : ""}`],
+      ["bond", `${eth(d.bond)}${d.bond_forfeited ? `, forfeited ${eth(d.bond_forfeited)}` : ""}${d.voided ? `, voided: ${eth(d.voided.refund)} back, ${eth(d.voided.void_fee)} fee` : ""}${d.challenger_reward ? `, challenger rewarded ${eth(d.challenger_reward)}` : ""}`],
     ]),
     dissectionChart(d, job.total_steps));
 }

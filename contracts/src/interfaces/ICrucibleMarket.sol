@@ -18,7 +18,8 @@ import {ICrucibleErrors} from "../libraries/Errors.sol";
 /// @title Crucible market
 /// @notice Escrow, stake, commitments and the dispute game (version 2, docs/dispute-game.md) for
 /// verifiable ML training (docs/design.md §6-§8, docs/dispute-game.md): any number of disputes per job, k-ary
-/// dissection under chess clocks, a shared challenger reward, oracle epochs fixed per dispute. Training runs off-chain; the chain holds money, commitments and
+/// dissection under chess clocks, a shared challenger reward, an oracle epoch fixed per claim, bonds that
+/// price delay. Training runs off-chain; the chain holds money, commitments and
 /// the dispute game. All payouts are credits withdrawn with `withdrawCredit` (pull payments).
 /// Solvency: `address(this).balance == totalLiabilities()` at all times (burned ETH is sent to
 /// address(0) and counted in `totalBurned`). Daemons are driven by the events: every state change
@@ -35,8 +36,14 @@ interface ICrucibleMarket is ICrucibleErrors {
     event JobCancelled(uint256 indexed jobId, address indexed requester, uint256 refund);
     /// @notice A provider claimed a job and locked its stake. It must submit by `deadline`
     /// (inclusive) and report progress before `progressDeadline` or the requester may release it.
+    /// `oracleEpoch`, effective now, decides every dispute on this claim (docs/dispute-game.md §1.6).
     event JobClaimed(
-        uint256 indexed jobId, address indexed provider, uint256 stake, uint256 deadline, uint256 progressDeadline
+        uint256 indexed jobId,
+        address indexed provider,
+        uint256 stake,
+        uint256 deadline,
+        uint256 progressDeadline,
+        uint256 oracleEpoch
     );
     /// @notice The provider reported training progress; the next report is due before `progressDeadline`.
     event ProgressReported(uint256 indexed jobId, address indexed provider, uint256 step, uint256 progressDeadline);
@@ -77,9 +84,10 @@ interface ICrucibleMarket is ICrucibleErrors {
     // ------------------------------------------------------------------ events: disputes
 
     /// @notice A dispute opened on [a, b]: both sides agree on `hashA` = H(a), the challenger
-    /// rejects `hashB` = H(b) (see `Dispute` for the direct kinds). `epoch` is the oracle epoch
-    /// that will decide it. `deadline` (exclusive): the provider's first `dissect` for a Segment
+    /// rejects `hashB` = H(b) (see `Dispute` for the direct kinds). `epoch` is the job's oracle
+    /// epoch, which decides it. `deadline` (exclusive): the provider's first `dissect` for a Segment
     /// dispute with b - a > 1, else the oracle deadline (then `DisputeReadyForOracle` follows).
+    /// `bond`: what the challenger posted (`bondFor(jobId)` at opening).
     event DisputeOpened(
         uint256 indexed disputeId,
         uint256 indexed jobId,
@@ -90,7 +98,8 @@ interface ICrucibleMarket is ICrucibleErrors {
         bytes32 hashA,
         bytes32 hashB,
         uint256 epoch,
-        uint256 deadline
+        uint256 deadline,
+        uint256 bond
     );
     /// @notice The provider split [a, b] into parts at points m_0 = a < m_1 < ... < m_p = b
     /// (`dissectionPoints`) and claimed H(m_i) = hashes[i-1], S_{m_i} stored at stateCids[i-1]
@@ -117,7 +126,8 @@ interface ICrucibleMarket is ICrucibleErrors {
         bytes32 hashB,
         uint256 deadline
     );
-    /// @notice The dispute awaits the verdicts of oracle epoch `epoch` before `deadline`
+    /// @notice The dispute awaits the verdicts of oracle epoch `epoch` (its members that are members
+    /// of the epoch effective at the vote, `canVote`) before `deadline`
     /// (exclusive): replay step a from S_a (hash `hashA`, stored at `stateCidA`, or at the
     /// manifest's checkpoint a / k when zero) and compare with `hashB`. Direct kinds: see `Dispute`.
     event DisputeReadyForOracle(
@@ -131,14 +141,15 @@ interface ICrucibleMarket is ICrucibleErrors {
         uint256 epoch,
         uint256 deadline
     );
-    /// @notice An oracle of the dispute's epoch voted; the vote deadline is still `deadline`.
+    /// @notice An oracle of the job's epoch and of the current one voted; the vote deadline is still `deadline`.
     event VerdictSubmitted(
         uint256 indexed disputeId, uint256 indexed jobId, address indexed oracle, Verdict verdict, uint256 deadline
     );
     /// @notice `loser`'s chess clock ran out (docs/dispute-game.md §1.4).
     event DisputeTimedOut(uint256 indexed disputeId, uint256 indexed jobId, address indexed loser);
     /// @notice No quorum in time: `refund` = bond minus the void fee went back to the challenger,
-    /// `voidFee` to the provider (docs/dispute-game.md §1.3).
+    /// `voidFee` = max(bond * voidFeeBps / BPS, the provider's dispute cost) to the provider
+    /// (docs/dispute-game.md §1.3, §1.5).
     event DisputeVoided(uint256 indexed disputeId, uint256 indexed jobId, uint256 refund, uint256 voidFee);
     /// @notice The dispute ended with `outcome` (ChallengerWon, ProviderWon or Voided). `windowEnd`
     /// is the job's challenge window end after it (reopened per §1.3 unless the job was slashed).
@@ -176,9 +187,13 @@ interface ICrucibleMarket is ICrucibleErrors {
 
     /// @notice New governance parameters, binding jobs posted from now on.
     event ParamsUpdated(uint256 indexed version, Params params);
-    /// @notice Oracle epoch `epoch` (`members`, `quorum`) decides the disputes opened from
-    /// `effectiveAt` on (docs/dispute-game.md §1.6).
-    event OracleSetScheduled(uint256 indexed epoch, address[] members, uint256 quorum, uint256 effectiveAt);
+    /// @notice Oracle epoch `epoch` (`members`, `quorum`) is recorded by the jobs claimed from
+    /// `effectiveAt` on, and from then on only its members vote on any job's disputes. Until then
+    /// epoch `previous` stays effective; an epoch scheduled between `previous` and `epoch` was
+    /// replaced while pending and never takes effect (docs/dispute-game.md §1.6).
+    event OracleSetScheduled(
+        uint256 indexed epoch, address[] members, uint256 quorum, uint256 effectiveAt, uint256 previous
+    );
     /// @notice The owner proposed `newOwner`, who must call `acceptOwnership`.
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     /// @notice Ownership moved to `newOwner`.
@@ -241,8 +256,8 @@ interface ICrucibleMarket is ICrucibleErrors {
 
     // ------------------------------------------------------------------ disputes
 
-    /// @notice Challenge segment j of a submitted job while now < windowEnd, sending exactly the
-    /// bond; any number of disputes may be live on one job (docs/dispute-game.md §1.1). Proves
+    /// @notice Challenge segment j of a submitted job while now < windowEnd, sending exactly
+    /// `bondFor(jobId)`; any number of disputes may be live on one job (docs/dispute-game.md §1.1). Proves
     /// leaves j and j+1 against the trace root; the dispute covers steps [j*k, (j+1)*k].
     /// @param hashJ stateHash of checkpoint j (agreed)
     /// @param hashJ1 stateHash of checkpoint j+1 (rejected)
@@ -292,8 +307,8 @@ interface ICrucibleMarket is ICrucibleErrors {
     /// awaiting oracles with no quorum, the dispute is voided (docs/dispute-game.md §1.3, §1.4).
     function timeout(uint256 disputeId) external;
 
-    /// @notice A member of the dispute's oracle epoch votes (once). The dispute resolves as soon
-    /// as the epoch's quorum of verdicts agree (ProviderWrong and ProviderDataUnavailable count
+    /// @notice A member of the job's oracle epoch that is also a member of the epoch effective now
+    /// votes (once; `canVote`). The dispute resolves as soon as the job's epoch's quorum of verdicts agree (ProviderWrong and ProviderDataUnavailable count
     /// together). The deciding vote is paid its part of the oracle fee at once; earlier votes for
     /// the outcome with `claimOracleFee`.
     function submitVerdict(uint256 disputeId, Verdict verdict) external;
@@ -312,8 +327,9 @@ interface ICrucibleMarket is ICrucibleErrors {
     function setParams(Params calldata newParams) external;
 
     /// @notice Owner: oracle epoch e+1 = (`members`, `quorum`), effective at now + oracleSetDelay
-    /// (current params). `quorum` must be a strict majority (2 * quorum > members.length).
-    /// Disputes keep the epoch they opened under (docs/dispute-game.md §1.6).
+    /// (current params); it replaces an epoch still pending. `quorum` must be a strict majority
+    /// (2 * quorum > members.length). A job keeps the epoch it was claimed under; once effective,
+    /// the new set can only take voters away from it (docs/dispute-game.md §1.6).
     /// @return epoch the scheduled epoch's number
     function scheduleOracleSet(address[] calldata members, uint8 quorum) external returns (uint256 epoch);
 
@@ -355,13 +371,31 @@ interface ICrucibleMarket is ICrucibleErrors {
     /// + oracleTimeout, rounds = ceil(log_arity(k)) (docs/dispute-game.md §1.4).
     function disputeDurationBound(uint256 jobId) external view returns (uint256);
 
-    /// @notice Least a griefer pays per hour of delay with false challenges on this job:
-    /// bond * 3600 / (Dmax + reactionTime) (docs/dispute-game.md §1.5).
+    /// @notice Least a griefer pays per hour of delay with its next dispute on this job: the
+    /// cheapest outcome it can choose (a void: `voidFeeFor(jobId, bondFor(jobId))`, at most the
+    /// bond a forfeit or its own timeout costs) * 3600 / (Dmax + reactionTime), the most delay one
+    /// dispute buys (docs/dispute-game.md §1.5). 0 for no job.
     function delayCostPerHour(uint256 jobId) external view returns (uint256);
 
-    /// @notice Least bond (current params) covering the oracle fee and the provider's defence:
-    /// oracleFee + ceil(defenceGas * refGasPrice * BPS / providerBondShareBps), at least minBond.
-    function minBondFor(uint256 interval, uint256 arity) external view returns (uint256);
+    /// @notice The bond a dispute opened on this job now must send: the job's bond << its bond
+    /// level, which a dispute opened at level L raises to L + 1 when it ends without a slash (at
+    /// most MAX_BOND_LEVEL) (docs/dispute-game.md §1.5).
+    function bondFor(uint256 jobId) external view returns (uint256);
+
+    /// @notice What a void of a dispute with bond `bond` on this job pays its provider:
+    /// min(bond, max(bond * voidFeeBps / BPS, the provider's dispute cost)) (docs/dispute-game.md §1.3).
+    function voidFeeFor(uint256 jobId, uint256 bond) external view returns (uint256);
+
+    /// @notice Whether a vote by `account` on `disputeId` would count now: the dispute awaits
+    /// oracles, its job was not slashed, `account` has not voted, and it is a member of the job's
+    /// oracle epoch and of the epoch effective now (docs/dispute-game.md §1.6).
+    function canVote(uint256 disputeId, address account) external view returns (bool);
+
+    /// @notice Least bond (current params) of a job with this reward, stake, k and arity: the
+    /// provider's part of a forfeit covers its dispute cost (defenceGas * refGasPrice + the carrying
+    /// cost of reward + stake over Dmax + reactionTime at carryBps a year):
+    /// oracleFee + ceil(disputeCost * BPS / providerBondShareBps), at least minBond.
+    function minBondFor(uint256 reward, uint256 stake, uint256 interval, uint256 arity) external view returns (uint256);
 
     /// @notice Least stake (current params) for a reward: max(minStake, reward * minStakeBps / BPS).
     function minStakeFor(uint256 reward) external view returns (uint256);
@@ -390,7 +424,7 @@ interface ICrucibleMarket is ICrucibleErrors {
     /// @notice The largest Dmax any parameter version allows (32 rounds); oracleSetDelay exceeds it.
     function maxDisputeBound() external view returns (uint256);
 
-    /// @notice The oracle epoch a dispute opened now would record.
+    /// @notice The oracle epoch effective now: a job claimed now records it.
     function currentOracleEpoch() external view returns (uint256);
 
     /// @notice The latest scheduled epoch (possibly not yet effective).

@@ -84,6 +84,8 @@ struct Params {
     uint16 expirySlashBps; // share of the stake to the requester on expiry or release (§1.8)
     uint16 voidFeeBps; // share of the bond a voided dispute's challenger pays the provider (§1.3)
     uint16 minStakeBps; // stake >= reward * minStakeBps / BPS, minStakeBps >= 10000 (§1.8)
+    uint16 carryBps; // carrying cost of a delayed payout: bps per year of reward + stake; sizes the
+    // least bond and void fee so that a dispute pays for the delay it can buy (§1.5)
     uint96 minStake; // smallest stake (> 0)
     uint96 minBond; // smallest bond (> 0)
     uint96 oracleFee; // paid per verdict by the loser to the oracles that voted for the outcome (§1.7)
@@ -92,26 +94,31 @@ struct Params {
 
 /// @notice A job, as stored and as `getJob` returns it. What the contract never reads (the
 /// manifest and final-model CIDs) is in the `ResultSubmitted` event only.
+/// @dev Slots 0 and 3 are the ones `claimJob` writes, slot 0 the one `jobStatus` reads: the
+/// fields are packed so that the claim records the oracle epoch in a slot it writes anyway. Each
+/// narrow field's bound is checked where it is set (docs/dispute-game.md §3.7).
 struct Job {
     // slot 0: the hot slot
     address provider; // zero while Open
     JobStatus status; // stored status (never Expired, Disputed or Accepted; see `jobStatus`)
     uint40 windowEnd; // challenges allowed while now < windowEnd (set at submission, reopened, §1.3)
-    uint16 liveDisputes; // disputes not yet resolved or settled (§1.1)
-    uint8 arity; // dissection arity
-    bool refundOnExpiry;
+    uint48 liveDisputes; // disputes not yet resolved or settled (§1.1); <= disputeCount, a uint48
     // slot 1
     address requester;
-    uint96 reward; // escrowed
+    uint88 reward; // escrowed; postJob refuses 2^88 wei and more (3.09e8 ETH, more than exists)
+    bool refundOnExpiry;
     // slot 2
     uint96 stake; // required stake, locked from the provider's free stake while claimed
-    uint96 bond; // exact value a challenger must send
-    uint64 totalSteps; // T
+    uint96 bond; // base bond: a dispute opened at bond level L posts bond << L (`bondFor`, §1.5)
+    uint56 totalSteps; // T = n * k < 2^52 (k < 2^32, n <= MAX_SEGMENTS = 2^20)
+    uint8 arity; // dissection arity
     // slot 3
     uint32 interval; // k; n = T / k segments, leaves 0..n
     uint32 duration; // seconds from claim to the submission deadline
-    uint32 challengeWindow; // seconds of challenge window after submission
-    uint32 paramsVersion; // governance parameters this job is bound to
+    uint24 challengeWindow; // seconds of challenge window after submission (<= MAX_WINDOW < 2^24)
+    uint24 paramsVersion; // governance parameters this job is bound to
+    uint24 oracleEpoch; // oracle epoch effective at `claimJob`: its members and quorum decide every
+    // dispute on the job, each vote from a member of the epoch effective at the vote too (§1.6)
     uint40 deadline; // submission deadline (inclusive) while Claimed
     uint40 submittedAt; // time of submission (zero before)
     uint40 lastProgressAt; // claim time or the latest `reportProgress` (§1.8)
@@ -119,7 +126,9 @@ struct Job {
     uint96 winnerShare; // once Slashed: each winning challenger's part of the pool (§1.1)
     uint40 payoutBound; // latest end of an opened dispute + reactionTime (0 before any); see `payoutBound` (§1.5)
     uint64 progressStep; // the latest reported step
-    uint16 winners; // once Slashed: disputes live at the slash (each wins)
+    uint48 winners; // once Slashed: disputes live at the slash (each wins); <= liveDisputes
+    uint8 bondLevel; // a dispute opened now posts bond << bondLevel; raised to L + 1 when a dispute
+    // opened at level L ends without a slash, at most MAX_BOND_LEVEL (§1.5)
     // words
     bytes32 specCid; // sha256 digest of the job spec's CIDv0
     bytes32 traceRoot; // Merkle root over leaves 0..n (zero until submitted)
@@ -149,7 +158,8 @@ struct Dispute {
     uint40 deadline; // exclusive: the current turn or the oracle vote must happen before it;
     // `timeout` works from it on. Derived from the turn state; 0 once resolved or settled.
     uint40 openedAt;
-    uint32 epoch; // oracle epoch effective when the dispute opened; only it votes (§1.6)
+    uint24 epoch; // the job's oracle epoch (fixed at claim): its quorum decides, and only its members
+    // that are also members of the epoch effective at the vote count (§1.6)
     // slot 2: chess clocks (§1.4)
     uint32 providerClockUsed;
     uint32 challengerClockUsed;
@@ -161,11 +171,14 @@ struct Dispute {
     bytes32 hashB;
     bytes32 stateCidA;
     bytes32 pointsHash;
+    uint256 bond; // the bond its challenger posted (the job's bond << the bond level at opening); a
+    // win or a void pays back exactly this
 }
 
 /// @notice An oracle epoch (docs/dispute-game.md §1.6).
 struct OracleEpoch {
-    uint40 effectiveAt; // disputes opened from this time on (until the next epoch) use this epoch
+    uint40 effectiveAt; // jobs claimed from this time on (until the next epoch) record this epoch; an
+    // epoch replaced while pending (`OracleSetScheduled.previous`) never takes effect
     uint8 quorum; // agreeing verdicts that decide; a strict majority of `members`
     address[] members;
 }

@@ -74,6 +74,7 @@ abstract contract MarketFixture is Test {
             expirySlashBps: 2000,
             voidFeeBps: 1000,
             minStakeBps: 10_000,
+            carryBps: 500,
             minStake: 0.01 ether,
             minBond: 0.001 ether,
             oracleFee: ORACLE_FEE,
@@ -185,8 +186,9 @@ abstract contract MarketFixture is Test {
         bytes32[] memory pj1 = MockStepper.proof(ls, j + 1);
         bytes32 hj = tr.hashAt(j * job.interval);
         bytes32 hj1 = tr.hashAt((j + 1) * job.interval);
+        uint256 bond = market.bondFor(jobId); // the job's bond << its bond level
         vm.prank(who);
-        disputeId = market.challenge{value: job.bond}(jobId, j, hj, hj1, pj, pj1);
+        disputeId = market.challenge{value: bond}(jobId, j, hj, hj1, pj, pj1);
     }
 
     /// @dev First segment whose end checkpoint differs between the committed trace and `view_`.

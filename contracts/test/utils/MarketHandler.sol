@@ -8,9 +8,11 @@ import {Job, JobTerms, Dispute, JobStatus, DisputeStatus, Verdict, ProviderInfo}
 
 /// @notice Random actors for the invariant run: requesters post and cancel, providers stake, claim,
 /// submit honest or forged traces and defend (k-ary dissection), four challengers open concurrent
-/// disputes on the same jobs (segments or manifests) and respond truthfully or not, oracles vote
-/// (truthfully or not) and claim fees, anyone finalizes, expires, times out, settles and
-/// withdraws, and time passes.
+/// disputes on the same jobs (segments or manifests, at the bond each job asks now) and respond
+/// truthfully or not, oracles vote (truthfully or not) and claim fees, the owner (this handler)
+/// rotates the oracle set (3 of 4, replacing a pending set), anyone finalizes, expires, times out,
+/// settles and withdraws, and time passes. A vote from an oracle outside the job's epoch or the
+/// current one must revert (docs/dispute-game.md §1.6).
 /// Ghost variables track every wei in and out and every payout.
 contract MarketHandler is Test {
     using MockStepper for MockStepper.Trace;
@@ -174,18 +176,20 @@ contract MarketHandler is Test {
         Job memory job = market.getJob(id);
         j = bound(j, 0, job.totalSteps / job.interval - 1);
         (bytes32 hj, bytes32 hj1, bytes32[] memory pj, bytes32[] memory pj1) = _segment(id, job, j);
+        uint256 bond = market.bondFor(id); // doubled per level of disputes that ended without a slash
         vm.prank(challengers[actor % challengers.length]);
-        uint256 d = market.challenge{value: job.bond}(id, j, hj, hj1, pj, pj1);
+        uint256 d = market.challenge{value: bond}(id, j, hj, hj1, pj, pj1);
         disputeIds.push(d);
         ++hits[this.challenge.selector];
-        ghostIn += job.bond;
+        if (job.bondLevel > 0) ++hits[bytes4(keccak256("raised bond"))];
+        ghostIn += bond;
     }
 
     /// @dev Challenges the manifest of a submitted job (no proof: the oracles decide directly).
     function challengeManifest(uint256 actor, uint256 jobSeed) external {
         uint256 id = _findChallengeable(jobSeed);
         if (id == 0) return;
-        uint256 bond = market.getJob(id).bond;
+        uint256 bond = market.bondFor(id);
         vm.prank(challengers[actor % challengers.length]);
         uint256 d = market.challengeManifest{value: bond}(id);
         disputeIds.push(d);
@@ -257,6 +261,18 @@ contract MarketHandler is Test {
         if (block.timestamp >= ds.deadline || _slashed(ds.jobId)) return;
         if (market.hasVoted(d, o)) return;
         Verdict vv = Verdict(bound(v, 1, 3));
+        uint256 jobEpoch = market.getJob(ds.jobId).oracleEpoch;
+        uint256 current = market.currentOracleEpoch();
+        bool member = market.isOracle(jobEpoch, o) && market.isOracle(current, o);
+        require(market.canVote(d, o) == member, "canVote is membership of the job's and the current epoch");
+        if (!member) {
+            // removed (or never added for this job): refused whatever it votes
+            vm.expectRevert();
+            vm.prank(o);
+            market.submitVerdict(d, vv);
+            ++hits[bytes4(keccak256("vote refused"))];
+            return;
+        }
         vm.prank(o);
         market.submitVerdict(d, vv);
         votedWrong[d][o] = vv != Verdict.ProviderCorrect;
@@ -363,6 +379,25 @@ contract MarketHandler is Test {
         return 0;
     }
 
+    /// @dev The owner schedules 3 of the 4 oracles, quorum 2 (the bucket sum counts fee shares of
+    /// quorum 2): effective after oracleSetDelay, replacing a set still pending.
+    function rotateOracles(uint256 skipSeed) external {
+        address[] memory set = new address[](3);
+        uint256 skip = skipSeed % oracles.length;
+        uint256 n;
+        for (uint256 i; i < oracles.length; ++i) {
+            if (i != skip) set[n++] = oracles[i];
+        }
+        market.scheduleOracleSet(set, 2);
+        ++hits[this.rotateOracles.selector];
+    }
+
+    /// @dev Lets a scheduled set take effect (the other warps are short next to oracleSetDelay).
+    function warpPastSetDelay() external {
+        vm.warp(block.timestamp + market.params().oracleSetDelay);
+        ++hits[this.warpPastSetDelay.selector];
+    }
+
     function warp(uint256 secondsSeed) external {
         vm.warp(block.timestamp + bound(secondsSeed, 1, 80));
     }
@@ -396,7 +431,7 @@ contract MarketHandler is Test {
             Dispute memory ds = market.getDispute(d);
             if (ds.status == DisputeStatus.Dissecting || ds.status == DisputeStatus.AwaitingOracle) {
                 Job memory job = market.getJob(ds.jobId);
-                sum += job.bond;
+                sum += ds.bond; // what its challenger posted, the job's bond << the level at opening
                 // a winner of a slash not yet settled: its part of the pool is held for it
                 if (job.status == JobStatus.Slashed) sum += job.winnerShare;
             }

@@ -42,6 +42,8 @@ interface Vm {
     function cool(address target) external;
     function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
     function lastCallGas() external view returns (Gas memory);
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function store(address target, bytes32 slot, bytes32 value) external;
 
     function assertTrue(bool condition, string calldata error) external pure;
     function assertFalse(bool condition, string calldata error) external pure;
