@@ -1,12 +1,18 @@
 """Section 7, economics of the dispute game (version 2): does cheating pay, does verifying pay, and what
 does an hour of delay cost a griefer?
 
-Pure Python, no chain: a seeded Monte Carlo over many jobs next to the closed-form expectation of the
-same quantity. The game's rules are docs/dispute-game.md (shared reward for every challenger live at
-the slash, at most 20% of a slashed stake recoverable, chess clocks, voids that cost a fee). Every
-parameter is in :class:`GameParams`; the per-transaction gas figures are in :data:`GAS`.
+A seeded Monte Carlo over many jobs next to the closed-form expectation of the same quantity. The
+game's rules are docs/dispute-game.md (shared reward for every challenger live at the slash, at most
+20% of a slashed stake recoverable, chess clocks, bonds that double per level of failed disputes, void
+fees that cover the provider's dispute cost). Every parameter is in :class:`GameParams`; the
+per-transaction gas estimates are in :data:`GAS`. What the contract states is read from the contract
+itself, deployed from the ABI snapshot on anvil with each deploy profile: its DEFENCE_*_GAS constants
+(:func:`contract_constants`), its least bond (checked against the model's), and a chain of voids
+against an honest provider played on it (:func:`void_chains`), every fee and bound as the contract
+computed it.
 
-Money is in ETH (floats: this is a model, not the contract's integer arithmetic).
+Money is in ETH (floats: this is a model, not the contract's integer arithmetic), the void chain's
+amounts in wei as the contract paid them.
 """
 
 from __future__ import annotations
@@ -18,15 +24,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Ctx, plotting, save, table
+from benchmarks.common import ETHER, Ctx, TxLog, account, market_for, plotting, save, table
 
 BPS = 10_000
 GWEI = 1e-9  # ETH per gwei
 DAY = 86_400
 
-# Gas per transaction. Estimates until the forge gas test of the v2 contract measures them; the
-# defence_* entries are the contract's DEFENCE_*_GAS constants (defenceGas = base + rounds·(move +
-# (arity − 1)·point)), which size the minimum bond.
+# Gas per transaction of the model's other roles (estimates). The honest provider's defence is the
+# contract's own defenceGas = DEFENCE_BASE_GAS + rounds·(DEFENCE_MOVE_GAS + (arity − 1)·DEFENCE_POINT_GAS),
+# read from the deployed contract into GameParams (never copied here).
 GAS = {
     "challenge": 150_000,
     "move": 60_000,  # one dissection move (dissect or respond), either side
@@ -34,11 +40,10 @@ GAS = {
     "timeout": 80_000,  # assumed as a verdict: it resolves the dispute and moves the money
     "settle": 50_000,
     "withdraw": 35_000,
-    "happy_path": 372_000,  # post, claim, submit, finalize, withdraw
-    "defence_base": 120_000,
-    "defence_move": 60_000,
-    "defence_point": 12_000,
 }
+YEAR = 365 * DAY
+#: The contract's constants the model needs, by name (read with :func:`contract_constants`).
+CONTRACT_CONSTANTS = ("DEFENCE_BASE_GAS", "DEFENCE_MOVE_GAS", "DEFENCE_POINT_GAS", "MAX_BOND_LEVEL")
 GAS_PRICES_GWEI = (1, 10, 50)
 CHEAT_RATES = (0.0, 0.01, 0.05, 0.10, 0.20)
 MAX_RECOVERABLE_BPS = 2_000  # the bound challengerShareBps + requesterShareBps <= 2000
@@ -67,6 +72,7 @@ class GameParams:
     provider_bond_share_bps: int = 5_000
     void_fee_bps: int = 1_000
     min_stake_bps: int = 10_000
+    carry_bps: int = 500  # carrying cost of a delayed payout, bps a year of reward + stake
     min_stake: float = 0.1
     min_bond: float = 0.01
     oracle_fee: float = 0.002
@@ -83,6 +89,10 @@ class GameParams:
     max_sybils: int = 2_000
     provider_response_s: float = 600.0  # an honest provider answers each move within this (uniform)
     oracle_response_s: float = 3_600.0  # an answering oracle votes within this (uniform)
+    # the contract's defenceGas constants: 0 until read from the deployed contract (with_contract)
+    defence_base_gas: int = 0
+    defence_move_gas: int = 0
+    defence_point_gas: int = 0
 
     @property
     def stake(self) -> float:
@@ -100,13 +110,28 @@ class GameParams:
 
     @property
     def defence_gas(self) -> int:
-        return GAS["defence_base"] + self.rounds * (GAS["defence_move"] + (self.arity - 1) * GAS["defence_point"])
+        """The contract's ``defenceGas(k, arity)`` from its constants (read by :func:`with_contract`)."""
+        if not self.defence_base_gas:
+            raise ValueError("the contract's DEFENCE_*_GAS constants were not read (with_contract)")
+        return self.defence_base_gas + self.rounds * (self.defence_move_gas + (self.arity - 1) * self.defence_point_gas)
+
+    @property
+    def dispute_cost(self) -> float:
+        """What one false segment dispute costs the honest provider: its defence gas at refGasPrice plus
+        the carrying cost of reward + stake over Dmax + reactionTime at carryBps a year."""
+        carry = (self.reward + self.stake) * self.carry_bps / BPS * (self.dmax + self.reaction_time) / YEAR
+        return self.defence_gas * self.ref_gas_price_gwei * GWEI + carry
 
     @property
     def bond(self) -> float:
-        """``minBondFor(k, arity)``: oracle fee plus the honest provider's defence gas at the reference price."""
-        cover = self.defence_gas * self.ref_gas_price_gwei * GWEI * BPS / self.provider_bond_share_bps
-        return max(self.min_bond, self.oracle_fee + cover)
+        """``minBondFor(R, S, k, arity)``: the oracle fee plus the dispute cost grossed up by the
+        provider's share of a forfeit, at least minBond."""
+        return max(self.min_bond, self.oracle_fee + self.dispute_cost * BPS / self.provider_bond_share_bps)
+
+    @property
+    def void_fee(self) -> float:
+        """What a void of a dispute at the job's base bond pays the provider."""
+        return min(self.bond, max(self.bond * self.void_fee_bps / BPS, self.dispute_cost))
 
     @property
     def dmax(self) -> int:
@@ -136,6 +161,16 @@ PROFILES = {
         oracle_response_s=20.0,
     ),
 }
+
+
+def with_contract(p: GameParams, constants: dict[str, int]) -> GameParams:
+    """``p`` with the contract's defenceGas constants."""
+    return replace(
+        p,
+        defence_base_gas=constants["DEFENCE_BASE_GAS"],
+        defence_move_gas=constants["DEFENCE_MOVE_GAS"],
+        defence_point_gas=constants["DEFENCE_POINT_GAS"],
+    )
 
 
 def params_from_market(market: Any, base: GameParams) -> GameParams:
@@ -462,7 +497,7 @@ def griefer_tables(profile_params: dict[str, GameParams], rng: random.Random, ca
         for arity in (2, 16):
             p = replace(base, arity=arity)
             span = p.dmax + p.reaction_time
-            void_fee = p.bond * p.void_fee_bps / BPS
+            void_fee = p.void_fee
             false_delays = [one_false_dispute(p, rng, True) for _ in range(campaigns)]
             void_delays = [one_false_dispute(p, rng, False) for _ in range(campaigns)]
             for g in GAS_PRICES_GWEI:
@@ -497,11 +532,196 @@ def griefer_tables(profile_params: dict[str, GameParams], rng: random.Random, ca
     return {"campaigns": campaigns, "rows": rows}
 
 
+# ---------------------------------------------------------------------------------- the contract
+
+VOID_CHAIN = 20  # voids in a row against one honest provider (the issue's chain)
+CHAIN_MARKS = (1, 5, 10, 20)  # rows of the table: the chain after this many voids
+JOB_SIZES = (1, 100)  # reward = stake, ETH
+VOID_ARITIES = (2, 16)
+CHAIN_K, CHAIN_SEGMENTS = 128, 8
+ROLE_ACCOUNTS = {"requester": 11, "provider": 12, "griefer": 13, "oracle": 14}  # anvil's 20 dev accounts
+
+
+def contract_constants(market: Any) -> dict[str, int]:
+    """The constants of the deployed contract the model needs (:data:`CONTRACT_CONSTANTS`)."""
+    return {name: int(market.call(name)) for name in CONTRACT_CONSTANTS}
+
+
+def deploy_profiles(ctx: Ctx) -> dict[str, str]:
+    """One market per deploy profile on the run's anvil (from the ABI snapshot, as ``devnet up``
+    deploys it); its only oracle never votes, so every dispute voids. Returns the addresses."""
+    from crucible.chain.rpc import connect
+    from crucible.chain.signer import Signer
+    from crucible.devnet.deploy import PROFILES as DEPLOY_PROFILES
+    from crucible.devnet.deploy import deploy_market
+
+    w3 = connect(ctx.anvil().url)
+    oracle = account(ROLE_ACCOUNTS["oracle"]).address
+    return {
+        name: deploy_market(Signer(w3, account(ROLE_ACCOUNTS["requester"])), params, [oracle], 1)[0]
+        for name, params in DEPLOY_PROFILES.items()
+    }
+
+
+def _chain_now(url: str) -> int:
+    from crucible.devnet.nodes import rpc_call
+
+    return int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+
+def _advance_to(url: str, t: int, *, mine: bool = True) -> None:
+    """The next block at ``t`` (or the next second if that has passed): mined now, or (``mine`` False)
+    the block the next transaction lands in."""
+    from crucible.devnet.nodes import rpc_call
+
+    rpc_call(url, "evm_setNextBlockTimestamp", [max(t, _chain_now(url) + 1)])
+    if mine:
+        rpc_call(url, "evm_mine")
+
+
+def void_chain(url: str, address: str, size: int, arity: int, voids: int) -> dict[str, Any]:
+    """A griefer opens ``voids`` disputes in a row against an honest provider of a job with reward =
+    stake = ``size`` ETH (k = 128), each at the window's last second; nobody votes, the provider
+    voids each with ``timeout`` and is paid after the last. Every figure is the contract's: the bond
+    it asked (``bondFor``), the hourly floor it stated before each dispute (``delayCostPerHour``),
+    the payout bound it moved, the void fee it paid (``DisputeVoided``)."""
+    from eth_hash.auto import keccak
+
+    from crucible.chain.market import JobTerms
+    from crucible.devnet.nodes import rpc_call
+    from crucible.protocol import merkle
+    from crucible.store.ipfs import digest_to_cid
+
+    log = TxLog()
+    m = {role: market_for(url, address, account(i), log) for role, i in ROLE_ACCOUNTS.items() if role != "oracle"}
+    rpc_call(url, "anvil_setBalance", [m["griefer"].signer.address, hex(2**110)])  # type: ignore[union-attr]
+    reward = stake = size * ETHER
+    params = m["requester"].params()
+    k, n = CHAIN_K, CHAIN_SEGMENTS
+    cid = digest_to_cid(keccak(f"void-chain {size} {arity} {_chain_now(url)}".encode()))
+    bond = m["requester"].min_bond_for(reward, stake, k, arity)
+    job_id = m["requester"].post_job(
+        JobTerms(cid, stake, bond, params["min_duration"], params["min_challenge_window"], k, k * n, arity, False),
+        reward=reward,
+    )
+    m["provider"].deposit_stake(stake)
+    m["provider"].claim_job(job_id)
+    hashes = [keccak(b"honest" + (i * k).to_bytes(8, "big")) for i in range(n + 1)]
+    m["provider"].submit_result(
+        job_id,
+        trace_root=merkle.root([merkle.leaf(i * k, h) for i, h in enumerate(hashes)]),
+        final_state_hash=hashes[-1],
+        manifest_cid=cid,
+        final_model_cid=cid,
+    )
+    job = m["provider"].job(job_id)
+    due = job.window_end  # when it is paid without a dispute
+    span = m["provider"].dispute_duration_bound(job_id) + params["reaction_time"]
+    rounds = m["provider"].rounds_for(k, arity)
+    defence_gas = m["provider"].defence_gas(k, arity)
+    carry = -(-(reward + stake) * params["carry_bps"] * span // (BPS * YEAR))
+    steps = []
+    for _ in range(voids):
+        bond_now, stated = m["griefer"].bond_for(job_id), m["griefer"].delay_cost_per_hour(job_id)
+        before = m["griefer"].payout_bound(job_id)
+        _advance_to(url, m["provider"].job(job_id).window_end - 1, mine=False)  # the window's last second
+        dispute_id = m["griefer"].challenge_manifest(job_id, bond_now)
+        bought = m["griefer"].payout_bound(job_id) - before
+        _advance_to(url, m["provider"].dispute_deadline(dispute_id))
+        receipt = m["provider"].timeout(dispute_id)
+        (voided,) = m["provider"].events("DisputeVoided", receipt)
+        steps.append({"bond": bond_now, "stated_per_hour": stated, "bought_s": bought, "void_fee": voided["voidFee"]})
+    _advance_to(url, m["provider"].payout_bound(job_id))
+    paid_at = _chain_now(url) + 1
+    _advance_to(url, paid_at)
+    m["provider"].finalize_job(job_id)
+    provider_got = m["provider"].collect_credit()
+    griefer_back = m["griefer"].collect_credit()
+    market = m["provider"]
+    assert market.balance() == market.total_liabilities(), "balance == liabilities after the chain"
+    fees = [s["void_fee"] for s in steps]
+    assert provider_got == reward + sum(fees), (provider_got, reward, fees)
+    assert griefer_back == sum(s["bond"] for s in steps) - sum(fees)
+    return {
+        "size_eth": size,
+        "arity": arity,
+        "rounds": rounds,
+        "span_s": span,
+        "base_bond": bond,
+        "void_fee_bps": params["void_fee_bps"],
+        "defence_gas": defence_gas,
+        "ref_gas_price": params["ref_gas_price"],
+        "dispute_cost": defence_gas * params["ref_gas_price"] + carry,
+        "carry_per_hour": (reward + stake) * params["carry_bps"] * 3600 / (BPS * YEAR),
+        "steps": steps,
+        "delay_measured_s": paid_at - due,  # Manifest disputes: oracleTimeout + reactionTime each
+        "provider_paid": provider_got,
+        "griefer_gas": sum(r.gas for r in log.records if r.what == "challengeManifest"),
+    }
+
+
+def void_chains(ctx: Ctx, markets: dict[str, str], voids: int) -> list[dict[str, Any]]:
+    url = ctx.anvil().url
+    out = []
+    for profile, address in markets.items():
+        for size in JOB_SIZES:
+            for arity in VOID_ARITIES:
+                ctx.log(f"  economics: void chain, {profile}, {size} ETH job, arity {arity}")
+                out.append({"profile": profile, **void_chain(url, address, size, arity, voids)})
+    return out
+
+
+def chain_rows(chain: dict[str, Any], marks: tuple[int, ...] = CHAIN_MARKS) -> list[dict[str, Any]]:
+    """The chain after each of ``marks`` voids: what the griefer paid, the most delay it bought (each
+    dispute at most Dmax + reactionTime, a segment dispute stalled to its bound), its cost per hour
+    there against the floor the contract stated before the first, delay per ETH now and under the
+    former rule (a flat voidFeeBps of the base bond), and the provider's pay against its costs."""
+    steps, span = chain["steps"], chain["span_s"]
+    rows = []
+    for n in marks:
+        if n > len(steps):
+            continue
+        fees = sum(s["void_fee"] for s in steps[:n]) / ETHER
+        flat = n * chain["base_bond"] * chain["void_fee_bps"] / BPS / ETHER
+        delay = n * span
+        rows.append(
+            {
+                "voids": n,
+                "last_bond": steps[n - 1]["bond"] / ETHER,
+                "griefer_cost": fees,
+                "delay_bound_s": delay,
+                "cost_per_hour_bound": fees * 3600 / delay,
+                "stated_per_hour": steps[0]["stated_per_hour"] / ETHER,
+                "least_stated_per_hour": min(s["stated_per_hour"] for s in steps[:n]) / ETHER,
+                "carry_per_hour": chain["carry_per_hour"] / ETHER,
+                "delay_days_per_eth": delay / DAY / fees,
+                "former_delay_days_per_eth": delay / DAY / flat,
+                "least_fee_over_cost": min(s["void_fee"] for s in steps[:n]) / chain["dispute_cost"],
+                "least_fee_over_defence_50gwei": min(s["void_fee"] for s in steps[:n])
+                / (chain["defence_gas"] * 50 * 10**9),
+            }
+        )
+    return rows
+
+
 # ---------------------------------------------------------------------------------- the section
 
 
 def run(ctx: Ctx, jobs: int | None = None, seed: int | None = None) -> dict[str, Any]:
-    profile_params = profiles()
+    from crucible.chain.market import Market
+    from crucible.chain.rpc import connect
+
+    markets = deploy_profiles(ctx)
+    w3 = connect(ctx.anvil().url)
+    deployed = {name: Market(w3, address) for name, address in markets.items()}
+    constants = contract_constants(deployed["default"])
+    profile_params = {name: with_contract(p, constants) for name, p in profiles().items()}
+    bond_check = []  # the model's least bond against the contract's minBondFor
+    for name, pp in profile_params.items():
+        for arity in VOID_ARITIES:
+            q = replace(pp, arity=arity)
+            wei = deployed[name].min_bond_for(int(q.reward * ETHER), int(q.stake * ETHER), q.interval, arity)
+            bond_check.append({"profile": name, "arity": arity, "model": q.bond, "contract": wei / ETHER})
     p = profile_params["default"]
     p = replace(p, jobs=jobs or (400 if ctx.quick else p.jobs), seed=p.seed if seed is None else seed)
     rng = random.Random(p.seed)
@@ -517,10 +737,82 @@ def run(ctx: Ctx, jobs: int | None = None, seed: int | None = None) -> dict[str,
         },
         "devnet_params": asdict(profile_params["devnet"]),
         "gas": dict(GAS),
+        "contract_constants": constants,
+        "bond_check": bond_check,
+        "void_chains": void_chains(ctx, markets, 10 if ctx.quick else VOID_CHAIN),
         "cheater": cheater_tables(p, rng),
         "verifier": verifier_tables(p, rng),
         "griefer": griefer_tables(profile_params, rng, campaigns=max(50, p.jobs // 10)),
     }
+
+
+def render_void_chains(result: dict[str, Any]) -> list[str]:
+    """The void chain played on the contract, as a table (docs/dispute-game.md §1.5)."""
+    chains = result["void_chains"]
+    rows = []
+    for c in chains:
+        for r in chain_rows(c):
+            rows.append(
+                (
+                    c["profile"],
+                    f"{c['size_eth']:g} + {c['size_eth']:g}",
+                    c["arity"],
+                    r["voids"],
+                    f"{r['last_bond']:.4g}",
+                    f"{r['griefer_cost']:.4g}",
+                    _hours(r["delay_bound_s"])
+                    if r["delay_bound_s"] < 10 * DAY
+                    else f"{r['delay_bound_s'] / DAY:.1f} d",
+                    f"{r['cost_per_hour_bound']:.3e} ≥ {r['stated_per_hour']:.3e}"
+                    + (" ✓" if r["cost_per_hour_bound"] >= r["least_stated_per_hour"] * (1 - 1e-9) else " ✗"),
+                    f"{r['carry_per_hour']:.2e}",
+                    f"{r['delay_days_per_eth']:.3g} / {r['former_delay_days_per_eth']:.3g}",
+                    f"{r['least_fee_over_cost']:.2f} / {r['least_fee_over_defence_50gwei']:.2f}",
+                )
+            )
+    first = next(c for c in chains if c["profile"] == "default" and c["size_eth"] == 1 and c["arity"] == 2)
+    h = chain_rows(first)[-1]
+    return [
+        "#### A chain of voids against an honest provider, played on the contract",
+        "",
+        "Each profile's market deployed from the ABI snapshot on anvil; a job of reward R and stake S (k = 128); "
+        f"a griefer opens {len(first['steps'])} disputes in a row, each at the window's last second, at the bond "
+        "the contract asks (`bondFor`); no oracle answers, the provider voids each with `timeout` and is paid "
+        "after the last (the run asserts it is credited R plus every void fee, the griefer gets the rest of its "
+        "bonds back, and the balance equals the liabilities). Each dispute buys at most Dmax + reactionTime "
+        "(a segment dispute stalled to its bound; the Manifest disputes played here buy oracleTimeout + "
+        "reactionTime). Columns: the bond of the last dispute (ETH); what the griefer paid (ETH, void fees only: "
+        "its gas is on top); the most delay the chain bought; its cost per hour there against the floor "
+        "`delayCostPerHour` stated before its first dispute (ETH/h; ✓: never below what the contract stated "
+        "before any of its disputes); the carrying cost of R + S per hour at carryBps; delay bought per ETH "
+        "(days), now / under the former rule (a flat voidFeeBps of the same base bond per void); the provider's "
+        "least void fee over its dispute cost (defence gas at refGasPrice + carrying cost) / over its defence "
+        "gas at 50 gwei.",
+        "",
+        table(
+            [
+                "profile",
+                "R + S (ETH)",
+                "arity",
+                "voids",
+                "last bond",
+                "griefer paid",
+                "delay (bound)",
+                "per hour vs stated",
+                "carry per hour",
+                "days per ETH (now / former)",
+                "provider: fee / cost, / defence at 50 gwei",
+            ],
+            rows,
+        ),
+        "",
+        f"Default profile, 1 + 1 ETH job, arity 2: {h['voids']} voids cost the griefer {h['griefer_cost']:.4g} ETH "
+        f"for at most {h['delay_bound_s'] / DAY:.0f} days of delay, {h['delay_days_per_eth']:.3g} days per ETH "
+        f"(the former rule: {h['former_delay_days_per_eth']:.3g} days per ETH); the contract stated "
+        f"{h['stated_per_hour']:.3e} ETH per hour before the first, the chain cost {h['cost_per_hour_bound']:.3e}. "
+        "Every void paid the provider at least its dispute cost at the reference gas price; at 50 gwei the first "
+        "voids of a small job pay less than the defence gas (the bond is sized at refGasPrice).",
+    ]
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:
@@ -537,6 +829,9 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
         ),
         "verifier_income_at_zero": max(max(r["income_mc"], r["income_closed"]) for r in zero),
         "grief_per_hour": {name: r["false_per_hour_bound"] for name, r in grief.items()},
+        "void_chain": {
+            c["profile"]: chain_rows(c)[-1] for c in result["void_chains"] if c["size_eth"] == 1 and c["arity"] == 2
+        },
     }
 
 
@@ -578,17 +873,21 @@ def render(result: dict[str, Any], plots: Path) -> str:
     lines = [
         "## 7. Economics of the dispute game",
         "",
-        "A model of the version 2 rules (docs/dispute-game.md), no chain: a seeded Monte Carlo over "
+        "A model of the version 2 rules (docs/dispute-game.md), its contract figures read from the contract on "
+        "anvil (the void chain below is played there): a seeded Monte Carlo over "
         f"{p['jobs']:,} jobs per cell (seed {p['seed']}) next to the closed-form expectation (MC / closed form). "
         f"Job: reward R = {p['reward']} ETH, n = {n} segments of k = {p['interval']} steps, arity {p['arity']} "
         f"({p['rounds']} rounds), stake at the bound S = max(minStake, R·minStakeBps/BPS) = {p['stake']} ETH "
-        f"(minStakeBps {p['min_stake_bps']}), bond = minBondFor(k, arity) = {p['bond']:.4f} ETH, oracle fee "
+        f"(minStakeBps {p['min_stake_bps']}), bond = minBondFor(R, S, k, arity) = {p['bond']:.4f} ETH "
+        "(as the contract computes it), oracle fee "
         f"{p['oracle_fee']} ETH, provider bond share {p['provider_bond_share_bps']} bps, void fee "
         f"{p['void_fee_bps']} bps. Training (or replaying) one segment costs {p['replay_cost_per_segment']} ETH "
         f"of compute, so the job costs {p['training_cost']:.2f} ETH to train. An auditor replays "
         "q of the n segments drawn without replacement: it catches a forgery of f·n segments with probability "
-        "1 − C(n − fn, q)/C(n, q) (≥ 1 − (1 − f)^q; 1 at q = n). Gas per transaction (estimates until the "
-        f"forge figures replace them): {gas_line}; gas prices {', '.join(f'{g} gwei' for g in GAS_PRICES_GWEI)}.",
+        "1 − C(n − fn, q)/C(n, q) (≥ 1 − (1 − f)^q; 1 at q = n). Gas per transaction of the other roles "
+        f"(estimates): {gas_line}; the provider's defence is the contract's defenceGas, from its constants "
+        + ", ".join(f"{k} {v:,}" for k, v in result["contract_constants"].items())
+        + f"; gas prices {', '.join(f'{g} gwei' for g in GAS_PRICES_GWEI)}.",
         "",
         "### Cheating never pays",
         "",
@@ -785,12 +1084,16 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "just before the window closes; disputes run in parallel, so only sequential ones add delay, each at most "
         "Dmax + reactionTime with **Dmax = 2·(clockBudget + rounds·moveExtension) + oracleTimeout**. A false "
         "challenge costs the whole bond (ProviderWon), a void (no oracle quorum in time: an oracle outage, "
-        "which a griefer rides on but cannot cause alone) the void fee. "
+        "which a griefer rides on but cannot cause alone) the void fee, max(bond·voidFeeBps/BPS, the provider's "
+        "dispute cost = defenceGas·refGasPrice + the carrying cost of reward + stake over Dmax + reactionTime at "
+        f"carryBps {p['carry_bps']} a year). The first dispute of a {p['reward']:g} ETH job, at the base bond; "
+        "each dispute that ends without a slash doubles the next one's bond (the chain below). "
         "Default: clockBudget 1 day, moveExtension 1 h, oracleTimeout 2 days, reactionTime 1 day, refGasPrice "
         f"{p['ref_gas_price_gwei']:g} gwei; devnet: clockBudget {dp['clock_budget']} s, moveExtension "
         f"{dp['move_extension']} s, oracleTimeout {dp['oracle_timeout']} s, reactionTime {dp['reaction_time']} s, "
-        f"refGasPrice {dp['ref_gas_price_gwei']:g} gwei. Cost per hour of delay in ETH: the contract's bound "
-        "(bond·3600/(Dmax + reactionTime), `delayCostPerHour`) / with the griefer's gas / simulated "
+        f"refGasPrice {dp['ref_gas_price_gwei']:g} gwei. Cost per hour of delay in ETH: the bound "
+        "(bond, or void fee, ·3600/(Dmax + reactionTime); the void's is `delayCostPerHour`) / with the griefer's "
+        "gas / simulated "
         f"({g['campaigns']} disputes: the griefer moves at the last second of each turn, the provider answers "
         f"within {PROFILES['default'].provider_response_s:.0f} s (devnet {dp['provider_response_s']:.0f} s), the "
         f"oracle within {PROFILES['default'].oracle_response_s:.0f} s (devnet {dp['oracle_response_s']:.0f} s) "
@@ -815,10 +1118,11 @@ def render(result: dict[str, Any], plots: Path) -> str:
         "The simulated cost per hour is above the bound: an honest provider that answers at once leaves its own "
         "half of the clocks unused, so a real dispute delays less than Dmax. The bond covers the provider's "
         "defence up to the reference gas price; above it (✗) a false challenge costs the honest provider gas. "
-        f"At the default parameters a week of delay costs a griefer {week:.3f} ETH of bonds (arity 2) while it "
-        f"holds back a reward of {p['reward']:g} ETH and a stake of {p['stake']:g} ETH: the bond is sized by the "
-        "provider's defence gas, not by the value it delays, so a bond (or minBond) scaled with the reward "
-        "would raise the price of delay in proportion.",
+        f"At the default parameters one week of false challenges at the base bond would cost {week:.3f} ETH "
+        f"(arity 2) against a reward of {p['reward']:g} ETH and a stake of {p['stake']:g} ETH; the bond now "
+        "carries the carrying cost of both, and it doubles per dispute, so the week costs far more (below).",
+        "",
+        *render_void_chains(result),
     ]
     plt = plotting()
     if plt is not None:

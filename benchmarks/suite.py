@@ -306,10 +306,20 @@ def headlines(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
         rows.append(
             (
-                "griefer's cost per hour of delay (false challenges, arity 2)",
-                ", ".join(f"{name}: {v:.2e} ETH" for name, v in h["grief_per_hour"].items()),
-                "bond·3600/(Dmax + reactionTime)",
-                "–",
+                "griefer's cost per hour of delay, void chain on the contract (1 + 1 ETH job, arity 2)",
+                ", ".join(
+                    f"{name}: {v['cost_per_hour_bound']:.2e} ETH after {v['voids']} voids "
+                    f"({v['delay_days_per_eth']:.3g} days per ETH)"
+                    for name, v in h["void_chain"].items()
+                ),
+                "≥ delayCostPerHour stated before the chain: "
+                + ", ".join(f"{name}: {v['stated_per_hour']:.2e}" for name, v in h["void_chain"].items()),
+                "met"
+                if all(
+                    v["cost_per_hour_bound"] >= v["least_stated_per_hour"] * (1 - 1e-9)
+                    for v in h["void_chain"].values()
+                )
+                else "missed",
             )
         )
     if "soak" in s:

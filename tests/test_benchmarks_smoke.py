@@ -78,7 +78,7 @@ def test_escape_probability_matches_the_design() -> None:
 
 
 def test_a_failing_section_is_named_and_the_others_are_still_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chain: RunningNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Broken:
         @staticmethod
@@ -86,7 +86,7 @@ def test_a_failing_section_is_named_and_the_others_are_still_written(
             raise RuntimeError("port taken")
 
     monkeypatch.setitem(suite.SECTIONS, "broken", Broken)
-    ctx = Ctx(tmp_path / "home", quick=True, log=lambda _msg: None)
+    ctx = Ctx(tmp_path / "home", quick=True, anvil_node=chain, log=lambda _msg: None)  # economics deploys on it
 
     results = suite.run(["broken", "economics"], quick=True, out=tmp_path / "out", ctx=ctx)
 

@@ -1,10 +1,11 @@
 """A quick run of the economics section through the benchmark suite, checking the design's headline facts.
 
-No chain: the section is a seeded Monte Carlo with closed forms beside it. The facts asserted are the
+The section is a seeded Monte Carlo with closed forms beside it. The facts asserted are the
 ones the dispute game promises (docs/dispute-game.md): cheating loses money under the cheater's best
 strategy at every share setting the bounds allow, a caught cheater loses at least 80% of its stake, an
 honest third-party verifier earns nothing when nobody cheats, and a griefer pays the contract's stated
-price per hour of delay.
+price per hour of delay. The contract's figures (its constants, least bond and a chain of voids) come
+from the contract itself, on the session's anvil (rolled back after the test).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ is not an installed package
 from benchmarks import sec_economics, suite  # noqa: E402
 from benchmarks.common import Ctx  # noqa: E402
+from crucible.devnet.nodes import RunningNode  # noqa: E402
 
 
-def test_economics_section_reports_the_design_facts(tmp_path: Path) -> None:
+def test_economics_section_reports_the_design_facts(chain: RunningNode, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    ctx = Ctx(tmp_path / "home", quick=True, log=lambda _msg: None)
+    ctx = Ctx(tmp_path / "home", quick=True, anvil_node=chain, log=lambda _msg: None)  # its markets roll back
 
     suite.run(["economics"], quick=True, out=out, ctx=ctx)
 
@@ -65,6 +67,34 @@ def test_economics_section_reports_the_design_facts(tmp_path: Path) -> None:
         assert r["false_per_hour_mc"] >= r["false_per_hour_with_gas"] >= r["false_per_hour_bound"]
         assert r["void_per_hour_mc"] >= r["void_per_hour_bound"] == r["void_fee"] * 3600 / r["span_s"]
         assert 0 < r["false_delay_mc_s"] <= r["void_delay_mc_s"] <= r["span_s"]  # the clocks bound every dispute
+
+    # the contract's own figures: its constants, its least bond (the model agrees), the void chain on it
+    assert set(econ["contract_constants"]) == set(sec_economics.CONTRACT_CONSTANTS)
+    assert econ["contract_constants"]["DEFENCE_BASE_GAS"] > 0 and "defence_base" not in econ["gas"]
+    for check in econ["bond_check"]:
+        assert check["model"] == pytest.approx(check["contract"], rel=1e-9), check
+    chains = econ["void_chains"]
+    assert {(c["profile"], c["size_eth"], c["arity"]) for c in chains} == {
+        (pr, size, a)
+        for pr in ("default", "devnet")
+        for size in sec_economics.JOB_SIZES
+        for a in sec_economics.VOID_ARITIES
+    }
+    for c in chains:
+        steps = c["steps"]
+        max_level = econ["contract_constants"]["MAX_BOND_LEVEL"]
+        assert [s["bond"] for s in steps] == [c["base_bond"] << min(i, max_level) for i in range(len(steps))]
+        for s in steps:
+            assert c["dispute_cost"] <= s["void_fee"] <= s["bond"], "a void pays the provider its cost, within the bond"
+            assert s["bought_s"] <= c["span_s"], "one dispute buys at most Dmax + reactionTime"
+            assert s["void_fee"] * 3600 >= s["stated_per_hour"] * s["bought_s"], "never below the stated floor"
+        assert c["provider_paid"] == c["size_eth"] * 10**18 + sum(s["void_fee"] for s in steps)
+        assert 0 < c["delay_measured_s"] <= len(steps) * c["span_s"]
+        for row in sec_economics.chain_rows(c):
+            assert row["cost_per_hour_bound"] >= row["least_stated_per_hour"] * (1 - 1e-12)
+            assert row["cost_per_hour_bound"] >= row["carry_per_hour"], "at least the carrying cost of R + S"
+            assert row["delay_days_per_eth"] <= row["former_delay_days_per_eth"]
+    assert "A chain of voids against an honest provider" in report
 
     # --merge keeps the section's results when another (here: no) section is re-run
     suite.run([], quick=True, out=out, ctx=ctx, merge=True)
