@@ -165,8 +165,10 @@ def test_3_oracle_outage_voids_then_the_verifier_challenges_again_and_the_cheate
     second = arena.disputes()[1]
     assert arena.market.dispute(second).status == DisputeStatus.CHALLENGER_WON
     assert arena.market.dispute(second).challenger == arena.verifier.address
+    assert arena.market.dispute(second).bond == 2 * BOND, "the bond doubled after the void (§1.5)"
     assert credited(arena.market, arena.provider.signer.address, arena.job_id) == fee  # type: ignore[union-attr]
-    assert_slashed(arena, by_verdict=True, winners=["verifier"], extra={"verifier": BOND - fee})
+    # the first dispute's refund, and the second bond's other half (it is back in full with the win)
+    assert_slashed(arena, by_verdict=True, winners=["verifier"], extra={"verifier": BOND - fee + BOND})
 
 
 def test_4_a_deleted_requester_dataset_cannot_freeze_an_honest_provider(arena_for) -> None:  # type: ignore[no-untyped-def]
