@@ -65,8 +65,9 @@ abstract contract MarketCore is ICrucibleErrors {
     uint256 public constant MAX_CARRY_BPS = 10_000;
     /// @notice The year carryBps is counted over.
     uint256 public constant YEAR = 365 days;
-    /// @notice Highest bond level (§1.5): the bond doubles per dispute chain that ended without a
-    /// slash up to bond << 16, and stays there (every further dispute still pays its own delay).
+    /// @notice Highest bond level (§1.5): a dispute opened at level L that ends without a slash
+    /// raises the job to L + 1, so each span of delay doubles the bond, up to bond << 16; past it
+    /// every further dispute still pays at least the carrying cost of the delay it buys.
     uint8 public constant MAX_BOND_LEVEL = 16;
     /// @notice defenceGas = DEFENCE_BASE_GAS + rounds * (DEFENCE_MOVE_GAS + (arity - 1) *
     /// DEFENCE_POINT_GAS): every transaction an honest provider sends in a false segment dispute,
