@@ -364,11 +364,13 @@ class Verifier(RoleDaemon):
             self.log.warning("job %d: challenge not opened: %s", action.job_id, exc)
 
     def _open(self, action: Challenge) -> None:
-        dispute_id = int(getattr(self.market, action.method)(action.job_id, *action.args, action.bond))
+        # the bond asked now: a dispute on the job that failed since the plan doubled it (§1.5)
+        bond = self.market.bond_for(action.job_id)
+        dispute_id = int(getattr(self.market, action.method)(action.job_id, *action.args, bond))
         self.report.disputes[dispute_id] = action.job_id
         self.cases[dispute_id] = Case(dispute_id, action.job_id, action.truth)
         self.metrics.challenges.inc()
         kind = action.finding.kind.value
         self.log.warning(
-            "job %d: challenged (%s, dispute %d) with a bond of %s", action.job_id, kind, dispute_id, eth(action.bond)
+            "job %d: challenged (%s, dispute %d) with a bond of %s", action.job_id, kind, dispute_id, eth(bond)
         )
